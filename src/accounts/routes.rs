@@ -1,0 +1,191 @@
+//! `/auth/register`, `/auth/login`, `/auth/logout` and `/users/me…` routes.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::service::{
+    self, DeleteAccount, EmailChangeRequest, LoginInput, PasswordChange, ProfilePatch,
+    RegisterInput, Registered,
+};
+use super::store::{User, UserView};
+use crate::http::{ApiError, ApiJson, ClientInfo, CurrentUser, ReqLang, SessionUser};
+use crate::sessions::{self, NewSession};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(get_me, update_me, delete_me))
+        .routes(routes!(change_password))
+        .routes(routes!(change_email))
+}
+
+/// A signed-in user and their new session.
+#[derive(Serialize, ToSchema)]
+pub struct SignedIn {
+    pub user: UserView,
+    pub session: NewSession,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    pub status: &'static str,
+}
+
+/// The `{user, session}` answer with the session cookie set.
+pub fn signed_in(
+    state: &AppState,
+    status: StatusCode,
+    user: &User,
+    session: NewSession,
+) -> Response {
+    let cookie = sessions::set_cookie(
+        &session.token,
+        state.config.session_lifetime.secs(),
+        state.secure_cookies(),
+    );
+    (
+        status,
+        [(header::SET_COOKIE, cookie)],
+        Json(SignedIn {
+            user: user.view(),
+            session,
+        }),
+    )
+        .into_response()
+}
+
+/// Create an account (and its personal tenant) and sign in.
+#[utoipa::path(post, path = "/auth/register", tag = "accounts", request_body = RegisterInput,
+    responses((status = 201, body = SignedIn), (status = 202, body = Status, description = "verification_sent"),
+        (status = 403, description = "registration_disabled"), (status = 409, description = "email_taken"), (status = 422)))]
+async fn register(
+    State(state): State<AppState>,
+    ReqLang(lang): ReqLang,
+    client: ClientInfo,
+    ApiJson(input): ApiJson<RegisterInput>,
+) -> Result<Response, ApiError> {
+    Ok(
+        match service::register(&state, input, lang, &client).await? {
+            Registered::SignedIn(user, session) => {
+                signed_in(&state, StatusCode::CREATED, &user, session)
+            }
+            Registered::VerificationSent => (
+                StatusCode::ACCEPTED,
+                Json(Status {
+                    status: "verification_sent",
+                }),
+            )
+                .into_response(),
+        },
+    )
+}
+
+/// Sign in with email and password.
+#[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = LoginInput,
+    responses((status = 200, body = SignedIn), (status = 400, description = "captcha_required / invalid_captcha"),
+        (status = 401, description = "invalid_credentials"), (status = 403, description = "account_disabled / email_unverified"),
+        (status = 429, description = "rate_limited")))]
+async fn login(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(input): ApiJson<LoginInput>,
+) -> Result<Response, ApiError> {
+    let (user, session) = service::login(&state, input, &client).await?;
+    Ok(signed_in(&state, StatusCode::OK, &user, session))
+}
+
+/// Sign out: the current session is revoked and the cookie cleared.
+#[utoipa::path(post, path = "/auth/logout", tag = "accounts", responses((status = 204), (status = 401)))]
+async fn logout(
+    State(state): State<AppState>,
+    SessionUser(auth): SessionUser,
+    client: ClientInfo,
+) -> Result<Response, ApiError> {
+    sessions::service::logout(&state, &auth, &client).await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(
+            header::SET_COOKIE,
+            sessions::clear_cookie(state.secure_cookies()),
+        )],
+    )
+        .into_response())
+}
+
+/// The caller's profile.
+#[utoipa::path(get, path = "/users/me", tag = "accounts", responses((status = 200, body = UserView), (status = 401)))]
+async fn get_me(CurrentUser(auth): CurrentUser) -> Json<UserView> {
+    Json(auth.user.view())
+}
+
+/// Change profile fields; `email` is changed through `/users/me/email`.
+#[utoipa::path(patch, path = "/users/me", tag = "accounts", request_body = ProfilePatch,
+    responses((status = 200, body = UserView), (status = 422)))]
+async fn update_me(
+    State(state): State<AppState>,
+    CurrentUser(auth): CurrentUser,
+    ApiJson(patch): ApiJson<ProfilePatch>,
+) -> Result<Json<UserView>, ApiError> {
+    service::update_profile(&state, &auth.user, patch)
+        .await
+        .map(|u| Json(u.view()))
+}
+
+/// Delete the account.
+#[utoipa::path(delete, path = "/users/me", tag = "accounts", request_body = DeleteAccount,
+    responses((status = 204), (status = 403, description = "invalid_credentials"), (status = 409, description = "tenant_has_members")))]
+async fn delete_me(
+    State(state): State<AppState>,
+    SessionUser(auth): SessionUser,
+    client: ClientInfo,
+    ApiJson(input): ApiJson<DeleteAccount>,
+) -> Result<Response, ApiError> {
+    service::delete_account(&state, &auth, input, &client).await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(
+            header::SET_COOKIE,
+            sessions::clear_cookie(state.secure_cookies()),
+        )],
+    )
+        .into_response())
+}
+
+/// Change the password; every other session is revoked.
+#[utoipa::path(post, path = "/users/me/password", tag = "accounts", request_body = PasswordChange,
+    responses((status = 204), (status = 403, description = "invalid_credentials"), (status = 422), (status = 429)))]
+async fn change_password(
+    State(state): State<AppState>,
+    SessionUser(auth): SessionUser,
+    client: ClientInfo,
+    ApiJson(input): ApiJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    service::change_password(&state, &auth, input, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ask to change the email address; it changes when the new address confirms.
+#[utoipa::path(post, path = "/users/me/email", tag = "accounts", request_body = EmailChangeRequest,
+    responses((status = 202, body = Status), (status = 403), (status = 409, description = "email_taken"), (status = 422)))]
+async fn change_email(
+    State(state): State<AppState>,
+    SessionUser(auth): SessionUser,
+    client: ClientInfo,
+    ApiJson(input): ApiJson<EmailChangeRequest>,
+) -> Result<(StatusCode, Json<Status>), ApiError> {
+    service::request_email_change(&state, &auth, input, &client).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Status {
+            status: "confirmation_sent",
+        }),
+    ))
+}

@@ -1,0 +1,521 @@
+//! Account rules: register, sign in, profile, password change, email change, deletion.
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::store::{self, NewEmailChange, NewUser, ProfileUpdate, User};
+use super::throttle;
+use crate::audit::{self, AuditEvent};
+use crate::db::is_unique_violation;
+use crate::http::inputs::{
+    Avatar, ColorSchema, Email, Language, Nickname, Patch, Preferences, Timezone,
+};
+use crate::http::{ApiError, ClientInfo};
+use crate::i18n::Lang;
+use crate::passwords::{Password, check_new_password};
+use crate::sessions::{self, Authenticated, NewSession};
+use crate::state::AppState;
+use crate::tokens::{new_token, random_digits, sha256_hex};
+
+/// Login passwords longer than this are refused before any hashing (a cheap denial of service otherwise).
+const MAX_LOGIN_PASSWORD: usize = 4096;
+/// Pending email changes expire after this long.
+const EMAIL_CHANGE_TTL: i64 = 30 * 60;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterInput {
+    #[schema(value_type = String, format = Email)]
+    pub email: Email,
+    #[schema(value_type = String, min_length = 8, max_length = 256)]
+    pub password: Password,
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
+    pub nickname: Nickname,
+    #[schema(value_type = Option<String>, example = "zh-CN")]
+    pub language: Option<Language>,
+    #[schema(value_type = Option<String>, example = "Asia/Shanghai")]
+    pub timezone: Option<Timezone>,
+}
+
+pub enum Registered {
+    SignedIn(User, NewSession),
+    /// Verification is required: the same answer for new and existing addresses.
+    VerificationSent,
+}
+
+/// Create the user, their personal tenant (as owner) and a session in one transaction.
+pub async fn register(
+    state: &AppState,
+    input: RegisterInput,
+    lang: Lang,
+    client: &ClientInfo,
+) -> Result<Registered, ApiError> {
+    if !state.config.registration_enabled {
+        return Err(ApiError::RegistrationDisabled);
+    }
+    check_new_password(&input.password, &input.email.display, "password")?;
+    let hash = state.hasher.hash(&input.password).await?;
+    let now = state.clock.now();
+    let verification = state.config.email_verification_required;
+    let language = input.language.map(|l| l.0).unwrap_or(lang);
+    let timezone = input.timezone.map(|t| t.0).unwrap_or_else(|| "UTC".into());
+    let account = NewAccount {
+        email: &input.email,
+        nickname: &input.nickname,
+        password_hash: Some(&hash),
+        language,
+        timezone: &timezone,
+        email_verified: false,
+        is_superuser: false,
+        channel: "password",
+    };
+    let mut tx = state.db.begin().await?;
+    let id = match insert_account(&mut tx, &account, Some(client), now).await {
+        Err(ApiError::EmailTaken) if verification => return Ok(Registered::VerificationSent),
+        other => other?,
+    };
+    if verification {
+        tx.commit().await?;
+        return Ok(Registered::VerificationSent);
+    }
+    let session = sessions::service::issue(&mut tx, state, &id, client, "password").await?;
+    store::set_last_login(&mut tx, &id, "password", now).await?;
+    tx.commit().await?;
+    let user = store::find_by_id(&state.db, &id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    Ok(Registered::SignedIn(user, session))
+}
+
+/// A user about to be created, by any channel.
+pub struct NewAccount<'a> {
+    pub email: &'a Email,
+    pub nickname: &'a Nickname,
+    pub password_hash: Option<&'a str>,
+    pub language: Lang,
+    pub timezone: &'a str,
+    pub email_verified: bool,
+    pub is_superuser: bool,
+    pub channel: &'a str,
+}
+
+/// Insert the user and their personal tenant, with the `user.registered` event, in the caller's
+/// transaction. A taken email is `email_taken`, decided by the unique index (no racy pre-check).
+pub async fn insert_account(
+    tx: &mut crate::db::Conn,
+    account: &NewAccount<'_>,
+    client: Option<&ClientInfo>,
+    now: i64,
+) -> Result<String, ApiError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let inserted = store::insert(
+        tx,
+        NewUser {
+            id: &id,
+            email: &account.email.display,
+            email_normalized: &account.email.normalized,
+            password_hash: account.password_hash,
+            nickname: &account.nickname.0,
+            language: account.language.as_str(),
+            timezone: account.timezone,
+            email_verified: account.email_verified,
+            is_superuser: account.is_superuser,
+            login_channel: account.channel,
+            now,
+        },
+    )
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => return Err(ApiError::EmailTaken),
+        other => other?,
+    }
+    crate::tenants::store::create_with_owner(tx, &account.nickname.0, &id, true, now).await?;
+    let event = AuditEvent {
+        event: "user.registered",
+        actor_user_id: Some(&id),
+        subject_user_id: Some(&id),
+        tenant_id: None,
+        client,
+        detail: serde_json::json!({"channel": account.channel}),
+    };
+    audit::record(tx, now, event).await?;
+    Ok(id)
+}
+
+/// Create a user directly (operators' CLI and the admin API): no session, email taken as verified.
+pub async fn create_user(
+    state: &AppState,
+    email: &Email,
+    nickname: &Nickname,
+    password: &Password,
+    is_superuser: bool,
+) -> Result<User, ApiError> {
+    check_new_password(password, &email.display, "password")?;
+    let hash = state.hasher.hash(password).await?;
+    let account = NewAccount {
+        email,
+        nickname,
+        password_hash: Some(&hash),
+        language: Lang::En,
+        timezone: "UTC",
+        email_verified: true,
+        is_superuser,
+        channel: "password",
+    };
+    let mut tx = state.db.begin().await?;
+    let id = insert_account(&mut tx, &account, None, state.clock.now()).await?;
+    tx.commit().await?;
+    store::find_by_id(&state.db, &id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginInput {
+    pub email: String,
+    #[schema(value_type = String)]
+    pub password: Password,
+    pub captcha_id: Option<String>,
+    pub captcha_answer: Option<String>,
+}
+
+/// Sign in with email and password. Unknown email and wrong password answer alike, in alike time.
+pub async fn login(
+    state: &AppState,
+    input: LoginInput,
+    client: &ClientInfo,
+) -> Result<(User, NewSession), ApiError> {
+    if !state.config.password_login_enabled {
+        return Err(ApiError::PasswordLoginDisabled);
+    }
+    if input.password.expose().chars().count() > MAX_LOGIN_PASSWORD || input.email.len() > 1024 {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let normalized = crate::http::inputs::normalize_email(&input.email);
+    let standing = throttle::check(state, &normalized, client.ip).await?;
+    crate::captcha::service::require(
+        state,
+        standing.captcha_required,
+        input.captcha_id.as_deref(),
+        input.captcha_answer.as_deref(),
+    )
+    .await?;
+
+    let user = store::find_by_email(&state.db, &normalized).await?;
+    let verified = match user
+        .as_ref()
+        .and_then(|u| u.password_hash.as_deref().map(|h| (u, h)))
+    {
+        Some((_, hash)) => state.hasher.verify(input.password.expose(), hash).await?,
+        None => {
+            state.hasher.dummy_verify(input.password.expose()).await?;
+            crate::passwords::Verified {
+                ok: false,
+                needs_rehash: false,
+            }
+        }
+    };
+    let Some(user) = user.filter(|_| verified.ok) else {
+        return Err(login_failed(state, &normalized, client, None).await);
+    };
+    if !user.is_active() {
+        return Err(ApiError::AccountDisabled);
+    }
+    if state.config.email_verification_required && !user.email_verified() {
+        return Err(ApiError::EmailUnverified);
+    }
+    throttle::record_success(state, &normalized).await?;
+    if verified.needs_rehash
+        && let Some(old) = user.password_hash.as_deref()
+    {
+        let fresh = state.hasher.hash(&input.password).await?;
+        store::upgrade_password_hash(&state.db, &user.id, old, &fresh).await?;
+    }
+    let session = sign_in(state, &user, client, "password").await?;
+    let user = store::find_by_id(&state.db, &user.id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    Ok((user, session))
+}
+
+/// Issue a session after a successful sign-in by any channel, with its audit event.
+pub async fn sign_in(
+    state: &AppState,
+    user: &User,
+    client: &ClientInfo,
+    channel: &str,
+) -> Result<NewSession, ApiError> {
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let session = sessions::service::issue(&mut tx, state, &user.id, client, channel).await?;
+    store::set_last_login(&mut tx, &user.id, channel, now).await?;
+    let event = AuditEvent::by_user("user.login", &user.id, client)
+        .detail(serde_json::json!({"channel": channel}));
+    audit::record(&mut tx, now, event).await?;
+    tx.commit().await?;
+    metrics::counter!("gatehouse_logins_total", "channel" => channel.to_string(), "result" => "ok")
+        .increment(1);
+    Ok(session)
+}
+
+/// Count a failed password check against the account and the IP, and record it. The email is
+/// recorded only as a hash: a mistyped password can be someone's password for another site.
+async fn login_failed(
+    state: &AppState,
+    normalized: &str,
+    client: &ClientInfo,
+    user_id: Option<&str>,
+) -> ApiError {
+    metrics::counter!("gatehouse_logins_total", "channel" => "password", "result" => "failed")
+        .increment(1);
+    let locked = match throttle::record_failure(state, normalized, client.ip).await {
+        Ok(locked) => locked,
+        Err(e) => return e,
+    };
+    let subject = match user_id {
+        Some(id) => Some(id.to_string()),
+        None => store::find_by_email(&state.db, normalized)
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.id),
+    };
+    let now = state.clock.now();
+    let result = async {
+        let mut conn = state.db.pool().acquire().await?;
+        let detail =
+            serde_json::json!({"email_sha256": sha256_hex(normalized), "channel": "password"});
+        let event = |name: &'static str| AuditEvent {
+            event: name,
+            actor_user_id: None,
+            subject_user_id: subject.as_deref(),
+            tenant_id: None,
+            client: Some(client),
+            detail: detail.clone(),
+        };
+        audit::record(&mut conn, now, event("user.login_failed")).await?;
+        if locked {
+            audit::record(&mut conn, now, event("user.locked")).await?;
+        }
+        Ok::<_, sqlx::Error>(())
+    }
+    .await;
+    if let Err(e) = result {
+        return ApiError::from(e);
+    }
+    ApiError::InvalidCredentials
+}
+
+/// Check the signed-in user's password for a sensitive change. A wrong one counts like a
+/// failed login (403 `invalid_credentials`), and a locked account is refused (429).
+pub async fn confirm_password(
+    state: &AppState,
+    user: &User,
+    password: &str,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    throttle::check(state, &user.email_normalized, client.ip).await?;
+    let ok = match user.password_hash.as_deref() {
+        Some(hash) if password.chars().count() <= MAX_LOGIN_PASSWORD => {
+            state.hasher.verify(password, hash).await?.ok
+        }
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    match login_failed(state, &user.email_normalized, client, Some(&user.id)).await {
+        ApiError::InvalidCredentials => Err(ApiError::WrongPassword),
+        other => Err(other),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilePatch {
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub nickname: Patch<Nickname>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub avatar: Patch<Avatar>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub language: Patch<Language>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub color_schema: Patch<ColorSchema>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub timezone: Patch<Timezone>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub preferences: Patch<Preferences>,
+}
+
+/// Apply a profile patch; `null` clears the avatar and empties the preferences, and is refused
+/// for fields that must always hold a value.
+pub async fn update_profile(
+    state: &AppState,
+    user: &User,
+    patch: ProfilePatch,
+) -> Result<User, ApiError> {
+    use crate::http::error::FieldProblem;
+    fn required<T>(
+        patch: Patch<T>,
+        field: &str,
+        current: String,
+        get: impl FnOnce(T) -> String,
+    ) -> Result<String, ApiError> {
+        match patch {
+            Patch::Absent => Ok(current),
+            Patch::Null => Err(ApiError::field(field, FieldProblem::Required)),
+            Patch::Value(v) => Ok(get(v)),
+        }
+    }
+    let update = ProfileUpdate {
+        nickname: required(patch.nickname, "nickname", user.nickname.clone(), |n| n.0)?,
+        language: required(patch.language, "language", user.language.clone(), |l| {
+            l.0.as_str().to_string()
+        })?,
+        color_schema: required(
+            patch.color_schema,
+            "color_schema",
+            user.color_schema.clone(),
+            |c| c.0,
+        )?,
+        timezone: required(patch.timezone, "timezone", user.timezone.clone(), |t| t.0)?,
+        avatar: match patch.avatar {
+            Patch::Absent => user.avatar.clone(),
+            Patch::Null => None,
+            Patch::Value(a) => Some(a.0),
+        },
+        preferences: match patch.preferences {
+            Patch::Absent => user.preferences.clone(),
+            Patch::Null => "{}".into(),
+            Patch::Value(p) => serde_json::Value::Object(p.0).to_string(),
+        },
+    };
+    store::update_profile(&state.db, &user.id, &update, state.clock.now())
+        .await?
+        .ok_or(ApiError::Unauthenticated)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    #[schema(value_type = String)]
+    pub current_password: Password,
+    #[schema(value_type = String)]
+    pub new_password: Password,
+}
+
+/// Change the password; every other session of the user ends.
+pub async fn change_password(
+    state: &AppState,
+    auth: &Authenticated,
+    input: PasswordChange,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let user = &auth.user;
+    confirm_password(state, user, input.current_password.expose(), client).await?;
+    check_new_password(&input.new_password, &user.email, "new_password")?;
+    let hash = state.hasher.hash(&input.new_password).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    store::set_password_hash(&mut tx, &user.id, &hash, now).await?;
+    audit::record(
+        &mut tx,
+        now,
+        AuditEvent::by_user("user.password_changed", &user.id, client),
+    )
+    .await?;
+    let revoked = AuditEvent::by_user("session.revoked", &user.id, client);
+    sessions::service::revoke_all_but(
+        &mut tx,
+        state,
+        &user.id,
+        auth.session_id.as_deref(),
+        revoked,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailChangeRequest {
+    #[schema(value_type = String, format = Email)]
+    pub new_email: Email,
+    #[schema(value_type = String)]
+    pub password: Password,
+}
+
+/// Record a pending email change (applied when the new address confirms it).
+pub async fn request_email_change(
+    state: &AppState,
+    auth: &Authenticated,
+    input: EmailChangeRequest,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let user = &auth.user;
+    confirm_password(state, user, input.password.expose(), client).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    if input.new_email.normalized == user.email_normalized
+        || store::email_in_use(&mut tx, &input.new_email.normalized).await?
+    {
+        return Err(ApiError::EmailTaken);
+    }
+    let token = new_token("");
+    let code = random_digits(6);
+    store::insert_email_change(
+        &mut tx,
+        NewEmailChange {
+            user_id: &user.id,
+            new_email: &input.new_email.display,
+            new_email_normalized: &input.new_email.normalized,
+            token_hash: &sha256_hex(&token),
+            code_hash: &state.key.mac_hex("email-change-code", &code),
+            now,
+            expires_at: now + EMAIL_CHANGE_TTL,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccount {
+    #[schema(value_type = String)]
+    pub password: Password,
+}
+
+/// Delete the account with its sessions, memberships and sole-member tenants.
+pub async fn delete_account(
+    state: &AppState,
+    auth: &Authenticated,
+    input: DeleteAccount,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let user = &auth.user;
+    confirm_password(state, user, input.password.expose(), client).await?;
+    let mut tx = state.db.begin().await?;
+    if crate::tenants::store::count_owned_with_others(&mut tx, &user.id).await? > 0 {
+        return Err(ApiError::TenantHasMembers);
+    }
+    crate::tenants::store::delete_sole_member_tenants(&mut tx, &user.id).await?;
+    store::delete(&mut tx, &user.id).await?;
+    audit::record(
+        &mut tx,
+        state.clock.now(),
+        AuditEvent::by_user("user.deleted", &user.id, client),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,271 @@
+//! SQL of the `users` and `email_changes` tables.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::clock::rfc3339;
+use crate::db::{Conn, Db, flag, is_set};
+use crate::i18n::Lang;
+
+/// A user row. `Debug` leaves out the password hash.
+#[derive(Clone, sqlx::FromRow)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub email_normalized: String,
+    pub email_verified: i64,
+    pub password_hash: Option<String>,
+    pub nickname: String,
+    pub avatar: Option<String>,
+    pub language: String,
+    pub color_schema: String,
+    pub timezone: String,
+    pub preferences: String,
+    pub is_superuser: i64,
+    pub is_active: i64,
+    pub login_channel: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_login_at: Option<i64>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("is_active", &self.is_active)
+            .finish_non_exhaustive()
+    }
+}
+
+impl User {
+    pub fn is_active(&self) -> bool {
+        is_set(self.is_active)
+    }
+    pub fn email_verified(&self) -> bool {
+        is_set(self.email_verified)
+    }
+    pub fn lang(&self) -> Lang {
+        Lang::parse(&self.language).unwrap_or_default()
+    }
+
+    pub fn view(&self) -> UserView {
+        UserView {
+            id: self.id.clone(),
+            email: self.email.clone(),
+            email_verified: self.email_verified(),
+            nickname: self.nickname.clone(),
+            avatar: self.avatar.clone(),
+            language: self.language.clone(),
+            color_schema: self.color_schema.clone(),
+            timezone: self.timezone.clone(),
+            preferences: serde_json::from_str(&self.preferences)
+                .unwrap_or_else(|_| serde_json::json!({})),
+            is_superuser: is_set(self.is_superuser),
+            login_channel: self.login_channel.clone(),
+            created_at: rfc3339(self.created_at),
+            last_login_at: self.last_login_at.map(rfc3339),
+        }
+    }
+}
+
+/// The `user` object of the API.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub nickname: String,
+    pub avatar: Option<String>,
+    pub language: String,
+    pub color_schema: String,
+    pub timezone: String,
+    #[schema(value_type = Object)]
+    pub preferences: serde_json::Value,
+    pub is_superuser: bool,
+    pub login_channel: String,
+    pub created_at: String,
+    pub last_login_at: Option<String>,
+}
+
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub email: &'a str,
+    pub email_normalized: &'a str,
+    pub password_hash: Option<&'a str>,
+    pub nickname: &'a str,
+    pub language: &'a str,
+    pub timezone: &'a str,
+    pub email_verified: bool,
+    pub is_superuser: bool,
+    pub login_channel: &'a str,
+    pub now: i64,
+}
+
+/// Insert a user; a duplicate email surfaces as a unique violation for the caller to map.
+pub async fn insert(conn: &mut Conn, u: NewUser<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO users (id, email, email_normalized, email_verified, password_hash, nickname, language, \
+         timezone, is_superuser, login_channel, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+    )
+    .bind(u.id)
+    .bind(u.email)
+    .bind(u.email_normalized)
+    .bind(flag(u.email_verified))
+    .bind(u.password_hash)
+    .bind(u.nickname)
+    .bind(u.language)
+    .bind(u.timezone)
+    .bind(flag(u.is_superuser))
+    .bind(u.login_channel)
+    .bind(u.now)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+pub async fn find_by_email(db: &Db, normalized: &str) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM users WHERE email_normalized = $1")
+        .bind(normalized)
+        .fetch_optional(db.pool())
+        .await
+}
+
+pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await
+}
+
+pub async fn set_password_hash(
+    conn: &mut Conn,
+    id: &str,
+    hash: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(hash)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Replace the password hash only if it is still `old` (a concurrent change wins).
+pub async fn upgrade_password_hash(
+    db: &Db,
+    id: &str,
+    old: &str,
+    new: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+        .bind(new)
+        .bind(id)
+        .bind(old)
+        .execute(db.pool())
+        .await
+        .map(|_| ())
+}
+
+pub async fn set_last_login(
+    conn: &mut Conn,
+    id: &str,
+    channel: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET last_login_at = $1, login_channel = $2 WHERE id = $3")
+        .bind(now)
+        .bind(channel)
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// The profile fields a user may change themselves.
+pub struct ProfileUpdate {
+    pub nickname: String,
+    pub avatar: Option<String>,
+    pub language: String,
+    pub color_schema: String,
+    pub timezone: String,
+    pub preferences: String,
+}
+
+pub async fn update_profile(
+    db: &Db,
+    id: &str,
+    p: &ProfileUpdate,
+    now: i64,
+) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE users SET nickname = $1, avatar = $2, language = $3, color_schema = $4, timezone = $5, \
+         preferences = $6, updated_at = $7 WHERE id = $8 RETURNING *",
+    )
+    .bind(&p.nickname)
+    .bind(&p.avatar)
+    .bind(&p.language)
+    .bind(&p.color_schema)
+    .bind(&p.timezone)
+    .bind(&p.preferences)
+    .bind(now)
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await
+}
+
+pub async fn delete(conn: &mut Conn, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn email_in_use(conn: &mut Conn, normalized: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE email_normalized = $1")
+        .bind(normalized)
+        .fetch_one(conn)
+        .await?;
+    Ok(n > 0)
+}
+
+pub struct NewEmailChange<'a> {
+    pub user_id: &'a str,
+    pub new_email: &'a str,
+    pub new_email_normalized: &'a str,
+    pub token_hash: &'a str,
+    pub code_hash: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+/// Record a pending email change; an earlier pending one of the same user is superseded.
+pub async fn insert_email_change(
+    conn: &mut Conn,
+    c: NewEmailChange<'_>,
+) -> Result<String, sqlx::Error> {
+    sqlx::query("DELETE FROM email_changes WHERE user_id = $1 AND used_at IS NULL")
+        .bind(c.user_id)
+        .execute(&mut *conn)
+        .await?;
+    let id = uuid::Uuid::now_v7().to_string();
+    sqlx::query(
+        "INSERT INTO email_changes (id, user_id, new_email, new_email_normalized, token_hash, code_hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&id)
+    .bind(c.user_id)
+    .bind(c.new_email)
+    .bind(c.new_email_normalized)
+    .bind(c.token_hash)
+    .bind(c.code_hash)
+    .bind(c.now)
+    .bind(c.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}

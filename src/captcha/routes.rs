@@ -1,0 +1,25 @@
+//! `POST /captcha`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::service::{self, Challenge};
+use crate::http::{ApiError, ClientInfo};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_captcha))
+}
+
+/// A new image captcha (one answer attempt per captcha). 404 when the captcha is turned off.
+#[utoipa::path(post, path = "/captcha", tag = "captcha",
+    responses((status = 201, body = Challenge), (status = 404, description = "captcha turned off"), (status = 429)))]
+async fn create_captcha(
+    State(state): State<AppState>,
+    client: ClientInfo,
+) -> Result<(StatusCode, Json<Challenge>), ApiError> {
+    let challenge = service::create(&state, client.ip).await?;
+    Ok((StatusCode::CREATED, Json(challenge)))
+}

@@ -1,0 +1,613 @@
+//! The typed configuration: defaults, `gatehouse.toml`, `GATEHOUSE_*` environment and flags,
+//! merged in that order and checked once at startup.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Environment variables with this prefix configure gatehouse.
+pub const ENV_PREFIX: &str = "GATEHOUSE_";
+
+/// Variables that share the prefix but are inputs of the CLI or the test suite, not configuration.
+const NON_CONFIG_VARS: &[&str] = &["NEW_PASSWORD", "LOG", "TEST_"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<Secret>,
+    pub redis_url: Option<Secret>,
+    pub public_base_url: Option<String>,
+    pub secret_key: Option<Secret>,
+    pub secret_key_file: Option<PathBuf>,
+    pub registration_enabled: bool,
+    pub password_login_enabled: bool,
+    pub email_verification_required: bool,
+    pub login_after_verification: bool,
+    pub captcha_after_failures: u32,
+    pub ip_captcha_after_failures: u32,
+    pub lockout_threshold: u32,
+    pub lockout_duration: HumanDuration,
+    pub session_idle_timeout: HumanDuration,
+    pub session_lifetime: HumanDuration,
+    pub metrics_listen: Option<SocketAddr>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub log_format: LogFormat,
+    pub smtp: SmtpConfig,
+    pub providers: BTreeMap<String, ProviderConfig>,
+    pub captcha: CaptchaConfig,
+    pub ragflow: RagflowConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            redis_url: None,
+            public_base_url: None,
+            secret_key: None,
+            secret_key_file: None,
+            registration_enabled: true,
+            password_login_enabled: true,
+            email_verification_required: false,
+            login_after_verification: false,
+            captcha_after_failures: 3,
+            ip_captcha_after_failures: 20,
+            lockout_threshold: 10,
+            lockout_duration: HumanDuration::from_secs(15 * 60),
+            session_idle_timeout: HumanDuration::from_secs(7 * 86400),
+            session_lifetime: HumanDuration::from_secs(30 * 86400),
+            metrics_listen: None,
+            trusted_proxies: Vec::new(),
+            log_format: LogFormat::Text,
+            smtp: SmtpConfig::default(),
+            providers: BTreeMap::new(),
+            captcha: CaptchaConfig::default(),
+            ragflow: RagflowConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    pub from_name: String,
+    pub from_address: Option<String>,
+    pub timeout: HumanDuration,
+    pub allow_insecure_auth: bool,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: None,
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            password_file: None,
+            from_name: "gatehouse".into(),
+            from_address: None,
+            timeout: HumanDuration::from_secs(10),
+            allow_insecure_auth: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    Implicit,
+    Starttls,
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderConfig {
+    #[serde(rename = "type")]
+    pub kind: Option<ProviderKind>,
+    pub name: Option<String>,
+    pub icon: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub client_secret_file: Option<PathBuf>,
+    pub issuer: Option<String>,
+    pub authorization_url: Option<String>,
+    pub token_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    pub api_base_url: Option<String>,
+    pub web_base_url: Option<String>,
+    pub scopes: Vec<String>,
+    pub allow_registration: bool,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        Self {
+            kind: None,
+            name: None,
+            icon: None,
+            client_id: None,
+            client_secret: None,
+            client_secret_file: None,
+            issuer: None,
+            authorization_url: None,
+            token_url: None,
+            userinfo_url: None,
+            api_base_url: None,
+            web_base_url: None,
+            scopes: Vec::new(),
+            allow_registration: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Oidc,
+    Oauth2,
+    Github,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oidc => "oidc",
+            Self::Oauth2 => "oauth2",
+            Self::Github => "github",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptchaConfig {
+    pub enabled: bool,
+    pub length: u32,
+    pub ttl: HumanDuration,
+}
+
+impl Default for CaptchaConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            length: 5,
+            ttl: HumanDuration::from_secs(120),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RagflowConfig {
+    pub listen: Option<SocketAddr>,
+    pub secret_key: Option<Secret>,
+    pub secret_key_file: Option<PathBuf>,
+    pub rsa_private_key_file: Option<PathBuf>,
+    pub rsa_passphrase: Option<Secret>,
+    pub register_enabled: bool,
+    pub disable_password_login: bool,
+    pub token_max_age: HumanDuration,
+    pub password_policy: String,
+}
+
+impl Default for RagflowConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            secret_key: None,
+            secret_key_file: None,
+            rsa_private_key_file: None,
+            rsa_passphrase: None,
+            register_enabled: true,
+            disable_password_login: false,
+            token_max_age: HumanDuration::from_secs(7 * 86400),
+            password_policy: "native".into(),
+        }
+    }
+}
+
+/// A configuration value that must never be printed: `Debug` and `Serialize` mask it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"********\"")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // URLs keep their shape so operators can see which server is meant.
+        s.serialize_str(&mask_url_password(&self.0).unwrap_or_else(|| "********".into()))
+    }
+}
+
+/// `postgres://u:pw@host/db` → `postgres://u:****@host/db`; `None` when the value is not a URL.
+pub fn mask_url_password(value: &str) -> Option<String> {
+    let mut url = url::Url::parse(value).ok()?;
+    if url.cannot_be_a_base() {
+        return None;
+    }
+    if url.password().is_some() {
+        url.set_password(Some("****")).ok()?;
+    }
+    Some(url.to_string())
+}
+
+/// A duration written the humantime way ("90s", "15m", "7d").
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    pub const fn from_secs(secs: u64) -> Self {
+        Self(Duration::from_secs(secs))
+    }
+    pub fn secs(self) -> i64 {
+        i64::try_from(self.0.as_secs()).unwrap_or(i64::MAX)
+    }
+}
+
+impl fmt::Debug for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(text.trim())
+            .map(HumanDuration)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "`{text}` is not a duration like \"90s\" or \"15m\" ({e})"
+                ))
+            })
+    }
+}
+
+/// Values given on the command line; they win over file and environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A configuration problem, phrased as one line naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+pub struct Loaded {
+    pub config: Config,
+    /// `GATEHOUSE_*` variables that name no key: reported, not fatal.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Merge defaults, the TOML file, `GATEHOUSE_*` variables and flags, then check the values.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, ConfigError> {
+        let known = known_env_keys();
+        let mut warnings = Vec::new();
+        for (name, _) in std::env::vars() {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if NON_CONFIG_VARS.iter().any(|p| rest.starts_with(p)) {
+                continue;
+            }
+            if !known.matches(&env_key_path(rest)) {
+                warnings.push(format!(
+                    "environment variable {name} names no configuration key; ignored"
+                ));
+            }
+        }
+
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "configuration file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let env = Env::prefixed(ENV_PREFIX)
+            .filter(move |k| {
+                let k = k.as_str();
+                !NON_CONFIG_VARS
+                    .iter()
+                    .any(|p| k.to_ascii_uppercase().starts_with(p))
+                    && known.matches(&env_key_path(k))
+            })
+            .split("__");
+        figment = figment.merge(env);
+        if let Some(listen) = &overrides.listen {
+            figment = figment.merge(Serialized::global("listen", listen));
+        }
+        if let Some(dir) = &overrides.data_dir {
+            figment = figment.merge(Serialized::global("data_dir", dir));
+        }
+        let config: Config = figment.extract().map_err(describe_figment_error)?;
+        config.validate()?;
+        Ok(Loaded { config, warnings })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad =
+            |key: &str, why: &str| Err(ConfigError(format!("invalid value for `{key}`: {why}")));
+        if let Some(url) = &self.public_base_url {
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                _ => {
+                    return bad(
+                        "public_base_url",
+                        "expected an http(s) URL such as https://auth.example.com",
+                    );
+                }
+            }
+        }
+        if let Some(url) = &self.database_url {
+            let scheme = url.expose().split(':').next().unwrap_or_default();
+            if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {
+                return bad("database_url", "expected a sqlite:// or postgres:// URL");
+            }
+        }
+        if let Some(url) = &self.redis_url {
+            let scheme = url.expose().split(':').next().unwrap_or_default();
+            if !matches!(scheme, "redis" | "rediss") {
+                return bad("redis_url", "expected a redis:// or rediss:// URL");
+            }
+        }
+        if self.lockout_threshold == 0 || self.lockout_threshold > 100 {
+            return bad(
+                "lockout_threshold",
+                "must be between 1 and 100 (NIST SP 800-63B allows at most 100)",
+            );
+        }
+        if self.captcha_after_failures == 0 {
+            return bad("captcha_after_failures", "must be at least 1");
+        }
+        if self.ip_captcha_after_failures == 0 {
+            return bad("ip_captcha_after_failures", "must be at least 1");
+        }
+        if !(4..=8).contains(&self.captcha.length) {
+            return bad("captcha.length", "must be between 4 and 8");
+        }
+        if self.session_idle_timeout.0.is_zero() || self.session_lifetime.0.is_zero() {
+            return bad("session_lifetime", "session durations must be positive");
+        }
+        if let Some(secret) = &self.secret_key
+            && secret.expose().len() < 32
+        {
+            return bad("secret_key", "must be at least 32 characters");
+        }
+        if !matches!(self.ragflow.password_policy.as_str(), "native" | "ragflow") {
+            return bad(
+                "ragflow.password_policy",
+                "expected \"native\" or \"ragflow\"",
+            );
+        }
+        for (id, p) in &self.providers {
+            if p.kind.is_none() {
+                return bad(
+                    &format!("providers.{id}.type"),
+                    "expected \"oidc\", \"oauth2\" or \"github\"",
+                );
+            }
+            if p.client_id.is_none() {
+                return bad(&format!("providers.{id}.client_id"), "is required");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_string(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("gatehouse.db").display()
+            ),
+        }
+    }
+
+    pub fn public_base_url(&self) -> String {
+        match &self.public_base_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// The merged configuration as TOML with every secret masked (`check-config`).
+    pub fn to_masked_toml(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        fill_derived(&mut value, self);
+        let value: toml::Value =
+            serde_json::from_value(strip_nulls(value)).unwrap_or(toml::Value::Integer(0));
+        toml::to_string_pretty(&value).unwrap_or_default()
+    }
+}
+
+fn fill_derived(value: &mut serde_json::Value, config: &Config) {
+    if let Some(map) = value.as_object_mut() {
+        let db = config.database_url();
+        map.insert(
+            "database_url".into(),
+            mask_url_password(&db).unwrap_or(db).into(),
+        );
+        map.insert("public_base_url".into(), config.public_base_url().into());
+    }
+}
+
+fn strip_nulls(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k, strip_nulls(v)))
+            .collect(),
+        other => other,
+    }
+}
+
+fn describe_figment_error(error: figment::Error) -> ConfigError {
+    let first = error.into_iter().next();
+    let Some(e) = first else {
+        return ConfigError("invalid configuration".into());
+    };
+    let key = e.path.join(".");
+    let source = e
+        .metadata
+        .as_ref()
+        .map(|m| match &m.source {
+            Some(figment::Source::File(path)) => format!(" (in {})", path.display()),
+            _ => format!(" (from {})", m.name),
+        })
+        .unwrap_or_default();
+    let kind = match &e.kind {
+        figment::error::Kind::UnknownField(field, _) => {
+            let full = if key.is_empty() {
+                field.clone()
+            } else {
+                format!("{key}.{field}")
+            };
+            return ConfigError(format!("unknown configuration key `{full}`{source}"));
+        }
+        other => other.to_string(),
+    };
+    if key.is_empty() {
+        ConfigError(format!("invalid configuration{source}: {kind}"))
+    } else {
+        ConfigError(format!("invalid value for `{key}`{source}: {kind}"))
+    }
+}
+
+/// `SMTP__HOST` → `smtp.host`.
+fn env_key_path(rest: &str) -> String {
+    rest.to_ascii_lowercase().replace("__", ".")
+}
+
+/// Every configuration key, derived from the defaults so the list can never drift from the struct.
+#[derive(Clone)]
+struct KnownKeys {
+    exact: BTreeSet<String>,
+    provider_fields: BTreeSet<String>,
+}
+
+impl KnownKeys {
+    fn matches(&self, path: &str) -> bool {
+        if self.exact.contains(path) {
+            return true;
+        }
+        let mut parts = path.splitn(3, '.');
+        matches!(
+            (parts.next(), parts.next(), parts.next()),
+            (Some("providers"), Some(id), Some(field)) if !id.is_empty() && self.provider_fields.contains(field)
+        )
+    }
+}
+
+fn known_env_keys() -> KnownKeys {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut BTreeSet<String>) {
+        if let serde_json::Value::Object(map) = value {
+            for (k, v) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                if v.is_object() && k != "providers" {
+                    walk(&path, v, out);
+                } else {
+                    out.insert(path);
+                }
+            }
+        }
+    }
+    let mut exact = BTreeSet::new();
+    walk(
+        "",
+        &serde_json::to_value(Config::default()).unwrap_or_default(),
+        &mut exact,
+    );
+    let mut provider_fields = BTreeSet::new();
+    walk(
+        "",
+        &serde_json::to_value(ProviderConfig::default()).unwrap_or_default(),
+        &mut provider_fields,
+    );
+    KnownKeys {
+        exact,
+        provider_fields,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_keys_are_derived_from_the_struct() {
+        let k = known_env_keys();
+        assert!(k.matches("smtp.host"));
+        assert!(k.matches("lockout_duration"));
+        assert!(k.matches("providers.corp.client_id"));
+        assert!(!k.matches("providers.corp.nonsense"));
+        assert!(!k.matches("smtp.hots"));
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        assert_eq!(
+            format!("{:?}", Secret::new("hunter2hunter2")),
+            "\"********\""
+        );
+        let masked = mask_url_password("postgres://u:pw@db:5432/x").unwrap_or_default();
+        assert_eq!(masked, "postgres://u:****@db:5432/x");
+    }
+}

@@ -1,0 +1,331 @@
+//! The one error type of the HTTP API: a closed set of stable codes, each mapped to a status in one
+//! `match`, rendered as `{"error": {"code", "message", "fields"}}` in the caller's language.
+
+use std::collections::BTreeMap;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::i18n::Lang;
+
+/// Validation problems by field name; each value is a field-problem code translated at render time.
+pub type FieldErrors = BTreeMap<String, FieldProblem>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldProblem {
+    Required,
+    Unknown,
+    NotAllowed,
+    WrongType(String),
+    InvalidEmail,
+    InvalidNickname,
+    PasswordLength,
+    WeakPassword,
+    InvalidLanguage,
+    InvalidColorSchema,
+    InvalidTimezone,
+    InvalidAvatar,
+    PreferencesTooLarge,
+    Invalid,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("malformed_json")]
+    MalformedJson,
+    #[error("validation_failed")]
+    Validation(FieldErrors),
+    /// A common password, or the email as password; names the field.
+    #[error("weak_password")]
+    WeakPassword(&'static str),
+    #[error("unsupported_media_type")]
+    UnsupportedMediaType,
+    #[error("payload_too_large")]
+    PayloadTooLarge,
+    #[error("not_found")]
+    NotFound,
+    #[error("method_not_allowed")]
+    MethodNotAllowed,
+    #[error("unauthenticated")]
+    Unauthenticated,
+    #[error("session_required")]
+    SessionRequired,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("csrf_failed")]
+    CsrfFailed,
+    #[error("rate_limited")]
+    RateLimited { retry_after: u64 },
+    #[error("email_taken")]
+    EmailTaken,
+    #[error("registration_disabled")]
+    RegistrationDisabled,
+    #[error("password_login_disabled")]
+    PasswordLoginDisabled,
+    /// Login with an unknown email or a wrong password: one answer for both.
+    #[error("invalid_credentials")]
+    InvalidCredentials,
+    /// A wrong current password on a signed-in route.
+    #[error("invalid_credentials")]
+    WrongPassword,
+    #[error("account_disabled")]
+    AccountDisabled,
+    #[error("email_unverified")]
+    EmailUnverified,
+    #[error("captcha_required")]
+    CaptchaRequired,
+    #[error("invalid_captcha")]
+    InvalidCaptcha,
+    #[error("tenant_has_members")]
+    TenantHasMembers,
+    #[error("busy")]
+    Busy,
+    #[error("internal_error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// Every code the API can answer with, for the uniqueness test and the OpenAPI document.
+pub const ALL_CODES: &[&str] = &[
+    "malformed_json",
+    "validation_failed",
+    "weak_password",
+    "unsupported_media_type",
+    "payload_too_large",
+    "not_found",
+    "method_not_allowed",
+    "unauthenticated",
+    "session_required",
+    "forbidden",
+    "csrf_failed",
+    "rate_limited",
+    "email_taken",
+    "registration_disabled",
+    "password_login_disabled",
+    "invalid_credentials",
+    "account_disabled",
+    "email_unverified",
+    "captcha_required",
+    "invalid_captcha",
+    "tenant_has_members",
+    "busy",
+    "internal_error",
+];
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<crate::kv::KvError> for ApiError {
+    fn from(e: crate::kv::KvError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Internal(e)
+    }
+}
+
+impl ApiError {
+    pub fn field(name: &str, problem: FieldProblem) -> Self {
+        Self::Validation(BTreeMap::from([(name.to_string(), problem)]))
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.meta().0
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.meta().1
+    }
+
+    fn meta(&self) -> (&'static str, StatusCode) {
+        use StatusCode as S;
+        match self {
+            Self::MalformedJson => ("malformed_json", S::BAD_REQUEST),
+            Self::Validation(_) => ("validation_failed", S::UNPROCESSABLE_ENTITY),
+            Self::WeakPassword(_) => ("weak_password", S::UNPROCESSABLE_ENTITY),
+            Self::UnsupportedMediaType => ("unsupported_media_type", S::UNSUPPORTED_MEDIA_TYPE),
+            Self::PayloadTooLarge => ("payload_too_large", S::PAYLOAD_TOO_LARGE),
+            Self::NotFound => ("not_found", S::NOT_FOUND),
+            Self::MethodNotAllowed => ("method_not_allowed", S::METHOD_NOT_ALLOWED),
+            Self::Unauthenticated => ("unauthenticated", S::UNAUTHORIZED),
+            Self::SessionRequired => ("session_required", S::FORBIDDEN),
+            Self::Forbidden => ("forbidden", S::FORBIDDEN),
+            Self::CsrfFailed => ("csrf_failed", S::FORBIDDEN),
+            Self::RateLimited { .. } => ("rate_limited", S::TOO_MANY_REQUESTS),
+            Self::EmailTaken => ("email_taken", S::CONFLICT),
+            Self::RegistrationDisabled => ("registration_disabled", S::FORBIDDEN),
+            Self::PasswordLoginDisabled => ("password_login_disabled", S::FORBIDDEN),
+            Self::InvalidCredentials => ("invalid_credentials", S::UNAUTHORIZED),
+            Self::WrongPassword => ("invalid_credentials", S::FORBIDDEN),
+            Self::AccountDisabled => ("account_disabled", S::FORBIDDEN),
+            Self::EmailUnverified => ("email_unverified", S::FORBIDDEN),
+            Self::CaptchaRequired => ("captcha_required", S::BAD_REQUEST),
+            Self::InvalidCaptcha => ("invalid_captcha", S::BAD_REQUEST),
+            Self::TenantHasMembers => ("tenant_has_members", S::CONFLICT),
+            Self::Busy => ("busy", S::SERVICE_UNAVAILABLE),
+            Self::Internal(_) => ("internal_error", S::INTERNAL_SERVER_ERROR),
+        }
+    }
+
+    fn fields(&self) -> Option<FieldErrors> {
+        match self {
+            Self::Validation(f) => Some(f.clone()),
+            Self::WeakPassword(field) => Some(BTreeMap::from([(
+                field.to_string(),
+                FieldProblem::WeakPassword,
+            )])),
+            _ => None,
+        }
+    }
+
+    /// The error as the API renders it; the middleware re-renders it in the caller's language.
+    pub fn to_rendered(&self) -> RenderedError {
+        RenderedError {
+            code: self.code(),
+            status: self.status(),
+            fields: self.fields(),
+            retry_after: match self {
+                Self::RateLimited { retry_after } => Some(*retry_after),
+                Self::Busy => Some(1),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// What a response needs to show an error; kept in the response's extensions so the
+/// language middleware can render it again without knowing the original error.
+#[derive(Debug, Clone)]
+pub struct RenderedError {
+    pub code: &'static str,
+    pub status: StatusCode,
+    pub fields: Option<FieldErrors>,
+    pub retry_after: Option<u64>,
+}
+
+/// Every error answer of the API.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// A stable snake_case code.
+    pub code: String,
+    /// A sentence in the caller's language.
+    pub message: String,
+    /// Problems by field name (422 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<BTreeMap<String, String>>,
+}
+
+impl RenderedError {
+    /// An error for a status produced outside our handlers (router fallbacks, body limits).
+    pub fn for_status(status: StatusCode) -> Self {
+        let code = match status.as_u16() {
+            400 => "malformed_json",
+            401 => "unauthenticated",
+            403 => "forbidden",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            413 => "payload_too_large",
+            415 => "unsupported_media_type",
+            422 => "validation_failed",
+            429 => "rate_limited",
+            503 => "busy",
+            _ => "internal_error",
+        };
+        Self {
+            code,
+            status,
+            fields: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn into_response_in(self, lang: Lang) -> Response {
+        let fields = self.fields.as_ref().map(|f| {
+            f.iter()
+                .map(|(k, p)| (k.clone(), crate::i18n::field_message(p, lang)))
+                .collect::<BTreeMap<_, _>>()
+        });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: crate::i18n::error_message(self.code, lang).to_string(),
+                fields,
+            },
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let mut response = (
+            self.status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.to_rendered().into_response_in(Lang::En);
+        if let Self::Internal(e) = self {
+            // Logged once, inside the request span, by the middleware that sees this extension.
+            response
+                .extensions_mut()
+                .insert(InternalErrorLog(std::sync::Arc::new(e)));
+        }
+        response
+    }
+}
+
+/// The cause of a 500, carried to the logging middleware (never to the client).
+#[derive(Clone)]
+pub struct InternalErrorLog(pub std::sync::Arc<anyhow::Error>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_documented() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in ALL_CODES {
+            assert!(seen.insert(*code), "duplicate code {code}");
+            assert_ne!(
+                crate::i18n::error_message(code, Lang::En),
+                "Error.",
+                "{code} has no English message"
+            );
+            assert_ne!(
+                crate::i18n::error_message(code, Lang::ZhCn),
+                "错误。",
+                "{code} has no Chinese message"
+            );
+        }
+        assert_eq!(
+            ApiError::WrongPassword.code(),
+            ApiError::InvalidCredentials.code()
+        );
+        assert!(ALL_CODES.contains(&ApiError::Busy.code()));
+    }
+}

@@ -1,0 +1,244 @@
+//! Typed inputs, checked when deserialized: a value of these types is always valid, and a bad
+//! one is reported against its own field.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use base64::Engine;
+use serde::{Deserialize, Deserializer};
+
+use super::error::FieldProblem;
+
+static TIMEZONES: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| include_str!("../../assets/timezones.txt").lines().collect());
+
+fn reject<E: serde::de::Error>(tag: &str) -> E {
+    E::custom(format!("field:{tag}"))
+}
+
+pub fn problem_from_tag(tag: &str) -> FieldProblem {
+    match tag {
+        "email" => FieldProblem::InvalidEmail,
+        "nickname" => FieldProblem::InvalidNickname,
+        "language" => FieldProblem::InvalidLanguage,
+        "color_schema" => FieldProblem::InvalidColorSchema,
+        "timezone" => FieldProblem::InvalidTimezone,
+        "avatar" => FieldProblem::InvalidAvatar,
+        "preferences" => FieldProblem::PreferencesTooLarge,
+        "password" => FieldProblem::PasswordLength,
+        _ => FieldProblem::Invalid,
+    }
+}
+
+/// An email address as given (trimmed) and its normalised form for comparisons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub display: String,
+    pub normalized: String,
+}
+
+impl Email {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let email = raw.trim();
+        if email.len() > 254
+            || email
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || "<>()[],;:\"\\".contains(c))
+        {
+            return None;
+        }
+        let (local, domain) = email.rsplit_once('@')?;
+        let labels_ok = domain
+            .split('.')
+            .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
+        if local.is_empty()
+            || local.len() > 64
+            || local.contains('@')
+            || !domain.contains('.')
+            || !labels_ok
+        {
+            return None;
+        }
+        Some(Self {
+            display: email.to_string(),
+            normalized: normalize_email(email),
+        })
+    }
+}
+
+/// The form used for uniqueness and look-ups.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+impl<'de> Deserialize<'de> for Email {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Email::parse(&raw).ok_or_else(|| reject("email"))
+    }
+}
+
+/// 1–100 characters after trimming: letters, digits, space and `._'-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nickname(pub String);
+
+impl Nickname {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let nick = raw.trim();
+        let count = nick.chars().count();
+        let allowed = |c: char| c.is_alphanumeric() || c == ' ' || "._'-".contains(c);
+        ((1..=100).contains(&count) && nick.chars().all(allowed)).then(|| Self(nick.to_string()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Nickname {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Nickname::parse(&String::deserialize(d)?).ok_or_else(|| reject("nickname"))
+    }
+}
+
+/// `en` or `zh-CN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Language(pub crate::i18n::Lang);
+
+impl<'de> Deserialize<'de> for Language {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::i18n::Lang::parse(&String::deserialize(d)?)
+            .map(Language)
+            .ok_or_else(|| reject("language"))
+    }
+}
+
+/// `light`, `dark` or `system`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColorSchema(pub String);
+
+impl<'de> Deserialize<'de> for ColorSchema {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = String::deserialize(d)?;
+        matches!(v.as_str(), "light" | "dark" | "system")
+            .then(|| ColorSchema(v))
+            .ok_or_else(|| reject("color_schema"))
+    }
+}
+
+/// An IANA time zone name from the tz database shipped in the binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timezone(pub String);
+
+impl<'de> Deserialize<'de> for Timezone {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = String::deserialize(d)?;
+        TIMEZONES
+            .contains(v.as_str())
+            .then(|| Timezone(v))
+            .ok_or_else(|| reject("timezone"))
+    }
+}
+
+const AVATAR_MAX: usize = 256 * 1024;
+
+/// An https URL, or a PNG/JPEG/WebP data URI of at most 256 KiB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Avatar(pub String);
+
+impl Avatar {
+    pub fn parse(v: &str) -> Option<Self> {
+        if v.len() > AVATAR_MAX {
+            return None;
+        }
+        if let Some(rest) = v.strip_prefix("data:") {
+            let (mime, data) = rest.split_once(";base64,")?;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .ok()?;
+            return (matches!(mime, "image/png" | "image/jpeg" | "image/webp")
+                && !decoded.is_empty())
+            .then(|| Self(v.to_string()));
+        }
+        let url = url::Url::parse(v).ok()?;
+        (url.scheme() == "https" && url.host().is_some() && v.len() <= 2048)
+            .then(|| Self(v.to_string()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Avatar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Avatar::parse(&String::deserialize(d)?).ok_or_else(|| reject("avatar"))
+    }
+}
+
+/// A JSON object of at most 16 KiB that applications keep settings in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preferences(pub serde_json::Map<String, serde_json::Value>);
+
+impl<'de> Deserialize<'de> for Preferences {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        match v {
+            serde_json::Value::Object(map)
+                if serde_json::to_vec(&map)
+                    .map(|b| b.len())
+                    .unwrap_or(usize::MAX)
+                    <= 16 * 1024 =>
+            {
+                Ok(Preferences(map))
+            }
+            _ => Err(reject("preferences")),
+        }
+    }
+}
+
+/// A field that may be absent, `null`, or a value (PATCH semantics).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Patch<T> {
+    #[default]
+    Absent,
+    Null,
+    Value(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Option::<T>::deserialize(d)? {
+            Some(v) => Patch::Value(v),
+            None => Patch::Null,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        let e = Email::parse("  Ann.Lee@Example.COM ").unwrap_or_else(|| panic!("valid"));
+        assert_eq!(e.display, "Ann.Lee@Example.COM");
+        assert_eq!(e.normalized, "ann.lee@example.com");
+        for bad in [
+            "", "a", "a@b", "@b.c", "a b@c.d", "a@b..c", "a\0@b.c", "a@-b.c",
+        ] {
+            assert!(Email::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn nicknames() {
+        assert!(Nickname::parse("  O'Brien-Smith Jr. ").is_some());
+        assert!(Nickname::parse("张伟").is_some());
+        assert!(Nickname::parse("   ").is_none());
+        assert!(Nickname::parse("<script>").is_none());
+        assert!(Nickname::parse(&"a".repeat(101)).is_none());
+    }
+
+    #[test]
+    fn avatars_and_timezones() {
+        assert!(Avatar::parse("https://example.com/a.png").is_some());
+        assert!(Avatar::parse("http://example.com/a.png").is_none());
+        assert!(Avatar::parse("data:image/png;base64,iVBORw0KGgo=").is_some());
+        assert!(Avatar::parse("data:text/html;base64,PGI+").is_none());
+        assert!(TIMEZONES.contains("Asia/Shanghai") && TIMEZONES.contains("UTC"));
+        assert!(!TIMEZONES.contains("Mars/Olympus"));
+    }
+}

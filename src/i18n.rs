@@ -1,0 +1,216 @@
+//! Languages gatehouse speaks (English and Simplified Chinese) and the API's translated messages.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::http::error::FieldProblem;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    En,
+    ZhCn,
+}
+
+impl Lang {
+    pub const ALL: [&'static str; 2] = ["en", "zh-CN"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::En => "en",
+            Self::ZhCn => "zh-CN",
+        }
+    }
+
+    /// Exactly one of the stored codes (`en`, `zh-CN`).
+    pub fn parse(code: &str) -> Option<Self> {
+        match code {
+            "en" => Some(Self::En),
+            "zh-CN" => Some(Self::ZhCn),
+            _ => None,
+        }
+    }
+
+    /// The best match of an `Accept-Language` header, by quality; English when nothing matches.
+    pub fn from_accept_language(header: Option<&str>) -> Self {
+        let Some(header) = header else {
+            return Self::En;
+        };
+        let mut best: Option<(f32, Self)> = None;
+        for part in header.split(',') {
+            let mut pieces = part.trim().split(';');
+            let tag = pieces
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            let q = pieces
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                })
+                .unwrap_or(1.0);
+            let lang = if tag == "zh" || tag.starts_with("zh-") {
+                Some(Self::ZhCn)
+            } else if tag == "en" || tag.starts_with("en-") {
+                Some(Self::En)
+            } else {
+                None
+            };
+            if let Some(lang) = lang
+                && q > 0.0
+                && best.is_none_or(|(bq, _)| q > bq)
+            {
+                best = Some((q, lang));
+            }
+        }
+        best.map(|(_, l)| l).unwrap_or_default()
+    }
+}
+
+/// The language of the current request: `Accept-Language`, overridden by the signed-in user's
+/// setting once the authentication extractor has found the user.
+#[derive(Clone, Default)]
+pub struct RequestLang {
+    pub accept: Lang,
+    pub user: Arc<OnceLock<Lang>>,
+}
+
+impl RequestLang {
+    pub fn get(&self) -> Lang {
+        self.user.get().copied().unwrap_or(self.accept)
+    }
+}
+
+pub fn error_message(code: &str, lang: Lang) -> &'static str {
+    let (en, zh) = match code {
+        "malformed_json" => (
+            "The request body is not valid JSON.",
+            "请求体不是有效的 JSON。",
+        ),
+        "validation_failed" => ("Some fields are invalid.", "部分字段无效。"),
+        "weak_password" => (
+            "This password is too common; choose another.",
+            "该密码过于常见，请换一个。",
+        ),
+        "unsupported_media_type" => (
+            "Send the body as application/json.",
+            "请以 application/json 格式发送请求体。",
+        ),
+        "payload_too_large" => ("The request body is too large.", "请求体过大。"),
+        "not_found" => ("Not found.", "未找到。"),
+        "method_not_allowed" => ("This method is not allowed here.", "此处不允许该请求方法。"),
+        "unauthenticated" => ("Sign in to continue.", "请先登录。"),
+        "session_required" => (
+            "This action needs a signed-in session, not an API key.",
+            "此操作需要登录会话，不能使用 API 密钥。",
+        ),
+        "forbidden" => ("You are not allowed to do this.", "你无权执行此操作。"),
+        "csrf_failed" => (
+            "The request did not come from this site.",
+            "请求并非来自本站。",
+        ),
+        "rate_limited" => (
+            "Too many attempts; try again later.",
+            "尝试次数过多，请稍后再试。",
+        ),
+        "email_taken" => (
+            "This email address is already registered.",
+            "该邮箱地址已被注册。",
+        ),
+        "registration_disabled" => ("Registration is closed.", "注册已关闭。"),
+        "password_login_disabled" => ("Sign-in with a password is turned off.", "密码登录已关闭。"),
+        "invalid_credentials" => ("Wrong email or password.", "邮箱或密码错误。"),
+        "account_disabled" => ("This account is disabled.", "该账户已被停用。"),
+        "email_unverified" => ("Verify your email address first.", "请先验证你的邮箱地址。"),
+        "captcha_required" => ("Solve the captcha to continue.", "请完成验证码后继续。"),
+        "invalid_captcha" => (
+            "The captcha answer is wrong or expired.",
+            "验证码错误或已过期。",
+        ),
+        "tenant_has_members" => (
+            "Hand over the teams you own before deleting your account.",
+            "删除账户前，请先移交你拥有的团队。",
+        ),
+        "busy" => (
+            "The server is busy; try again in a moment.",
+            "服务器繁忙，请稍后再试。",
+        ),
+        "internal_error" => ("Something went wrong on our side.", "服务器内部出错。"),
+        _ => ("Error.", "错误。"),
+    };
+    match lang {
+        Lang::En => en,
+        Lang::ZhCn => zh,
+    }
+}
+
+pub fn field_message(problem: &FieldProblem, lang: Lang) -> String {
+    use FieldProblem as P;
+    let (en, zh) = match problem {
+        P::WrongType(detail) => {
+            return format!(
+                "{}: {detail}",
+                if lang == Lang::En {
+                    "Wrong type"
+                } else {
+                    "类型错误"
+                }
+            );
+        }
+        P::Required => ("This field is required.", "此字段为必填项。"),
+        P::Unknown => ("Unknown field.", "未知字段。"),
+        P::NotAllowed => ("This field cannot be changed here.", "此处不能修改该字段。"),
+        P::InvalidEmail => ("Enter a valid email address.", "请输入有效的邮箱地址。"),
+        P::InvalidNickname => (
+            "1–100 characters: letters, digits, spaces and . _ ' -",
+            "1–100 个字符：字母、数字、空格及 . _ ' -",
+        ),
+        P::PasswordLength => ("Use 8 to 256 characters.", "请使用 8 到 256 个字符。"),
+        P::WeakPassword => (
+            "This password is too common or equals your email; choose another.",
+            "该密码过于常见或与邮箱相同，请换一个。",
+        ),
+        P::InvalidLanguage => ("Use \"en\" or \"zh-CN\".", "请使用 \"en\" 或 \"zh-CN\"。"),
+        P::InvalidColorSchema => (
+            "Use \"light\", \"dark\" or \"system\".",
+            "请使用 \"light\"、\"dark\" 或 \"system\"。",
+        ),
+        P::InvalidTimezone => (
+            "Use an IANA time zone such as Europe/Berlin.",
+            "请使用 IANA 时区名称，例如 Asia/Shanghai。",
+        ),
+        P::InvalidAvatar => (
+            "Use an https URL or a PNG, JPEG or WebP data URI of at most 256 KiB.",
+            "请使用 https 链接，或不超过 256 KiB 的 PNG、JPEG、WebP data URI。",
+        ),
+        P::PreferencesTooLarge => (
+            "Preferences must be a JSON object of at most 16 KiB.",
+            "偏好设置必须是不超过 16 KiB 的 JSON 对象。",
+        ),
+        P::Invalid => ("This value is invalid.", "该值无效。"),
+    };
+    match lang {
+        Lang::En => en.to_string(),
+        Lang::ZhCn => zh.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_the_best_quality() {
+        assert_eq!(
+            Lang::from_accept_language(Some("zh-CN,zh;q=0.9,en;q=0.8")),
+            Lang::ZhCn
+        );
+        assert_eq!(
+            Lang::from_accept_language(Some("fr, en;q=0.5, zh;q=0.4")),
+            Lang::En
+        );
+        assert_eq!(Lang::from_accept_language(Some("de")), Lang::En);
+        assert_eq!(Lang::from_accept_language(None), Lang::En);
+    }
+}

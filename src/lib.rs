@@ -1,0 +1,105 @@
+//! gatehouse: a self-hosted authentication and account service.
+//!
+//! [`app`] builds the HTTP router from an [`state::AppState`]; the binary in `main.rs` only
+//! parses the command line and calls into this library.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::todo,
+    clippy::await_holding_lock
+)]
+
+pub mod accounts;
+pub mod audit;
+pub mod captcha;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod i18n;
+pub mod kv;
+pub mod passwords;
+pub mod server;
+pub mod sessions;
+pub mod state;
+pub mod system;
+pub mod tenants;
+pub mod tokens;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "gatehouse", description = "Self-hosted authentication and account service. \
+        Errors are `{\"error\": {\"code\", \"message\", \"fields\"}}`; see each route for its codes."),
+    components(schemas(http::error::ErrorBody)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("ghs_… session token or ghk_… API key"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(sessions::COOKIE_NAME))),
+        );
+    }
+}
+
+/// The native API's routes and their OpenAPI description, paths absolute.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let v1 = OpenApiRouter::new()
+        .merge(accounts::routes::router())
+        .merge(sessions::routes::router())
+        .merge(captcha::routes::router())
+        .merge(system::routes::router());
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", v1)
+        .split_for_parts()
+}
+
+/// The whole HTTP application for `state`.
+pub fn app(state: AppState) -> Router {
+    let metrics_here = state.config.metrics_listen.is_none();
+    let (api, openapi) = api();
+    Router::new()
+        .merge(api)
+        .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
+        .merge(system::routes::probes(metrics_here))
+        .fallback(http::middleware::not_found)
+        .method_not_allowed_fallback(http::middleware::method_not_allowed)
+        .layer(DefaultBodyLimit::max(http::extractors::BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(CatchPanicLayer::custom(http::middleware::panic_response))
+        .layer(axum::middleware::from_fn(http::middleware::edge))
+        .with_state(state)
+}

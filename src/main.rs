@@ -1,0 +1,215 @@
+//! The `gatehouse` command line: serve, migrate, check-config and operator commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use gatehouse::config::{Config, LogFormat, Overrides};
+use gatehouse::http::inputs::{Email, Nickname};
+use gatehouse::passwords::Password;
+use gatehouse::state::{AppState, DEFAULT_KV_PREFIX};
+
+#[derive(Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Self-hosted authentication and account service"
+)]
+struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "GATEHOUSE_CONFIG_FILE")]
+    config: Option<PathBuf>,
+    /// Where the SQLite database, secret key and dev mail live.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the merged configuration with secrets masked.
+    CheckConfig,
+    /// Operator commands.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a user (password from GATEHOUSE_NEW_PASSWORD, else asked for without echo).
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        nickname: String,
+        #[arg(long)]
+        superuser: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let listen = match &cli.command {
+        Command::Serve { listen } => listen.clone(),
+        _ => None,
+    };
+    let overrides = Overrides {
+        listen,
+        data_dir: cli.data_dir.clone(),
+    };
+    let loaded = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(l) => l,
+        Err(e) => return fail(&e),
+    };
+    init_tracing(loaded.config.log_format);
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { .. } => serve(loaded.config).await,
+            Command::Migrate => {
+                let state = AppState::build(loaded.config, DEFAULT_KV_PREFIX).await?;
+                state.db.close().await;
+                println!("migrations applied");
+                Ok(())
+            }
+            Command::CheckConfig => {
+                print!("{}", loaded.config.to_masked_toml());
+                Ok(())
+            }
+            Command::Admin {
+                command:
+                    AdminCommand::CreateUser {
+                        email,
+                        nickname,
+                        superuser,
+                    },
+            } => create_user(loaded.config, &email, &nickname, superuser).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("{e:#}")),
+    }
+}
+
+fn fail(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("gatehouse: {e}");
+    ExitCode::FAILURE
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let metrics_listen = config.metrics_listen;
+    let listener = gatehouse::server::bind(listen, "listen").await?;
+    let metrics_listener = match metrics_listen {
+        Some(addr) => Some(gatehouse::server::bind(addr, "metrics_listen").await?),
+        None => None,
+    };
+    let state = AppState::build(config, DEFAULT_KV_PREFIX).await?;
+    gatehouse::server::spawn_upkeep(state.clone());
+    if let Some(listener) = metrics_listener {
+        let router = axum::Router::new()
+            .route(
+                "/metrics",
+                axum::routing::get(gatehouse::system::routes::metrics),
+            )
+            .with_state(state.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+    }
+    let actual = listener.local_addr()?;
+    tracing::info!(listen = %actual, database = ?state.db.backend(), "gatehouse is ready");
+    println!(
+        "gatehouse is running: open {}/ (API docs at {}/api/docs)",
+        state.public_base_url, state.public_base_url
+    );
+    gatehouse::server::run(
+        listener,
+        state.clone(),
+        gatehouse::server::shutdown_signal(),
+    )
+    .await?;
+    state.db.close().await;
+    Ok(())
+}
+
+async fn create_user(
+    config: Config,
+    email: &str,
+    nickname: &str,
+    superuser: bool,
+) -> anyhow::Result<()> {
+    let email =
+        Email::parse(email).ok_or_else(|| anyhow::anyhow!("--email: not a valid email address"))?;
+    let nickname = Nickname::parse(nickname)
+        .ok_or_else(|| anyhow::anyhow!("--nickname: 1–100 letters, digits, spaces or . _ ' -"))?;
+    let password = match std::env::var("GATEHOUSE_NEW_PASSWORD") {
+        Ok(p) if !p.is_empty() => p,
+        _ => {
+            let first = rpassword::prompt_password("New password: ")?;
+            let second = rpassword::prompt_password("Repeat it: ")?;
+            anyhow::ensure!(first == second, "the two passwords differ");
+            first
+        }
+    };
+    let state = AppState::build(config, DEFAULT_KV_PREFIX).await?;
+    let user = gatehouse::accounts::service::create_user(
+        &state,
+        &email,
+        &nickname,
+        &Password::new(password),
+        superuser,
+    )
+    .await
+    .map_err(|e| match e {
+        gatehouse::http::ApiError::EmailTaken => {
+            anyhow::anyhow!("a user with this email already exists")
+        }
+        gatehouse::http::ApiError::WeakPassword(_) => {
+            anyhow::anyhow!("this password is too common; choose another")
+        }
+        gatehouse::http::ApiError::Validation(_) => {
+            anyhow::anyhow!("the password must have 8 to 256 characters")
+        }
+        other => anyhow::anyhow!("{}", other.code()),
+    })?;
+    state.db.close().await;
+    println!(
+        "created user {} ({}){}",
+        user.id,
+        user.email,
+        if superuser { " as superuser" } else { "" }
+    );
+    Ok(())
+}

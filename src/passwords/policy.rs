@@ -1,0 +1,97 @@
+//! What a new password must be: 8–256 code points, not the email, not among the 10,000 most
+//! common passwords (Django's ranked `common-passwords.txt`, first 10,000 lines).
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use crate::http::error::{ApiError, FieldProblem};
+
+static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    include_str!("../../assets/common-passwords.txt")
+        .lines()
+        .collect()
+});
+
+/// A password in memory; `Debug` never shows it.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(plain: String) -> Self {
+        Self(plain)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(********)")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Password {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Password)
+    }
+}
+
+pub fn is_common(plain: &str) -> bool {
+    COMMON.contains(plain.to_lowercase().as_str())
+}
+
+/// Check a password someone is about to set; `field` names it in the 422 answer.
+pub fn check_new_password(
+    password: &Password,
+    email: &str,
+    field: &'static str,
+) -> Result<(), ApiError> {
+    let plain = password.expose();
+    let length = plain.chars().count();
+    if !(8..=256).contains(&length) {
+        return Err(ApiError::field(field, FieldProblem::PasswordLength));
+    }
+    if plain.trim().eq_ignore_ascii_case(email.trim()) || is_common(plain) {
+        return Err(ApiError::WeakPassword(field));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_has_ten_thousand_entries() {
+        assert_eq!(COMMON.len(), 10_000);
+        assert!(is_common("password1"));
+        assert!(is_common("Password1"));
+        assert!(!is_common("a quite uncommon sentence"));
+    }
+
+    #[test]
+    fn policy() {
+        let check =
+            |p: &str| check_new_password(&Password::new(p.into()), "ann@example.com", "password");
+        assert!(matches!(check("short"), Err(ApiError::Validation(_))));
+        assert!(matches!(
+            check(&"x".repeat(257)),
+            Err(ApiError::Validation(_))
+        ));
+        assert!(check(&"密".repeat(8)).is_ok(), "code points, not bytes");
+        assert!(matches!(
+            check("12345678"),
+            Err(ApiError::WeakPassword("password"))
+        ));
+        assert!(matches!(
+            check("ANN@example.com"),
+            Err(ApiError::WeakPassword("password"))
+        ));
+        assert!(check("violet tugboat harmonica").is_ok());
+        assert_eq!(
+            format!("{:?}", Password::new("secret".into())),
+            "Password(********)"
+        );
+    }
+}

@@ -1,0 +1,61 @@
+//! `/users/me/sessions` routes.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::service::{self, SessionInfo};
+use crate::http::{ApiError, ClientInfo, SessionUser, parse_id};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_sessions, revoke_other_sessions))
+        .routes(routes!(revoke_session))
+}
+
+/// The caller's active sessions.
+#[utoipa::path(get, path = "/users/me/sessions", tag = "sessions",
+    responses((status = 200, body = [SessionInfo]), (status = 401, description = "unauthenticated")))]
+async fn list_sessions(
+    State(state): State<AppState>,
+    SessionUser(auth): SessionUser,
+) -> Result<Json<Vec<SessionInfo>>, ApiError> {
+    service::list(&state, &auth).await.map(Json)
+}
+
+/// Revoke one of the caller's sessions.
+#[utoipa::path(delete, path = "/users/me/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 204), (status = 404, description = "not_found (also another user's session)")))]
+async fn revoke_session(
+    State(state): State<AppState>,
+    SessionUser(auth): SessionUser,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    service::revoke(&state, &auth, &parse_id(&id)?, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revoke every session but the current one.
+#[utoipa::path(delete, path = "/users/me/sessions", tag = "sessions", responses((status = 204), (status = 401)))]
+async fn revoke_other_sessions(
+    State(state): State<AppState>,
+    SessionUser(auth): SessionUser,
+    client: ClientInfo,
+) -> Result<StatusCode, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let event = crate::audit::AuditEvent::by_user("session.revoked", &auth.user.id, &client);
+    service::revoke_all_but(
+        &mut tx,
+        &state,
+        &auth.user.id,
+        auth.session_id.as_deref(),
+        event,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,203 @@
+//! Session rules: issue, authenticate (idle and absolute expiry, disabled users), list, revoke.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::TOKEN_PREFIX;
+use super::store::{self, SessionInsert};
+use crate::accounts::User;
+use crate::audit::{self, AuditEvent};
+use crate::clock::rfc3339;
+use crate::db::Conn;
+use crate::http::{ApiError, ClientInfo};
+use crate::state::AppState;
+use crate::tokens::{new_token, sha256_hex};
+
+/// Who is calling, as found from their credential.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user: User,
+    /// Set when the credential is a session (not an API key).
+    pub session_id: Option<String>,
+}
+
+/// A session as returned by the response that creates it; the token is shown only there.
+#[derive(Serialize, ToSchema)]
+pub struct NewSession {
+    pub id: String,
+    pub token: String,
+    pub expires_at: String,
+}
+
+impl std::fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSession")
+            .field("id", &self.id)
+            .field("token", &"********")
+            .finish()
+    }
+}
+
+/// An entry of the caller's session list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionInfo {
+    pub id: String,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub expires_at: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub current: bool,
+}
+
+fn effective_expiry(state: &AppState, last_seen_at: i64, absolute: i64) -> i64 {
+    (last_seen_at + state.config.session_idle_timeout.secs()).min(absolute)
+}
+
+/// Create a session for `user_id` inside the caller's transaction.
+pub async fn issue(
+    conn: &mut Conn,
+    state: &AppState,
+    user_id: &str,
+    client: &ClientInfo,
+    method: &str,
+) -> Result<NewSession, ApiError> {
+    let now = state.clock.now();
+    let token = new_token(TOKEN_PREFIX);
+    let id = uuid::Uuid::now_v7().to_string();
+    let expires_at = now + state.config.session_lifetime.secs();
+    store::insert(
+        conn,
+        SessionInsert {
+            id: &id,
+            user_id,
+            token_hash: &sha256_hex(&token),
+            now,
+            expires_at,
+            ip: &client.ip.to_string(),
+            user_agent: client.user_agent.as_deref(),
+            auth_method: method,
+        },
+    )
+    .await?;
+    metrics::counter!("gatehouse_sessions_created_total").increment(1);
+    Ok(NewSession {
+        id,
+        token,
+        expires_at: rfc3339(effective_expiry(state, now, expires_at)),
+    })
+}
+
+/// The caller behind a session token, or `None` when the token is unknown, expired, idle too
+/// long, or its user is disabled. No cache: a revoked session fails on every instance at once.
+pub async fn authenticate(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<Authenticated>, ApiError> {
+    if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
+        return Ok(None);
+    }
+    let Some((session, user)) = store::find_by_token_hash(&state.db, &sha256_hex(token)).await?
+    else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    if now >= effective_expiry(state, session.last_seen_at, session.expires_at) || !user.is_active()
+    {
+        return Ok(None);
+    }
+    if now - session.last_seen_at >= 60 {
+        store::touch(&state.db, &session.id, now).await?;
+    }
+    Ok(Some(Authenticated {
+        user,
+        session_id: Some(session.id),
+    }))
+}
+
+pub async fn list(state: &AppState, auth: &Authenticated) -> Result<Vec<SessionInfo>, ApiError> {
+    let now = state.clock.now();
+    let rows = store::list_for_user(&state.db, &auth.user.id).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|s| now < effective_expiry(state, s.last_seen_at, s.expires_at))
+        .map(|s| SessionInfo {
+            current: auth.session_id.as_deref() == Some(s.id.as_str()),
+            created_at: rfc3339(s.created_at),
+            last_seen_at: rfc3339(s.last_seen_at),
+            expires_at: rfc3339(effective_expiry(state, s.last_seen_at, s.expires_at)),
+            id: s.id,
+            ip: s.ip,
+            user_agent: s.user_agent,
+        })
+        .collect())
+}
+
+/// Revoke one of the caller's sessions; another user's session is simply not found.
+pub async fn revoke(
+    state: &AppState,
+    auth: &Authenticated,
+    id: &str,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let mut tx = state.db.begin().await?;
+    if !store::delete_one(&mut tx, &auth.user.id, id).await? {
+        return Err(ApiError::NotFound);
+    }
+    let event = AuditEvent::by_user("session.revoked", &auth.user.id, client)
+        .detail(serde_json::json!({"session_id": id}));
+    audit::record(&mut tx, state.clock.now(), event).await?;
+    tx.commit().await?;
+    metrics::counter!("gatehouse_sessions_revoked_total").increment(1);
+    Ok(())
+}
+
+/// Revoke every session of the user but `keep`, recording why; runs in the caller's transaction.
+pub async fn revoke_all_but(
+    conn: &mut Conn,
+    state: &AppState,
+    user_id: &str,
+    keep: Option<&str>,
+    event: AuditEvent<'_>,
+) -> Result<u64, ApiError> {
+    let count = store::delete_all_but(conn, user_id, keep).await?;
+    if count > 0 {
+        let event = event.detail(serde_json::json!({"count": count}));
+        audit::record(conn, state.clock.now(), event).await?;
+        metrics::counter!("gatehouse_sessions_revoked_total").increment(count);
+    }
+    Ok(count)
+}
+
+/// Sign out: the current session ends.
+pub async fn logout(
+    state: &AppState,
+    auth: &Authenticated,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let Some(session_id) = auth.session_id.as_deref() else {
+        return Err(ApiError::SessionRequired);
+    };
+    let mut tx = state.db.begin().await?;
+    store::delete_one(&mut tx, &auth.user.id, session_id).await?;
+    audit::record(
+        &mut tx,
+        state.clock.now(),
+        AuditEvent::by_user("user.logout", &auth.user.id, client),
+    )
+    .await?;
+    tx.commit().await?;
+    metrics::counter!("gatehouse_sessions_revoked_total").increment(1);
+    Ok(())
+}
+
+/// Remove sessions past their idle or absolute expiry (a periodic task; lookups already refuse them).
+pub async fn purge_expired(state: &AppState) -> Result<u64, sqlx::Error> {
+    let now = state.clock.now();
+    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+        .bind(now)
+        .bind(now - state.config.session_idle_timeout.secs())
+        .execute(state.db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,115 @@
+//! SQL of the `sessions` table.
+
+use sqlx::Row;
+
+use crate::accounts::User;
+use crate::db::{Conn, Db};
+
+pub struct SessionInsert<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub token_hash: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+    pub ip: &'a str,
+    pub user_agent: Option<&'a str>,
+    pub auth_method: &'a str,
+}
+
+pub async fn insert(conn: &mut Conn, s: SessionInsert<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, auth_method) \
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
+    )
+    .bind(s.id)
+    .bind(s.user_id)
+    .bind(s.token_hash)
+    .bind(s.now)
+    .bind(s.expires_at)
+    .bind(s.ip)
+    .bind(s.user_agent)
+    .bind(s.auth_method)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The session with this token hash and its user, in one round trip.
+pub async fn find_by_token_hash(
+    db: &Db,
+    token_hash: &str,
+) -> Result<Option<(SessionRow, User)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT s.id AS s_id, s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
+                s.expires_at AS s_expires_at, u.* \
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let session = SessionRow {
+        id: row.try_get("s_id")?,
+        created_at: row.try_get("s_created_at")?,
+        last_seen_at: row.try_get("s_last_seen_at")?,
+        expires_at: row.try_get("s_expires_at")?,
+        ip: None,
+        user_agent: None,
+    };
+    let user = <User as sqlx::FromRow<_>>::from_row(&row)?;
+    Ok(Some((session, user)))
+}
+
+/// Record activity at most once a minute per session, whatever the request rate.
+pub async fn touch(db: &Db, id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at <= $3")
+        .bind(now)
+        .bind(id)
+        .bind(now - 60)
+        .execute(db.pool())
+        .await
+        .map(|_| ())
+}
+
+pub async fn list_for_user(db: &Db, user_id: &str) -> Result<Vec<SessionRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, created_at, last_seen_at, expires_at, ip, user_agent FROM sessions \
+         WHERE user_id = $1 ORDER BY created_at DESC, id DESC",
+    )
+    .bind(user_id)
+    .fetch_all(db.pool())
+    .await
+}
+
+pub async fn delete_one(conn: &mut Conn, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Delete every session of `user_id` except `keep`; returns how many went.
+pub async fn delete_all_but(
+    conn: &mut Conn,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+        .bind(user_id)
+        .bind(keep.unwrap_or(""))
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}

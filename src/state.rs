@@ -1,0 +1,55 @@
+//! Everything a request handler may use, built once from the configuration.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::kv::Kv;
+use crate::passwords::Hasher;
+use crate::tokens::ServerKey;
+
+/// The key prefix of this deployment's entries in a shared Redis.
+pub const DEFAULT_KV_PREFIX: &str = "gatehouse:";
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub kv: Kv,
+    pub hasher: Hasher,
+    pub clock: Clock,
+    pub key: ServerKey,
+    pub public_base_url: Arc<str>,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// Connect to the database (and migrate it) and to the short-lived store.
+    pub async fn build(config: Config, kv_prefix: &str) -> anyhow::Result<Self> {
+        let key = crate::tokens::load_server_key(&config)?;
+        let db = Db::connect(&config.database_url()).await?;
+        db.migrate().await?;
+        let kv = match &config.redis_url {
+            Some(url) => Kv::redis(url.expose(), kv_prefix).await?,
+            None => Kv::memory(),
+        };
+        Ok(Self {
+            public_base_url: config.public_base_url().into(),
+            config: Arc::new(config),
+            db,
+            kv,
+            hasher: Hasher::new()?,
+            clock: Clock::default(),
+            key,
+            metrics: crate::system::metrics_handle(),
+        })
+    }
+
+    /// Cookies carry `Secure` when the service is reached over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_base_url.starts_with("https://")
+    }
+}
