@@ -1,0 +1,303 @@
+//! The test harness: the real router served on 127.0.0.1:0 against a fresh SQLite file or a
+//! fresh PostgreSQL database, with in-process or Redis state, chosen by
+//! `GATEHOUSE_TEST_BACKEND` (`sqlite` | `postgres`) and `GATEHOUSE_TEST_KV` (`memory` | `redis`).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+
+use gatehouse::config::{Config, Secret};
+use gatehouse::state::AppState;
+use serde_json::{Value, json};
+
+pub const PASSWORD: &str = "violet tugboat harmonica";
+
+pub fn pg_admin_url() -> String {
+    std::env::var("GATEHOUSE_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("GATEHOUSE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub fn use_postgres() -> bool {
+    std::env::var("GATEHOUSE_TEST_BACKEND").is_ok_and(|v| v == "postgres")
+}
+
+pub fn use_redis() -> bool {
+    std::env::var("GATEHOUSE_TEST_KV").is_ok_and(|v| v == "redis")
+}
+
+/// Where a test's data lives; shared by the instances of a multi-instance test.
+pub struct Storage {
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub kv_prefix: String,
+    pub dir: tempfile::TempDir,
+    pg_database: Option<String>,
+}
+
+impl Storage {
+    pub async fn new(postgres: bool, redis: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (database_url, pg_database) = if postgres {
+            let name = format!("gh_t_{}", uuid::Uuid::new_v4().simple());
+            let admin = pg_admin_url();
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("PostgreSQL at {admin} is needed ({e}); scripts/test starts it")
+                });
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+            (format!("{base}/{name}"), Some(name))
+        } else {
+            (
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("gatehouse.db").display()
+                ),
+                None,
+            )
+        };
+        Self {
+            database_url,
+            redis_url: redis.then(redis_url),
+            kv_prefix: format!("gh-test-{}:", uuid::Uuid::new_v4().simple()),
+            dir,
+            pg_database,
+        }
+    }
+
+    /// The backends chosen by the environment.
+    pub async fn from_env() -> Self {
+        Self::new(use_postgres(), use_redis()).await
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_database.take() else {
+            return;
+        };
+        let admin = pg_admin_url();
+        // Best effort; scripts/test also drops leftovers before a run.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Ok(mut conn) =
+                    <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
+                {
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub fn base_config(storage: &Storage) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: storage.dir.path().to_path_buf(),
+        database_url: Some(Secret::new(storage.database_url.clone())),
+        redis_url: storage.redis_url.clone().map(Secret::new),
+        secret_key: Some(Secret::new("test-secret-key-0123456789abcdef0123456789")),
+        ..Config::default()
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub state: AppState,
+    /// Without a cookie store: tests pass tokens explicitly.
+    pub http: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn_on(storage: &Storage, config: Config) -> Self {
+        let state = AppState::build(config, &storage.kv_prefix).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server_state = state.clone();
+        let handle = tokio::spawn(async move {
+            gatehouse::server::run(listener, server_state, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            base: format!("http://{addr}"),
+            addr,
+            state,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// A server on storage chosen by the environment, with `tweak` applied to the config.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> (Self, Storage) {
+        let storage = Storage::from_env().await;
+        let mut config = base_config(&storage);
+        tweak(&mut config);
+        (Self::spawn_on(&storage, config).await, storage)
+    }
+
+    pub async fn spawn() -> (Self, Storage) {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Resp::from(req.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.request(reqwest::Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.request(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Resp {
+        self.request(reqwest::Method::DELETE, path, token, None)
+            .await
+    }
+
+    /// Register `email` with the test password; returns (session token, user id).
+    pub async fn register(&self, email: &str) -> (String, String) {
+        let r = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({"email": email, "password": PASSWORD, "nickname": "Tester"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "register {email}: {}", r.body);
+        (
+            r.body["session"]["token"].as_str().unwrap().to_string(),
+            r.body["user"]["id"].as_str().unwrap().to_string(),
+        )
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Resp {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// A captcha and its answer, read from the short-lived store as a person would read the image.
+    pub async fn solved_captcha(&self) -> (String, String) {
+        let r = self.post("/api/v1/captcha", None, json!({})).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = r.body["captcha_id"].as_str().unwrap().to_string();
+        let answer = self
+            .state
+            .kv
+            .get(&gatehouse::captcha::service::key(&id))
+            .await
+            .unwrap()
+            .unwrap();
+        (id, answer)
+    }
+
+    /// The audit events of `event` kind, newest last.
+    pub async fn audit_events(&self, event: &str) -> Vec<(Option<String>, String)> {
+        sqlx::query_as::<_, (Option<String>, String)>(
+            "SELECT subject_user_id, detail FROM audit_events WHERE event = $1 ORDER BY id",
+        )
+        .bind(event)
+        .fetch_all(self.state.db.pool())
+        .await
+        .unwrap()
+    }
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub async fn from(r: reqwest::Response) -> Self {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+}
+
+pub fn unique_email(tag: &str) -> String {
+    format!(
+        "{tag}-{}@example.com",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
