@@ -117,6 +117,25 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// `n` decimal digits, uniformly distributed (rejection sampling, no modulo bias).
+pub fn random_digits(n: usize) -> String {
+    random_from_alphabet(b"0123456789", n)
+}
+
+/// `n` characters drawn uniformly from `alphabet` (at most 256 symbols).
+pub fn random_from_alphabet(alphabet: &[u8], n: usize) -> String {
+    let limit = 256 - (256 % alphabet.len());
+    let mut out = String::with_capacity(n);
+    while out.len() < n {
+        let mut byte = [0u8; 1];
+        fill_random(&mut byte);
+        if usize::from(byte[0]) < limit {
+            out.push(char::from(alphabet[usize::from(byte[0]) % alphabet.len()]));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,23 +178,4 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
     }
-}
-
-/// `n` decimal digits, uniformly distributed (rejection sampling, no modulo bias).
-pub fn random_digits(n: usize) -> String {
-    random_from_alphabet(b"0123456789", n)
-}
-
-/// `n` characters drawn uniformly from `alphabet` (at most 256 symbols).
-pub fn random_from_alphabet(alphabet: &[u8], n: usize) -> String {
-    let limit = 256 - (256 % alphabet.len());
-    let mut out = String::with_capacity(n);
-    while out.len() < n {
-        let mut byte = [0u8; 1];
-        fill_random(&mut byte);
-        if usize::from(byte[0]) < limit {
-            out.push(char::from(alphabet[usize::from(byte[0]) % alphabet.len()]));
-        }
-    }
-    out
 }

@@ -38,7 +38,7 @@ pub struct RegisterInput {
 }
 
 pub enum Registered {
-    SignedIn(User, NewSession),
+    SignedIn(Box<User>, NewSession),
     /// Verification is required: the same answer for new and existing addresses.
     VerificationSent,
 }
@@ -84,7 +84,7 @@ pub async fn register(
     let user = store::find_by_id(&state.db, &id)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
-    Ok(Registered::SignedIn(user, session))
+    Ok(Registered::SignedIn(Box::new(user), session))
 }
 
 /// A user about to be created, by any channel.

@@ -131,7 +131,7 @@ impl<'de> Deserialize<'de> for Timezone {
         let v = String::deserialize(d)?;
         TIMEZONES
             .contains(v.as_str())
-            .then(|| Timezone(v))
+            .then_some(Timezone(v))
             .ok_or_else(|| reject("timezone"))
     }
 }
