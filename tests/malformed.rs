@@ -13,6 +13,7 @@ const LOGIN: &str = "/api/v1/auth/login";
 const ME: &str = "/api/v1/users/me";
 
 /// One hostile request and the answer the contract demands for it.
+#[derive(Default)]
 struct Row {
     name: &'static str,
     method: Method,
@@ -33,12 +34,7 @@ fn row(name: &'static str, method: Method, path: impl Into<String>) -> Row {
         name,
         method,
         path: path.into(),
-        headers: Vec::new(),
-        body: Vec::new(),
-        status: 0,
-        code: "",
-        field: None,
-        any_4xx: false,
+        ..Row::default()
     }
 }
 
@@ -70,6 +66,15 @@ impl Row {
         self.status = status;
         self.code = code;
         self
+    }
+    fn malformed(self) -> Self {
+        self.expect(400, "malformed_json")
+    }
+    fn unsupported(self) -> Self {
+        self.expect(415, "unsupported_media_type")
+    }
+    fn unauthenticated(self) -> Self {
+        self.expect(401, "unauthenticated")
     }
     /// 422 `validation_failed` naming `field`.
     fn invalid(self, field: &'static str) -> Self {
@@ -148,6 +153,25 @@ fn problems(row: &Row, r: &Resp) -> Vec<String> {
     out
 }
 
+/// A registration whose `field` is replaced by `value`: 422 naming `field`.
+fn register_with(name: &'static str, field: &'static str, value: serde_json::Value) -> Row {
+    let mut body = json!({"email": unique_email("m"), "password": PASSWORD, "nickname": "Mal"});
+    body[field] = value;
+    post(name, REGISTER).json(body.to_string()).invalid(field)
+}
+
+/// A profile change by a signed-in user: 422 naming `field`.
+fn patch_me(name: &'static str, token: &str, body: &str, field: &'static str) -> Row {
+    row(name, Method::PATCH, ME)
+        .bearer(token)
+        .json(body)
+        .invalid(field)
+}
+
+fn uuid7() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 fn nested(depth: usize, closed: bool) -> Vec<u8> {
     let mut body = "[".repeat(depth);
     if closed {
@@ -157,238 +181,161 @@ fn nested(depth: usize, closed: bool) -> Vec<u8> {
 }
 
 fn table(token: &str) -> Vec<Row> {
-    let sessions = "/api/v1/users/me/sessions";
-    let good = |field: &str, value: serde_json::Value| {
-        let mut body = json!({"email": unique_email("m"), "password": PASSWORD, "nickname": "Mal"});
-        body[field] = value;
-        body.to_string()
-    };
-    let mut invalid_utf8 = br#"{"email":"a"#.to_vec();
-    invalid_utf8.extend_from_slice(b"\xff\xfe\xc3(@example.com\",\"password\":\"x\"}");
+    let patch = |name, body, field| patch_me(name, token, body, field);
+    let sessions = |id: &str| format!("/api/v1/users/me/sessions/{id}");
+    let mut bad_utf8 = br#"{"email":"a"#.to_vec();
+    bad_utf8.extend_from_slice(b"\xff\xfe\xc3(@example.com\",\"password\":\"x\"}");
+    let login = r#"{"email":"a@example.com","password":"x"}"#;
     let email = unique_email("self");
+    let no_nickname = format!(r#"{{"email":"{email}","password":"{PASSWORD}"}}"#);
+    let same = format!(r#"{{"email":"{email}","password":"{email}","nickname":"Mal"}}"#);
+    let huge = format!(r#"{{"nickname":"{}"}}"#, "a".repeat(2 * 1024 * 1024));
+    let long_email = json!(format!("{}@example.com", "a".repeat(288)));
+    let cookie = format!("gatehouse_session=ghs_{}", "B".repeat(43));
     vec![
         // Broken JSON.
         post("truncated JSON", LOGIN)
             .json(r#"{"email":"#)
-            .expect(400, "malformed_json"),
-        post("single-quoted JSON", LOGIN)
-            .json("{'email': 'a@example.com'}")
-            .expect(400, "malformed_json"),
-        post("trailing garbage after JSON", LOGIN)
-            .json(r#"{"email":"a@example.com","password":"x"} junk"#)
-            .expect(400, "malformed_json"),
-        post("empty body, JSON content type", LOGIN)
-            .json("")
-            .expect(400, "malformed_json"),
-        post("whitespace body", LOGIN)
-            .json(" \r\n\t ")
-            .expect(400, "malformed_json"),
-        post("10000 open brackets", LOGIN)
+            .malformed(),
+        post("single quotes", LOGIN)
+            .json("{'email': 'a'}")
+            .malformed(),
+        post("trailing garbage", LOGIN)
+            .json(format!("{login} junk"))
+            .malformed(),
+        post("empty JSON body", LOGIN).json("").malformed(),
+        post("whitespace body", LOGIN).json(" \r\n\t ").malformed(),
+        post("10000 [", LOGIN)
             .json(nested(10_000, false))
-            .expect(400, "malformed_json"),
-        post("10000 nested arrays, closed", REGISTER)
+            .malformed(),
+        post("10000 [ and ]", REGISTER)
             .json(nested(10_000, true))
-            .expect(400, "malformed_json"),
-        post("invalid UTF-8 inside a string", LOGIN)
-            .json(invalid_utf8)
-            .expect(400, "malformed_json"),
-        post("invalid UTF-8 bytes only", LOGIN)
-            .json(&b"\xff\xfe\xfd\x00\x80"[..])
-            .expect(400, "malformed_json"),
+            .malformed(),
+        post("bad UTF-8 in a string", LOGIN)
+            .json(bad_utf8)
+            .malformed(),
+        post("bad UTF-8 only", LOGIN)
+            .json(&b"\xff\xfe\x00\x80"[..])
+            .malformed(),
         // JSON that is not an object.
-        post("JSON array body", LOGIN).json("[]").invalid("body"),
-        post("JSON string body", LOGIN)
+        post("JSON array", LOGIN).json("[]").invalid("body"),
+        post("JSON string", LOGIN)
             .json(r#""hello""#)
             .invalid("body"),
-        post("JSON number body", REGISTER)
-            .json("42")
-            .invalid("body"),
-        post("JSON null body", REGISTER)
-            .json("null")
-            .invalid("body"),
+        post("JSON number", REGISTER).json("42").invalid("body"),
+        post("JSON null", REGISTER).json("null").invalid("body"),
         // Wrong types, missing and unknown fields.
-        post("email as a number", REGISTER)
-            .json(good("email", json!(5)))
-            .invalid("email"),
-        post("password as an object", REGISTER)
-            .json(good("password", json!({"$ne": null})))
-            .invalid("password"),
-        post("password as an object (login)", LOGIN)
+        register_with("email a number", "email", json!(5)),
+        register_with("password an object", "password", json!({"$ne": 1})),
+        post("login password an object", LOGIN)
             .json(r#"{"email":"a@example.com","password":{"$gt":""}}"#)
             .invalid("password"),
-        post("nickname as an array", REGISTER)
-            .json(good("nickname", json!(["a"])))
+        register_with("nickname an array", "nickname", json!(["a"])),
+        post("no nickname", REGISTER)
+            .json(no_nickname)
             .invalid("nickname"),
-        post("missing nickname", REGISTER)
-            .json(format!(r#"{{"email":"{email}","password":"{PASSWORD}"}}"#))
-            .invalid("nickname"),
-        post("missing password (login)", LOGIN)
-            .json(r#"{"email":"a@example.com"}"#)
+        post("no password", LOGIN)
+            .json(r#"{"email":"a@b.co"}"#)
             .invalid("password"),
         post("empty object", REGISTER).json("{}").invalid("email"),
-        post("unknown field is_superuser", REGISTER)
-            .json(good("is_superuser", json!(true)))
-            .invalid("is_superuser"),
-        row("email sent to PATCH /users/me", Method::PATCH, ME)
-            .bearer(token)
-            .json(r#"{"email":"new@example.com"}"#)
-            .invalid("email"),
-        row("unknown field in PATCH /users/me", Method::PATCH, ME)
-            .bearer(token)
-            .json(r#"{"role":"admin"}"#)
-            .invalid("role"),
-        row("null nickname in PATCH", Method::PATCH, ME)
-            .bearer(token)
-            .json(r#"{"nickname":null}"#)
-            .invalid("nickname"),
-        row("unsupported language", Method::PATCH, ME)
-            .bearer(token)
-            .json(r#"{"language":"tlh"}"#)
-            .invalid("language"),
-        row("unknown time zone", Method::PATCH, ME)
-            .bearer(token)
-            .json(r#"{"timezone":"Mars/Olympus_Mons"}"#)
-            .invalid("timezone"),
-        row("javascript: avatar", Method::PATCH, ME)
-            .bearer(token)
-            .json(r#"{"avatar":"javascript:alert(1)"}"#)
-            .invalid("avatar"),
+        register_with("is_superuser", "is_superuser", json!(true)),
+        patch("PATCH email", r#"{"email":"a@b.co"}"#, "email"),
+        patch("PATCH role", r#"{"role":"admin"}"#, "role"),
+        patch("PATCH null nickname", r#"{"nickname":null}"#, "nickname"),
+        patch("PATCH language", r#"{"language":"tlh"}"#, "language"),
+        patch(
+            "PATCH timezone",
+            r#"{"timezone":"Mars/Olympus"}"#,
+            "timezone",
+        ),
+        patch("PATCH avatar", r#"{"avatar":"javascript:x"}"#, "avatar"),
         // Bad values.
-        post("null byte in email", REGISTER)
-            .json(good("email", json!("a\u{0}b@example.com")))
-            .invalid("email"),
-        post("null byte in nickname", REGISTER)
-            .json(good("nickname", json!("Ma\u{0}l")))
-            .invalid("nickname"),
-        post("email without @", REGISTER)
-            .json(good("email", json!("no-at-sign.example.com")))
-            .invalid("email"),
-        post("email without a dot in the domain", REGISTER)
-            .json(good("email", json!("a@localhost")))
-            .invalid("email"),
-        post("email with an empty local part", REGISTER)
-            .json(good("email", json!("@example.com")))
-            .invalid("email"),
-        post("email with markup", REGISTER)
-            .json(good("email", json!("<script>@example.com")))
-            .invalid("email"),
-        post("email of 300 characters", REGISTER)
-            .json(good(
-                "email",
-                json!(format!("{}@example.com", "a".repeat(288))),
-            ))
-            .invalid("email"),
-        post("nickname of 101 characters", REGISTER)
-            .json(good("nickname", json!("n".repeat(101))))
-            .invalid("nickname"),
-        post("nickname with <script>", REGISTER)
-            .json(good("nickname", json!("<script>alert(1)</script>")))
-            .invalid("nickname"),
-        post("blank nickname", REGISTER)
-            .json(good("nickname", json!("   ")))
-            .invalid("nickname"),
-        post("password of 7 characters", REGISTER)
-            .json(good("password", json!("abcdefg")))
-            .invalid("password"),
-        post("password of 257 characters", REGISTER)
-            .json(good("password", json!("p".repeat(257))))
-            .invalid("password"),
-        post("common password", REGISTER)
-            .json(good("password", json!("password123")))
-            .expect(422, "weak_password")
-            .field("password"),
-        post("password equal to the email", REGISTER)
-            .json(format!(
-                r#"{{"email":"{email}","password":"{email}","nickname":"Mal"}}"#
-            ))
+        register_with("NUL in email", "email", json!("a\u{0}b@example.com")),
+        register_with("NUL in nickname", "nickname", json!("Ma\u{0}l")),
+        register_with("email without @", "email", json!("a.example.com")),
+        register_with("email without dot", "email", json!("a@localhost")),
+        register_with("email, no local", "email", json!("@example.com")),
+        register_with("email markup", "email", json!("<a>@example.com")),
+        register_with("email 300 chars", "email", long_email),
+        register_with("nickname 101", "nickname", json!("n".repeat(101))),
+        register_with("nickname <script>", "nickname", json!("<script>")),
+        register_with("nickname blank", "nickname", json!("   ")),
+        register_with("password 7", "password", json!("abcdefg")),
+        register_with("password 257", "password", json!("p".repeat(257))),
+        register_with("common password", "password", json!("password123"))
+            .expect(422, "weak_password"),
+        post("password = email", REGISTER)
+            .json(same)
             .expect(422, "weak_password")
             .field("password"),
         // Media types and sizes.
-        post("no content type", LOGIN)
-            .raw(r#"{"email":"a@example.com","password":"x"}"#)
-            .expect(415, "unsupported_media_type"),
+        post("no content type", LOGIN).raw(login).unsupported(),
         post("text/plain", LOGIN)
             .header("content-type", "text/plain")
-            .raw(r#"{"email":"a@example.com","password":"x"}"#)
-            .expect(415, "unsupported_media_type"),
+            .raw(login)
+            .unsupported(),
         post("form content type", LOGIN)
             .header("content-type", "application/x-www-form-urlencoded")
             .raw("email=a%40example.com&password=x")
-            .expect(415, "unsupported_media_type"),
-        post("multipart content type", REGISTER)
+            .unsupported(),
+        post("multipart", REGISTER)
             .header("content-type", "multipart/form-data; boundary=xyz")
             .raw("--xyz--\r\n")
-            .expect(415, "unsupported_media_type"),
-        row("PATCH without content type", Method::PATCH, ME)
+            .unsupported(),
+        row("PATCH no content type", Method::PATCH, ME)
             .bearer(token)
             .raw(r#"{"nickname":"Mal"}"#)
-            .expect(415, "unsupported_media_type"),
+            .unsupported(),
         post("2 MiB body", REGISTER)
-            .json(format!(
-                r#"{{"nickname":"{}"}}"#,
-                "a".repeat(2 * 1024 * 1024)
-            ))
+            .json(huge)
             .expect(413, "payload_too_large"),
-        // Routes and methods.
-        get("unknown route", "/api/v1/no-such-thing").expect(404, "not_found"),
-        post("unknown API version", "/api/v2/auth/login")
+        // Routes, methods, ids.
+        get("unknown route", "/api/v1/nope").expect(404, "not_found"),
+        post("unknown version", "/api/v2/auth/login")
             .json("{}")
             .expect(404, "not_found"),
-        row("PUT on login", Method::PUT, LOGIN)
+        row("PUT login", Method::PUT, LOGIN)
             .json("{}")
             .expect(405, "method_not_allowed"),
-        get("GET on register", REGISTER).expect(405, "method_not_allowed"),
-        row(
-            "session id that is not a UUID",
-            Method::DELETE,
-            format!("{sessions}/not-a-uuid"),
-        )
-        .bearer(token)
-        .expect(404, "not_found"),
-        row(
-            "session id of nobody",
-            Method::DELETE,
-            format!("{sessions}/{}", uuid::Uuid::new_v4()),
-        )
-        .bearer(token)
-        .expect(404, "not_found"),
+        get("GET register", REGISTER).expect(405, "method_not_allowed"),
+        row("non-UUID session", Method::DELETE, sessions("not-a-uuid"))
+            .bearer(token)
+            .expect(404, "not_found"),
+        row("nobody's session", Method::DELETE, sessions(&uuid7()))
+            .bearer(token)
+            .expect(404, "not_found"),
         // Credentials.
-        get("Authorization: Bearer", ME)
+        get("Bearer", ME)
             .header("authorization", "Bearer")
-            .expect(401, "unauthenticated"),
+            .unauthenticated(),
         get("Bearer ghs_garbage", ME)
             .bearer("ghs_garbage")
-            .expect(401, "unauthenticated"),
-        get("Basic credentials", ME)
+            .unauthenticated(),
+        get("Basic abc", ME)
             .header("authorization", "Basic abc")
-            .expect(401, "unauthenticated"),
-        get("5000-character token", ME)
+            .unauthenticated(),
+        get("5000-char token", ME)
             .bearer(&format!("ghs_{}", "A".repeat(5000)))
-            .expect(401, "unauthenticated"),
-        get("Bearer ghk_x", ME)
-            .bearer("ghk_x")
-            .expect(401, "unauthenticated"),
+            .unauthenticated(),
+        get("Bearer ghk_x", ME).bearer("ghk_x").unauthenticated(),
         get("non-ASCII Authorization", ME)
             .header("authorization", &b"Bearer ghs_\xff\xfe"[..])
-            .expect(401, "unauthenticated"),
-        get("garbage session cookie", ME)
+            .unauthenticated(),
+        get("garbage cookie", ME)
             .header("cookie", "gatehouse_session=%00garbage; other=1")
-            .expect(401, "unauthenticated"),
-        get("well-formed unknown session cookie", ME)
-            .header(
-                "cookie",
-                format!("gatehouse_session=ghs_{}", "B".repeat(43)),
-            )
-            .expect(401, "unauthenticated"),
+            .unauthenticated(),
+        get("unknown session cookie", ME)
+            .header("cookie", cookie)
+            .unauthenticated(),
         // Oversized headers: hyper may refuse them itself (431, no body), so any 4xx will do;
         // if the router answers, it is the usual 401 (no credentials).
-        get("20 KB x-junk header", ME)
+        get("20 KB header", ME)
             .header("x-junk", "j".repeat(20 * 1024))
-            .expect(401, "unauthenticated")
+            .unauthenticated()
             .any_4xx(),
-        get("1 MiB x-junk header", ME)
+        get("1 MiB header", ME)
             .header("x-junk", "j".repeat(1024 * 1024))
-            .expect(401, "unauthenticated")
+            .unauthenticated()
             .any_4xx(),
     ]
 }
@@ -403,13 +350,6 @@ async fn hostile_requests_get_api_errors_and_the_server_stays_healthy() {
     for row in &rows {
         match send(&app, row).await {
             Ok(r) => {
-                eprintln!(
-                    "ROW {} -> {} {} {}",
-                    row.name,
-                    r.status,
-                    r.code(),
-                    r.text.len()
-                );
                 let found = problems(row, &r);
                 if !found.is_empty() {
                     let text: String = r.text.chars().take(300).collect();
@@ -493,24 +433,20 @@ async fn error_messages_follow_accept_language_and_codes_do_not() {
     let cjk = |s: &str| s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
     let weak = json!({"email": unique_email("zh"), "password": "password123", "nickname": "Zh"});
     let cases = vec![
-        post("malformed", LOGIN)
-            .json("{")
-            .expect(400, "malformed_json"),
+        post("malformed", LOGIN).json("{").malformed(),
         post("validation", REGISTER).json("[]").invalid("body"),
         post("weak", REGISTER)
             .json(weak.to_string())
             .expect(422, "weak_password")
             .field("password"),
-        post("media type", LOGIN)
-            .raw("{}")
-            .expect(415, "unsupported_media_type"),
+        post("media type", LOGIN).raw("{}").unsupported(),
         get("not found", "/api/v1/nowhere").expect(404, "not_found"),
         row("method", Method::PUT, LOGIN)
             .json("{}")
             .expect(405, "method_not_allowed"),
         get("unauthenticated", ME)
             .bearer("ghs_nope")
-            .expect(401, "unauthenticated"),
+            .unauthenticated(),
     ];
     for case in cases {
         let en = send(&app, &case).await.unwrap();
