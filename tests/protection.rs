@@ -549,16 +549,3 @@ async fn session_list_marks_the_current_one_and_revoke_all_others() {
     let list = app.get("/api/v1/users/me/sessions", Some(&current)).await;
     assert_eq!(list.body.as_array().map(Vec::len), Some(1), "{}", list.text);
 }
-
-#[tokio::test]
-async fn zz_timing_probe() {
-    let (app, _s) = TestApp::spawn().await;
-    for _ in 0..3 {
-        let t = std::time::Instant::now();
-        app.register(&unique_email("t")).await;
-        eprintln!("register took {:?}", t.elapsed());
-        let t = std::time::Instant::now();
-        app.login(&unique_email("t"), PASSWORD).await;
-        eprintln!("unknown login took {:?}", t.elapsed());
-    }
-}
