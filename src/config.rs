@@ -26,6 +26,8 @@ pub struct Config {
     pub database_url: Option<Secret>,
     pub redis_url: Option<Secret>,
     pub public_base_url: Option<String>,
+    /// The name users see in mails and pages.
+    pub product_name: String,
     pub secret_key: Option<Secret>,
     pub secret_key_file: Option<PathBuf>,
     pub registration_enabled: bool,
@@ -55,6 +57,7 @@ impl Default for Config {
             database_url: None,
             redis_url: None,
             public_base_url: None,
+            product_name: "gatehouse".into(),
             secret_key: None,
             secret_key_file: None,
             registration_enabled: true,
@@ -98,6 +101,10 @@ pub struct SmtpConfig {
     pub from_address: Option<String>,
     pub timeout: HumanDuration,
     pub allow_insecure_auth: bool,
+    /// A mail still undelivered this long after it was queued is marked `failed`.
+    pub give_up_after: HumanDuration,
+    /// Extra root certificate (PEM) to trust for the SMTP server, e.g. a private CA.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for SmtpConfig {
@@ -113,6 +120,8 @@ impl Default for SmtpConfig {
             from_address: None,
             timeout: HumanDuration::from_secs(10),
             allow_insecure_auth: false,
+            give_up_after: HumanDuration::from_secs(24 * 3600),
+            ca_file: None,
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod db;
 pub mod http;
 pub mod i18n;
 pub mod kv;
+pub mod mail;
 pub mod passwords;
 pub mod server;
 pub mod sessions;

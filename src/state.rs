@@ -24,6 +24,8 @@ pub struct AppState {
     pub key: ServerKey,
     pub public_base_url: Arc<str>,
     pub metrics: PrometheusHandle,
+    /// Wakes this instance's mail worker when a mail is queued (none when no worker runs here).
+    pub mail_wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
             clock: Clock::default(),
             key,
             metrics: crate::system::metrics_handle(),
+            mail_wake: None,
         })
     }
 

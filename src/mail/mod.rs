@@ -1,0 +1,46 @@
+//! System mail that is never lost: every message is a `mail_outbox` row written in the same
+//! transaction as the change that causes it, and a worker on each instance delivers it (SMTP,
+//! or `.eml` files under `{data_dir}/mail/` when no SMTP host is configured).
+
+pub mod templates;
+
+pub use templates::{Rendered, Template};
+
+use crate::db::Conn;
+use crate::i18n::Lang;
+use crate::state::AppState;
+
+/// Queue `template` for `to`, rendered in `lang`, inside the caller's transaction.
+pub async fn enqueue(
+    conn: &mut Conn,
+    state: &AppState,
+    to: &str,
+    template: &Template<'_>,
+    lang: Lang,
+) -> anyhow::Result<String> {
+    let rendered = templates::render(template, lang, &state.config.product_name)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let now = state.clock.now();
+    sqlx::query(
+        "INSERT INTO mail_outbox (id, kind, recipient, subject, body_text, body_html, status, attempts, created_at, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7)",
+    )
+    .bind(&id)
+    .bind(template.kind())
+    .bind(to)
+    .bind(&rendered.subject)
+    .bind(&rendered.text)
+    .bind(&rendered.html)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    if let Some(wake) = &state.mail_wake {
+        wake.notify_one();
+    }
+    Ok(id)
+}
+
+/// A link into the public site: `{public_base_url}{path}`.
+pub fn link(state: &AppState, path: &str) -> String {
+    format!("{}{path}", state.public_base_url)
+}
