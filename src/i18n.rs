@@ -132,6 +132,15 @@ pub fn error_message(code: &str, lang: Lang) -> &'static str {
             "Hand over the teams you own before deleting your account.",
             "删除账户前，请先移交你拥有的团队。",
         ),
+        "invalid_code" => ("The code is wrong or expired.", "验证码错误或已过期。"),
+        "invalid_token" => (
+            "The link is invalid, expired or already used.",
+            "链接无效、已过期或已被使用。",
+        ),
+        "too_many_attempts" => (
+            "Too many wrong codes; try again in 30 minutes.",
+            "错误次数过多，请 30 分钟后再试。",
+        ),
         "busy" => (
             "The server is busy; try again in a moment.",
             "服务器繁忙，请稍后再试。",

@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod audit;
 pub mod captcha;
 pub mod clock;
+pub mod codes;
 pub mod config;
 pub mod db;
 pub mod http;
@@ -21,12 +22,14 @@ pub mod i18n;
 pub mod kv;
 pub mod mail;
 pub mod passwords;
+pub mod recovery;
 pub mod server;
 pub mod sessions;
 pub mod state;
 pub mod system;
 pub mod tenants;
 pub mod tokens;
+pub mod verification;
 
 use std::time::Duration;
 
@@ -79,6 +82,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(accounts::routes::router())
         .merge(sessions::routes::router())
         .merge(captcha::routes::router())
+        .merge(recovery::routes::router())
+        .merge(verification::routes::router())
         .merge(system::routes::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

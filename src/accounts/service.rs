@@ -12,15 +12,17 @@ use crate::http::inputs::{
 };
 use crate::http::{ApiError, ClientInfo};
 use crate::i18n::Lang;
+use crate::mail::{self, Template};
 use crate::passwords::{Password, check_new_password};
 use crate::sessions::{self, Authenticated, NewSession};
 use crate::state::AppState;
-use crate::tokens::{new_token, random_digits, sha256_hex};
+use crate::tokens::{new_token, sha256_hex};
+use crate::verification::service::CHANGE_CODE_PURPOSE;
 
 /// Login passwords longer than this are refused before any hashing (a cheap denial of service otherwise).
 const MAX_LOGIN_PASSWORD: usize = 4096;
-/// Pending email changes expire after this long.
-const EMAIL_CHANGE_TTL: i64 = 30 * 60;
+/// Pending email changes expire with verification codes.
+const EMAIL_CHANGE_TTL: i64 = crate::verification::service::TTL;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -71,10 +73,23 @@ pub async fn register(
     };
     let mut tx = state.db.begin().await?;
     let id = match insert_account(&mut tx, &account, Some(client), now).await {
-        Err(ApiError::EmailTaken) if verification => return Ok(Registered::VerificationSent),
+        Err(ApiError::EmailTaken) if verification => {
+            drop(tx);
+            crate::verification::service::notify_signup_attempt(state, &input.email.normalized)
+                .await?;
+            return Ok(Registered::VerificationSent);
+        }
         other => other?,
     };
     if verification {
+        crate::verification::service::queue_verification(
+            &mut tx,
+            state,
+            &id,
+            &input.email.display,
+            language,
+        )
+        .await?;
         tx.commit().await?;
         return Ok(Registered::VerificationSent);
     }
@@ -470,7 +485,7 @@ pub async fn request_email_change(
         return Err(ApiError::EmailTaken);
     }
     let token = new_token("");
-    let code = random_digits(6);
+    let code = crate::codes::new_code();
     store::insert_email_change(
         &mut tx,
         NewEmailChange {
@@ -478,12 +493,33 @@ pub async fn request_email_change(
             new_email: &input.new_email.display,
             new_email_normalized: &input.new_email.normalized,
             token_hash: &sha256_hex(&token),
-            code_hash: &state.key.mac_hex("email-change-code", &code),
+            code_hash: &crate::codes::mac(state, CHANGE_CODE_PURPOSE, &code),
             now,
             expires_at: now + EMAIL_CHANGE_TTL,
         },
     )
     .await?;
+    let link = mail::link(state, &format!("/verify-email?token={token}"));
+    let confirm = Template::EmailChangeConfirm {
+        code: &code,
+        link: &link,
+        new_email: &input.new_email.display,
+        minutes: EMAIL_CHANGE_TTL / 60,
+    };
+    mail::enqueue(
+        &mut tx,
+        state,
+        &input.new_email.display,
+        &confirm,
+        user.lang(),
+    )
+    .await?;
+    let account_link = mail::link(state, "/account");
+    let notice = Template::EmailChangeNotice {
+        new_email: &input.new_email.display,
+        link: &account_link,
+    };
+    mail::enqueue(&mut tx, state, &user.email, &notice, user.lang()).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -518,4 +554,12 @@ pub async fn delete_account(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// A recovered account starts with a clean failure count.
+pub async fn forget_login_failures(
+    state: &AppState,
+    email_normalized: &str,
+) -> Result<(), ApiError> {
+    throttle::record_success(state, email_normalized).await
 }

@@ -269,3 +269,11 @@ pub async fn insert_email_change(
     .await?;
     Ok(id)
 }
+
+pub async fn mark_email_verified(conn: &mut Conn, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET email_verified = 1 WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}

@@ -79,6 +79,12 @@ pub enum ApiError {
     InvalidCaptcha,
     #[error("tenant_has_members")]
     TenantHasMembers,
+    #[error("invalid_code")]
+    InvalidCode,
+    #[error("invalid_token")]
+    InvalidToken,
+    #[error("too_many_attempts")]
+    TooManyAttempts { retry_after: u64 },
     #[error("busy")]
     Busy,
     #[error("internal_error")]
@@ -108,6 +114,9 @@ pub const ALL_CODES: &[&str] = &[
     "captcha_required",
     "invalid_captcha",
     "tenant_has_members",
+    "invalid_code",
+    "invalid_token",
+    "too_many_attempts",
     "busy",
     "internal_error",
 ];
@@ -168,6 +177,9 @@ impl ApiError {
             Self::CaptchaRequired => ("captcha_required", S::BAD_REQUEST),
             Self::InvalidCaptcha => ("invalid_captcha", S::BAD_REQUEST),
             Self::TenantHasMembers => ("tenant_has_members", S::CONFLICT),
+            Self::InvalidCode => ("invalid_code", S::BAD_REQUEST),
+            Self::InvalidToken => ("invalid_token", S::BAD_REQUEST),
+            Self::TooManyAttempts { .. } => ("too_many_attempts", S::TOO_MANY_REQUESTS),
             Self::Busy => ("busy", S::SERVICE_UNAVAILABLE),
             Self::Internal(_) => ("internal_error", S::INTERNAL_SERVER_ERROR),
         }
@@ -191,7 +203,9 @@ impl ApiError {
             status: self.status(),
             fields: self.fields(),
             retry_after: match self {
-                Self::RateLimited { retry_after } => Some(*retry_after),
+                Self::RateLimited { retry_after } | Self::TooManyAttempts { retry_after } => {
+                    Some(*retry_after)
+                }
                 Self::Busy => Some(1),
                 _ => None,
             },
