@@ -126,6 +126,41 @@ impl Default for SmtpConfig {
     }
 }
 
+impl SmtpConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| {
+            Err(ConfigError(format!(
+                "invalid value for `smtp.{key}`: {why}"
+            )))
+        };
+        if self.username.is_some() && self.password.is_none() && self.password_file.is_none() {
+            return bad(
+                "password",
+                "`smtp.username` is set, so `smtp.password` or `smtp.password_file` is needed",
+            );
+        }
+        if self.password.is_some() && self.password_file.is_some() {
+            return bad(
+                "password_file",
+                "set `smtp.password` or `smtp.password_file`, not both",
+            );
+        }
+        if self.tls == SmtpTls::None && self.username.is_some() && !self.allow_insecure_auth {
+            return bad(
+                "allow_insecure_auth",
+                "`smtp.tls = \"none\"` would send the SMTP password in clear text; use \"starttls\" or \"implicit\", or set `smtp.allow_insecure_auth = true` for a trusted local relay",
+            );
+        }
+        if self.give_up_after.0.is_zero() {
+            return bad("give_up_after", "must be positive");
+        }
+        if self.timeout.0.is_zero() {
+            return bad("timeout", "must be positive");
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
@@ -441,6 +476,7 @@ impl Config {
                 "expected \"native\" or \"ragflow\"",
             );
         }
+        self.smtp.check()?;
         for (id, p) in &self.providers {
             if p.kind.is_none() {
                 return bad(
@@ -451,6 +487,26 @@ impl Config {
             if p.client_id.is_none() {
                 return bad(&format!("providers.{id}.client_id"), "is required");
             }
+        }
+        Ok(())
+    }
+
+    /// What sending real mail needs beyond [`Config::load`]'s checks: links in mail must point at
+    /// the address users reach, which gatehouse cannot guess behind a proxy. Checked where mail is
+    /// delivered (`serve`, `mail test`), so `check-config` still prints a half-finished file.
+    pub fn validate_mail_delivery(&self) -> Result<(), ConfigError> {
+        self.smtp.check()?;
+        if (self.smtp.password.is_some() || self.smtp.password_file.is_some())
+            && self.smtp.username.is_none()
+        {
+            return Err(ConfigError(
+                "invalid value for `smtp.username`: a password is set, so the user name is needed too".into(),
+            ));
+        }
+        if self.smtp.host.is_some() && self.public_base_url.is_none() {
+            return Err(ConfigError(
+                "`public_base_url` must be set when `smtp.host` is set: links in mail must point at the address users reach (e.g. https://auth.example.com)".into(),
+            ));
         }
         Ok(())
     }
@@ -608,6 +664,37 @@ mod tests {
         assert!(k.matches("providers.corp.client_id"));
         assert!(!k.matches("providers.corp.nonsense"));
         assert!(!k.matches("smtp.hots"));
+    }
+
+    #[test]
+    fn smtp_host_without_public_base_url_is_refused() {
+        let mut config = Config::default();
+        assert!(
+            config.validate_mail_delivery().is_ok(),
+            "the file sink needs no URL"
+        );
+        config.smtp.host = Some("mail.example.com".into());
+        let err = config.validate_mail_delivery().unwrap_err().to_string();
+        assert!(err.contains("public_base_url"), "{err}");
+        config.public_base_url = Some("https://auth.example.com".into());
+        assert!(config.validate_mail_delivery().is_ok());
+    }
+
+    #[test]
+    fn smtp_credentials_in_clear_text_need_consent() {
+        let mut config = Config::default();
+        config.smtp.host = Some("relay.local".into());
+        config.smtp.tls = SmtpTls::None;
+        config.smtp.username = Some("app".into());
+        config.smtp.password = Some(Secret::new("smtp-pass-1234"));
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("smtp.allow_insecure_auth"), "{err}");
+        assert!(!err.contains("smtp-pass-1234"), "{err}");
+        config.smtp.allow_insecure_auth = true;
+        assert!(config.validate().is_ok());
+        config.smtp.allow_insecure_auth = false;
+        config.smtp.tls = SmtpTls::Starttls;
+        assert!(config.validate().is_ok());
     }
 
     #[test]

@@ -43,6 +43,21 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Mail delivery.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// Send one test message now through the configured transport and print the answer.
+    Test {
+        /// Recipient address.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -104,6 +119,13 @@ fn main() -> ExitCode {
                         superuser,
                     },
             } => create_user(loaded.config, &email, &nickname, superuser).await,
+            Command::Mail {
+                command: MailCommand::Test { to },
+            } => {
+                let delivered = gatehouse::mail::send_test(&loaded.config, &to).await?;
+                println!("{}", delivered.answer);
+                Ok(())
+            }
         }
     });
     match result {
@@ -130,6 +152,7 @@ fn init_tracing(format: LogFormat) {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    config.validate_mail_delivery()?;
     let listen = config.listen;
     let metrics_listen = config.metrics_listen;
     let listener = gatehouse::server::bind(listen, "listen").await?;
@@ -137,7 +160,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Some(addr) => Some(gatehouse::server::bind(addr, "metrics_listen").await?),
         None => None,
     };
-    let state = AppState::build(config, DEFAULT_KV_PREFIX).await?;
+    let mut state = AppState::build(config, DEFAULT_KV_PREFIX).await?;
+    let mail_worker = gatehouse::mail::outbox::spawn(&mut state)?;
     gatehouse::server::spawn_upkeep(state.clone());
     if let Some(listener) = metrics_listener {
         let router = axum::Router::new()
@@ -160,6 +184,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         gatehouse::server::shutdown_signal(),
     )
     .await?;
+    // A send cut short here is retried by the next instance once its lease runs out.
+    mail_worker.abort();
     state.db.close().await;
     Ok(())
 }
