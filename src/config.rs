@@ -187,6 +187,9 @@ pub struct ProviderConfig {
     pub web_base_url: Option<String>,
     pub scopes: Vec<String>,
     pub allow_registration: bool,
+    /// The provider verifies every address it returns: an email without an `email_verified`
+    /// claim counts as verified (oidc and oauth2 channels; an explicit `false` always wins).
+    pub trust_email: bool,
 }
 
 impl Default for ProviderConfig {
@@ -206,6 +209,7 @@ impl Default for ProviderConfig {
             web_base_url: None,
             scopes: Vec::new(),
             allow_registration: true,
+            trust_email: false,
         }
     }
 }

@@ -132,6 +132,18 @@ pub fn error_message(code: &str, lang: Lang) -> &'static str {
             "Hand over the teams you own before deleting your account.",
             "删除账户前，请先移交你拥有的团队。",
         ),
+        "invitation_email_mismatch" => (
+            "This invitation was sent to another email address.",
+            "此邀请发送给了另一个邮箱地址。",
+        ),
+        "last_owner" => (
+            "A team needs at least one owner.",
+            "团队至少需要一位所有者。",
+        ),
+        "last_login_method" => (
+            "This is your last way to sign in; set a password or link another provider first.",
+            "这是你最后一种登录方式；请先设置密码或关联其他登录方式。",
+        ),
         "invalid_code" => ("The code is wrong or expired.", "验证码错误或已过期。"),
         "invalid_token" => (
             "The link is invalid, expired or already used.",

@@ -11,6 +11,8 @@
 )]
 
 pub mod accounts;
+pub mod admin;
+pub mod api_keys;
 pub mod audit;
 pub mod captcha;
 pub mod clock;
@@ -21,6 +23,7 @@ pub mod http;
 pub mod i18n;
 pub mod kv;
 pub mod mail;
+pub mod oauth;
 pub mod passwords;
 pub mod recovery;
 pub mod server;
@@ -84,6 +87,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(captcha::routes::router())
         .merge(recovery::routes::router())
         .merge(verification::routes::router())
+        .merge(oauth::routes::router())
+        .merge(api_keys::routes::router())
+        .merge(tenants::routes::router())
+        .merge(admin::routes::router())
         .merge(system::routes::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

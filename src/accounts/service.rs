@@ -540,18 +540,26 @@ pub async fn delete_account(
 ) -> Result<(), ApiError> {
     let user = &auth.user;
     confirm_password(state, user, input.password.expose(), client).await?;
+    erase_user(state, &user.id, &user.id, client).await
+}
+
+/// Delete a user with their sessions, keys, memberships and sole-member tenants; refused while
+/// they own a team with other members. `actor_id` is who asked (the user, or an administrator).
+pub async fn erase_user(
+    state: &AppState,
+    user_id: &str,
+    actor_id: &str,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
     let mut tx = state.db.begin().await?;
-    if crate::tenants::store::count_owned_with_others(&mut tx, &user.id).await? > 0 {
+    if crate::tenants::store::count_owned_with_others(&mut tx, user_id).await? > 0 {
         return Err(ApiError::TenantHasMembers);
     }
-    crate::tenants::store::delete_sole_member_tenants(&mut tx, &user.id).await?;
-    store::delete(&mut tx, &user.id).await?;
-    audit::record(
-        &mut tx,
-        state.clock.now(),
-        AuditEvent::by_user("user.deleted", &user.id, client),
-    )
-    .await?;
+    crate::tenants::store::delete_sole_member_tenants(&mut tx, user_id).await?;
+    store::delete(&mut tx, user_id).await?;
+    let mut event = AuditEvent::by_user("user.deleted", user_id, client);
+    event.actor_user_id = Some(actor_id);
+    audit::record(&mut tx, state.clock.now(), event).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -79,6 +79,13 @@ pub enum ApiError {
     InvalidCaptcha,
     #[error("tenant_has_members")]
     TenantHasMembers,
+    /// Unlinking would leave the account with no way to sign in.
+    #[error("last_login_method")]
+    LastLoginMethod,
+    #[error("invitation_email_mismatch")]
+    InvitationEmailMismatch,
+    #[error("last_owner")]
+    LastOwner,
     #[error("invalid_code")]
     InvalidCode,
     #[error("invalid_token")]
@@ -114,6 +121,9 @@ pub const ALL_CODES: &[&str] = &[
     "captcha_required",
     "invalid_captcha",
     "tenant_has_members",
+    "last_login_method",
+    "invitation_email_mismatch",
+    "last_owner",
     "invalid_code",
     "invalid_token",
     "too_many_attempts",
@@ -177,6 +187,9 @@ impl ApiError {
             Self::CaptchaRequired => ("captcha_required", S::BAD_REQUEST),
             Self::InvalidCaptcha => ("invalid_captcha", S::BAD_REQUEST),
             Self::TenantHasMembers => ("tenant_has_members", S::CONFLICT),
+            Self::LastLoginMethod => ("last_login_method", S::CONFLICT),
+            Self::InvitationEmailMismatch => ("invitation_email_mismatch", S::FORBIDDEN),
+            Self::LastOwner => ("last_owner", S::CONFLICT),
             Self::InvalidCode => ("invalid_code", S::BAD_REQUEST),
             Self::InvalidToken => ("invalid_token", S::BAD_REQUEST),
             Self::TooManyAttempts { .. } => ("too_many_attempts", S::TOO_MANY_REQUESTS),

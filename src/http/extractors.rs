@@ -197,7 +197,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ReqLang {
     }
 }
 
-/// Any authenticated caller: a session (Bearer or cookie) or, later, an API key.
+/// Any authenticated caller: a session (Bearer or cookie) or an API key.
 pub struct CurrentUser(pub Authenticated);
 
 /// A caller signed in with a session; API keys are refused with 403 `session_required`.
@@ -252,9 +252,12 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Authenticat
     if from_cookie && is_unsafe(&parts.method) {
         super::csrf::check_same_origin(&parts.headers, &state.public_base_url)?;
     }
-    let auth = sessions::service::authenticate(state, &token)
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
+    let found = if token.starts_with(crate::api_keys::KEY_PREFIX) {
+        crate::api_keys::service::authenticate(state, &token).await?
+    } else {
+        sessions::service::authenticate(state, &token).await?
+    };
+    let auth = found.ok_or(ApiError::Unauthenticated)?;
     if let Some(lang) = parts.extensions.get::<RequestLang>() {
         let _ = lang.user.set(auth.user.lang());
     }

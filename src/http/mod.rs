@@ -5,6 +5,7 @@ pub mod error;
 pub mod extractors;
 pub mod inputs;
 pub mod middleware;
+pub mod paging;
 
 pub use error::ApiError;
 pub use extractors::{ApiJson, ClientInfo, CurrentUser, ReqLang, SessionUser};

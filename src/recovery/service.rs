@@ -67,7 +67,9 @@ pub async fn forgot(
     result
 }
 
-async fn send_recovery_mail(
+/// Mail a recovery code and link to the account of `normalized`, if it exists, is active and had
+/// no such mail in the last minute (used by `forgot` and by administrators).
+pub async fn send_recovery_mail(
     state: &AppState,
     normalized: &str,
     client: &ClientInfo,

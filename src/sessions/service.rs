@@ -17,8 +17,19 @@ use crate::tokens::{new_token, sha256_hex};
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub user: User,
-    /// Set when the credential is a session (not an API key).
+    /// Set when the credential is a session.
     pub session_id: Option<String>,
+    /// Set when the credential is an API key: the caller is limited to its tenant.
+    pub api_key: Option<crate::api_keys::KeyScope>,
+}
+
+impl Authenticated {
+    /// May this caller act in `tenant_id` at all? An API key only in its own tenant.
+    pub fn may_use_tenant(&self, tenant_id: &str) -> bool {
+        self.api_key
+            .as_ref()
+            .is_none_or(|k| k.tenant_id == tenant_id)
+    }
 }
 
 /// A session as returned by the response that creates it; the token is shown only there.
@@ -112,6 +123,7 @@ pub async fn authenticate(
     Ok(Some(Authenticated {
         user,
         session_id: Some(session.id),
+        api_key: None,
     }))
 }
 

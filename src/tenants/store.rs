@@ -52,3 +52,205 @@ pub async fn delete_sole_member_tenants(
     .await?;
     Ok(done.rows_affected())
 }
+
+/// The role of `user_id` in `tenant_id`, if a member.
+pub async fn role_of(
+    conn: &mut Conn,
+    tenant_id: &str,
+    user_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT role FROM tenant_members WHERE tenant_id = $1 AND user_id = $2")
+        .bind(tenant_id)
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn personal_tenant(
+    conn: &mut Conn,
+    user_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT t.id FROM tenants t JOIN tenant_members m ON m.tenant_id = t.id \
+         WHERE m.user_id = $1 AND t.is_personal = 1 AND m.role = 'owner' ORDER BY t.created_at LIMIT 1",
+    )
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// (id, name, role, created_at) of the tenants `user_id` belongs to.
+pub async fn list_for_user(
+    conn: &mut Conn,
+    user_id: &str,
+) -> Result<Vec<(String, String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT t.id, t.name, m.role, t.created_at FROM tenants t JOIN tenant_members m ON m.tenant_id = t.id \
+         WHERE m.user_id = $1 ORDER BY t.created_at, t.id",
+    )
+    .bind(user_id)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn name_of(conn: &mut Conn, tenant_id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT name FROM tenants WHERE id = $1")
+        .bind(tenant_id)
+        .fetch_optional(conn)
+        .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MemberRow {
+    pub user_id: String,
+    pub email: String,
+    pub nickname: String,
+    pub language: String,
+    pub role: String,
+    pub joined_at: i64,
+}
+
+pub async fn members(conn: &mut Conn, tenant_id: &str) -> Result<Vec<MemberRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT m.user_id, u.email, u.nickname, u.language, m.role, m.joined_at FROM tenant_members m \
+         JOIN users u ON u.id = m.user_id WHERE m.tenant_id = $1 ORDER BY m.joined_at, u.email",
+    )
+    .bind(tenant_id)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn member(
+    conn: &mut Conn,
+    tenant_id: &str,
+    user_id: &str,
+) -> Result<Option<MemberRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT m.user_id, u.email, u.nickname, u.language, m.role, m.joined_at FROM tenant_members m \
+         JOIN users u ON u.id = m.user_id WHERE m.tenant_id = $1 AND m.user_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn count_owners(conn: &mut Conn, tenant_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tenant_members WHERE tenant_id = $1 AND role = 'owner'",
+    )
+    .bind(tenant_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Add a member, or leave an existing membership as it is; true when added.
+pub async fn add_member(
+    conn: &mut Conn,
+    tenant_id: &str,
+    user_id: &str,
+    role: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO tenant_members (tenant_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (tenant_id, user_id) DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .bind(role)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_role(
+    conn: &mut Conn,
+    tenant_id: &str,
+    user_id: &str,
+    role: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tenant_members SET role = $1 WHERE tenant_id = $2 AND user_id = $3")
+        .bind(role)
+        .bind(tenant_id)
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn remove_member(
+    conn: &mut Conn,
+    tenant_id: &str,
+    user_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM tenant_members WHERE tenant_id = $1 AND user_id = $2")
+        .bind(tenant_id)
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+pub struct NewInvitation<'a> {
+    pub id: &'a str,
+    pub tenant_id: &'a str,
+    pub email: &'a str,
+    pub email_normalized: &'a str,
+    pub role: &'a str,
+    pub token_hash: &'a str,
+    pub invited_by: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert_invitation(conn: &mut Conn, i: NewInvitation<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO invitations (id, tenant_id, email, email_normalized, role, token_hash, invited_by, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(i.id)
+    .bind(i.tenant_id)
+    .bind(i.email)
+    .bind(i.email_normalized)
+    .bind(i.role)
+    .bind(i.token_hash)
+    .bind(i.invited_by)
+    .bind(i.now)
+    .bind(i.expires_at)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// A live invitation: (id, tenant id, invited email normalised, role).
+pub async fn live_invitation(
+    conn: &mut Conn,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<(String, String, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, tenant_id, email_normalized, role FROM invitations WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > $2",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Use an invitation once; false when it was used meanwhile.
+pub async fn claim_invitation(
+    conn: &mut Conn,
+    id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE invitations SET accepted_at = $1, accepted_by = $2 WHERE id = $3 AND accepted_at IS NULL")
+        .bind(now)
+        .bind(user_id)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -166,6 +166,45 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
+    /// A server whose `public_base_url` is its real address (redirect URIs must name it), with
+    /// `tweak` given the config and that base URL before the state is built.
+    pub async fn spawn_bound(tweak: impl FnOnce(&mut Config, &str)) -> (Self, Storage) {
+        let storage = Storage::from_env().await;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut config = base_config(&storage);
+        config.public_base_url = Some(base.clone());
+        tweak(&mut config, &base);
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        (Self::serve(&storage, config, listener).await, storage)
+    }
+
+    async fn serve(storage: &Storage, config: Config, listener: tokio::net::TcpListener) -> Self {
+        let state = AppState::build(config, &storage.kv_prefix).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server_state = state.clone();
+        let handle = tokio::spawn(async move {
+            gatehouse::server::run(listener, server_state, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            base: format!("http://{addr}"),
+            addr,
+            state,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

@@ -1,0 +1,53 @@
+//! `/api-keys` routes (session only: a key cannot manage keys).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::service::{self, CreateKey, KeyView};
+use crate::http::{ApiError, ApiJson, ClientInfo, SessionUser, parse_id};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_key, list_keys))
+        .routes(routes!(revoke_key))
+}
+
+/// Create an API key; `key` is shown only in this answer.
+#[utoipa::path(post, path = "/api-keys", tag = "api-keys", request_body = CreateKey,
+    responses((status = 201, body = KeyView), (status = 403, description = "forbidden / session_required"), (status = 422)))]
+async fn create_key(
+    State(state): State<AppState>,
+    SessionUser(auth): SessionUser,
+    client: ClientInfo,
+    ApiJson(input): ApiJson<CreateKey>,
+) -> Result<(StatusCode, Json<KeyView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(service::create(&state, &auth, input, &client).await?),
+    ))
+}
+
+/// The caller's API keys (without the keys themselves).
+#[utoipa::path(get, path = "/api-keys", tag = "api-keys", responses((status = 200, body = [KeyView]), (status = 401)))]
+async fn list_keys(
+    State(state): State<AppState>,
+    SessionUser(auth): SessionUser,
+) -> Result<Json<Vec<KeyView>>, ApiError> {
+    service::list(&state, &auth).await.map(Json)
+}
+
+/// Revoke one of the caller's API keys.
+#[utoipa::path(delete, path = "/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)),
+    responses((status = 204), (status = 404)))]
+async fn revoke_key(
+    State(state): State<AppState>,
+    SessionUser(auth): SessionUser,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    service::revoke(&state, &auth, &parse_id(&id)?, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,483 @@
+//! Sign-in rules for provider channels: start a flow, finish it (sign in, link, or register),
+//! and the user's list of linked identities.
+
+use axum::http::HeaderMap;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::channels::{Channel, Profile};
+use super::flow::{self, Failure, Pending};
+use super::store::{self, Identity, NewIdentity};
+use crate::accounts::User;
+use crate::accounts::service::{NewAccount, insert_account, sign_in};
+use crate::accounts::store as users;
+use crate::audit::{self, AuditEvent};
+use crate::clock::rfc3339;
+use crate::db::is_unique_violation;
+use crate::http::inputs::{Avatar, Email, Nickname};
+use crate::http::{ApiError, ClientInfo};
+use crate::i18n::Lang;
+use crate::sessions::{self, Authenticated, NewSession};
+use crate::state::AppState;
+
+/// A channel as the sign-in page lists it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderInfo {
+    pub id: String,
+    pub name: String,
+    pub icon: Option<String>,
+    /// `oidc`, `oauth2` or `github`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+/// Every configured channel.
+pub fn providers(state: &AppState) -> Vec<ProviderInfo> {
+    state
+        .config
+        .providers
+        .keys()
+        .filter_map(|id| Channel::find(state, id))
+        .map(|c| ProviderInfo {
+            id: c.id.to_string(),
+            name: c.name(),
+            icon: c.config.icon.clone(),
+            kind: c.kind.as_str(),
+        })
+        .collect()
+}
+
+/// Where the browser goes next, and the binding cookie's value when a flow was started.
+pub struct Started {
+    pub location: String,
+    pub binding: Option<String>,
+}
+
+/// Start a sign-in at `provider_id`; with a session the identity will be linked to its user.
+/// `state`, PKCE verifier and nonce stay server-side, bound to the browser by a cookie. A
+/// provider that cannot be reached sends the browser to `/login?error=provider_error`.
+pub async fn authorize(
+    state: &AppState,
+    provider_id: &str,
+    return_to: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Started, ApiError> {
+    let channel = Channel::find(state, provider_id).ok_or(ApiError::NotFound)?;
+    let link_user_id = signed_in_user(state, headers).await?;
+    let started = async {
+        let started = channel.authorization(state).await?;
+        let binding = flow::binding_value(headers);
+        let pending = Pending {
+            provider: channel.id.to_string(),
+            binding: crate::tokens::sha256_hex(&binding),
+            pkce_verifier: started.pkce_verifier,
+            nonce: started.nonce,
+            return_to: flow::safe_return_to(return_to),
+            link_user_id,
+        };
+        flow::save(state, &started.csrf_state, &pending).await?;
+        Ok::<_, Failure>(Started {
+            location: started.url,
+            binding: Some(binding),
+        })
+    }
+    .await;
+    Ok(started.unwrap_or_else(|failure| {
+        record_failure(state, provider_id, &failure);
+        Started {
+            location: failure.location(),
+            binding: None,
+        }
+    }))
+}
+
+/// Count and log a sign-in that did not happen; the cause is logged, never a token or code.
+pub fn record_failure(state: &AppState, provider_id: &str, failure: &Failure) {
+    let channel = if state.config.providers.contains_key(provider_id) {
+        provider_id.to_string()
+    } else {
+        "unknown".to_string()
+    };
+    metrics::counter!("gatehouse_logins_total", "channel" => channel.clone(), "result" => "failed")
+        .increment(1);
+    match failure {
+        Failure::Internal(e) => {
+            tracing::error!(provider = channel, error = %format!("{e:#}"), "provider sign-in failed")
+        }
+        other => tracing::info!(
+            provider = channel,
+            code = other.code(),
+            "provider sign-in refused"
+        ),
+    }
+}
+
+/// The user behind the request's session, if any (API keys do not link identities).
+async fn signed_in_user(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some((token, _)) = crate::http::extractors::credential(headers) else {
+        return Ok(None);
+    };
+    Ok(sessions::service::authenticate(state, &token)
+        .await?
+        .filter(|a| a.session_id.is_some())
+        .map(|a| a.user.id))
+}
+
+/// The provider's answer, as it reached the callback.
+#[derive(Debug, Default)]
+pub struct Callback {
+    pub state: Option<String>,
+    pub code: Option<String>,
+    pub error: Option<String>,
+    pub iss: Option<String>,
+    pub binding: Option<String>,
+}
+
+/// How a callback ended well.
+pub enum Finished {
+    SignedIn {
+        session: NewSession,
+        return_to: String,
+    },
+    Linked {
+        return_to: String,
+    },
+}
+
+/// Finish a sign-in: check the flow (taken once), exchange the code, verify who signed in, then
+/// sign in a known identity, link a verified email, or register a new account.
+pub async fn callback(
+    state: &AppState,
+    provider_id: &str,
+    answer: Callback,
+    client: &ClientInfo,
+    lang: Lang,
+) -> Result<Finished, Failure> {
+    let channel = Channel::find(state, provider_id).ok_or(Failure::InvalidState)?;
+    let csrf_state = answer.state.as_deref().unwrap_or_default();
+    let pending = flow::take(state, csrf_state)
+        .await?
+        .ok_or(Failure::InvalidState)?;
+    if pending.provider != channel.id || !pending.bound_to(answer.binding.as_deref()) {
+        return Err(Failure::InvalidState);
+    }
+    if answer.error.is_some() {
+        return Err(Failure::ProviderError);
+    }
+    if let (Some(iss), Some(expected)) = (&answer.iss, &channel.config.issuer)
+        && iss.trim_end_matches('/') != expected.trim_end_matches('/')
+    {
+        // RFC 9207: the answer came from another provider than the one this flow went to.
+        return Err(Failure::InvalidState);
+    }
+    let code = answer
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or(Failure::MissingCode)?;
+    let profile = channel
+        .profile(
+            state,
+            code,
+            &pending.pkce_verifier,
+            pending.nonce.as_deref(),
+        )
+        .await?;
+    if profile.subject.is_empty() || profile.subject.len() > 255 {
+        return Err(Failure::ProviderError);
+    }
+    let return_to = pending.return_to;
+    if let Some(user_id) = pending.link_user_id {
+        link_to_signed_in(state, &channel, &user_id, &profile, client).await?;
+        return Ok(Finished::Linked { return_to });
+    }
+    let user = resolve(state, &channel, &profile, client, lang).await?;
+    let session = sign_in(state, &user, client, channel.id).await?;
+    Ok(Finished::SignedIn { session, return_to })
+}
+
+/// Attach the identity to the user who started the flow signed in.
+async fn link_to_signed_in(
+    state: &AppState,
+    channel: &Channel<'_>,
+    user_id: &str,
+    profile: &Profile,
+    client: &ClientInfo,
+) -> Result<(), Failure> {
+    let user = users::find_by_id(&state.db, user_id)
+        .await?
+        .ok_or(Failure::InvalidState)?;
+    if !user.is_active() {
+        return Err(Failure::AccountDisabled);
+    }
+    match store::find(&state.db, channel.id, &profile.subject).await? {
+        Some(i) if i.user_id == user.id => Ok(()),
+        Some(_) => Err(Failure::IdentityTaken),
+        None => {
+            let mut tx = state.db.begin().await?;
+            match link(
+                &mut tx,
+                state,
+                channel,
+                &user.id,
+                profile,
+                client,
+                "signed_in",
+            )
+            .await
+            {
+                Err(Failure::Internal(e)) if is_unique(&e) => Err(Failure::IdentityTaken),
+                other => other,
+            }?;
+            tx.commit().await?;
+            Ok(())
+        }
+    }
+}
+
+/// The account this profile signs in to: its identity's owner, the owner of its verified email
+/// (linked now), or a new account. Retries once when a concurrent callback won a unique index.
+async fn resolve(
+    state: &AppState,
+    channel: &Channel<'_>,
+    profile: &Profile,
+    client: &ClientInfo,
+    lang: Lang,
+) -> Result<User, Failure> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match try_resolve(state, channel, profile, client, lang).await {
+            Err(Failure::Internal(e)) if attempt < 2 && is_unique(&e) => continue,
+            Err(Failure::Internal(e)) if attempt < 2 && e.downcast_ref::<EmailRace>().is_some() => {
+                continue;
+            }
+            other => return other,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the email was registered concurrently")]
+struct EmailRace;
+
+fn is_unique(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<sqlx::Error>()
+        .is_some_and(is_unique_violation)
+}
+
+async fn try_resolve(
+    state: &AppState,
+    channel: &Channel<'_>,
+    profile: &Profile,
+    client: &ClientInfo,
+    lang: Lang,
+) -> Result<User, Failure> {
+    let verification_required = state.config.email_verification_required;
+    if let Some(identity) = store::find(&state.db, channel.id, &profile.subject).await? {
+        let user = users::find_by_id(&state.db, &identity.user_id)
+            .await?
+            .ok_or(Failure::InvalidState)?;
+        if !user.is_active() {
+            return Err(Failure::AccountDisabled);
+        }
+        if verification_required && !user.email_verified() {
+            return Err(Failure::EmailUnverified);
+        }
+        if identity.email != profile.email {
+            store::set_email(&state.db, &identity.id, profile.email.as_deref()).await?;
+        }
+        return Ok(user);
+    }
+    let email = profile
+        .email
+        .as_deref()
+        .and_then(Email::parse)
+        .ok_or(Failure::EmailMissing)?;
+    if let Some(user) = users::find_by_email(&state.db, &email.normalized).await? {
+        // Only an address the provider vouches for may take over an existing account.
+        if !profile.email_verified {
+            return Err(Failure::EmailUnverified);
+        }
+        if !user.is_active() {
+            return Err(Failure::AccountDisabled);
+        }
+        let mut tx = state.db.begin().await?;
+        link(&mut tx, state, channel, &user.id, profile, client, "email").await?;
+        if !user.email_verified() {
+            claim_unverified(&mut tx, state, &user, channel, client).await?;
+        }
+        tx.commit().await?;
+        return users::find_by_id(&state.db, &user.id)
+            .await?
+            .ok_or(Failure::InvalidState);
+    }
+    if !state.config.registration_enabled || !channel.config.allow_registration {
+        return Err(Failure::RegistrationDisabled);
+    }
+    if verification_required && !profile.email_verified {
+        return Err(Failure::EmailUnverified);
+    }
+    let nickname = nickname_for(profile, &email);
+    let account = NewAccount {
+        email: &email,
+        nickname: &nickname,
+        password_hash: None,
+        language: lang,
+        timezone: "UTC",
+        email_verified: profile.email_verified,
+        is_superuser: false,
+        channel: channel.id,
+    };
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let id = match insert_account(&mut tx, &account, Some(client), now).await {
+        Err(ApiError::EmailTaken) => return Err(Failure::Internal(EmailRace.into())),
+        other => other?,
+    };
+    link(
+        &mut tx,
+        state,
+        channel,
+        &id,
+        profile,
+        client,
+        "registration",
+    )
+    .await?;
+    if let Some(avatar) = profile.picture.as_deref().and_then(Avatar::parse) {
+        store::set_avatar(&mut tx, &id, &avatar.0).await?;
+    }
+    tx.commit().await?;
+    users::find_by_id(&state.db, &id)
+        .await?
+        .ok_or(Failure::InvalidState)
+}
+
+/// Insert the identity with its `identity.linked` event, in the caller's transaction.
+async fn link(
+    conn: &mut crate::db::Conn,
+    state: &AppState,
+    channel: &Channel<'_>,
+    user_id: &str,
+    profile: &Profile,
+    client: &ClientInfo,
+    via: &str,
+) -> Result<(), Failure> {
+    let now = state.clock.now();
+    let identity = NewIdentity {
+        user_id,
+        provider: channel.id,
+        subject: &profile.subject,
+        email: profile.email.as_deref(),
+        now,
+    };
+    let id = store::insert(conn, &identity).await?;
+    let event = AuditEvent::by_user("identity.linked", user_id, client)
+        .detail(serde_json::json!({"provider": channel.id, "identity_id": id, "via": via}));
+    audit::record(conn, now, event).await?;
+    Ok(())
+}
+
+/// The provider proved an address that the account never verified: whoever set the account's
+/// password never proved it, so the password and the sessions it opened go (pre-hijacking).
+async fn claim_unverified(
+    conn: &mut crate::db::Conn,
+    state: &AppState,
+    user: &User,
+    channel: &Channel<'_>,
+    client: &ClientInfo,
+) -> Result<(), Failure> {
+    let now = state.clock.now();
+    store::claim_unverified_account(conn, &user.id, now).await?;
+    let event = AuditEvent::by_user("user.email_verified", &user.id, client)
+        .detail(serde_json::json!({"provider": channel.id, "password_removed": user.password_hash.is_some()}));
+    audit::record(conn, now, event).await?;
+    let revoked = AuditEvent::by_user("session.revoked", &user.id, client);
+    sessions::service::revoke_all_but(conn, state, &user.id, None, revoked).await?;
+    Ok(())
+}
+
+/// A valid nickname from what the provider tells: the name, the username, the address's local
+/// part, or "user"; characters a nickname may not hold are dropped.
+fn nickname_for(profile: &Profile, email: &Email) -> Nickname {
+    let local = email.display.split('@').next().map(str::to_string);
+    [profile.name.clone(), profile.username.clone(), local]
+        .into_iter()
+        .flatten()
+        .find_map(|raw| {
+            let cleaned: String = raw
+                .chars()
+                .map(|c| if c == '_' || c == '+' { ' ' } else { c })
+                .filter(|c| c.is_alphanumeric() || " ._'-".contains(*c))
+                .take(100)
+                .collect();
+            Nickname::parse(&cleaned.split_whitespace().collect::<Vec<_>>().join(" "))
+        })
+        .unwrap_or_else(|| Nickname("user".into()))
+}
+
+/// A linked identity as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdentityView {
+    pub id: String,
+    /// The channel id from `[providers.<id>]`.
+    pub provider: String,
+    /// The user's id at the provider.
+    pub subject: String,
+    /// The address the provider last reported.
+    pub email: Option<String>,
+    pub created_at: String,
+}
+
+impl From<Identity> for IdentityView {
+    fn from(i: Identity) -> Self {
+        Self {
+            id: i.id,
+            provider: i.provider,
+            subject: i.subject,
+            email: i.email,
+            created_at: rfc3339(i.created_at),
+        }
+    }
+}
+
+pub async fn identities(state: &AppState, user: &User) -> Result<Vec<IdentityView>, ApiError> {
+    let mut conn = state.db.pool().acquire().await?;
+    Ok(store::list_for_user(&mut conn, &user.id)
+        .await?
+        .into_iter()
+        .map(IdentityView::from)
+        .collect())
+}
+
+/// Unlink one of the caller's identities, unless the account would be left with no way to sign
+/// in: no usable password and no other identity at a configured channel (409 `last_login_method`).
+pub async fn unlink(
+    state: &AppState,
+    auth: &Authenticated,
+    id: &str,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let user_id = auth.user.id.as_str();
+    let mut tx = state.db.begin().await?;
+    let password = store::lock_user_password(&mut tx, state.db.backend(), user_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    let all = store::list_for_user(&mut tx, user_id).await?;
+    let target = all.iter().find(|i| i.id == id).ok_or(ApiError::NotFound)?;
+    let has_password = password.is_some() && state.config.password_login_enabled;
+    let others = all
+        .iter()
+        .filter(|i| i.id != id && state.config.providers.contains_key(&i.provider))
+        .count();
+    if !has_password && others == 0 {
+        return Err(ApiError::LastLoginMethod);
+    }
+    store::delete(&mut tx, user_id, id).await?;
+    let event = AuditEvent::by_user("identity.unlinked", user_id, client)
+        .detail(serde_json::json!({"provider": target.provider, "identity_id": target.id}));
+    audit::record(&mut tx, state.clock.now(), event).await?;
+    tx.commit().await?;
+    Ok(())
+}
