@@ -5,8 +5,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gatehouse::config::{Config, LogFormat, Overrides};
-use gatehouse::http::inputs::{Email, Nickname};
-use gatehouse::passwords::Password;
 use gatehouse::state::{AppState, DEFAULT_KV_PREFIX};
 
 #[derive(Parser)]
@@ -41,7 +39,7 @@ enum Command {
     /// Operator commands.
     Admin {
         #[command(subcommand)]
-        command: AdminCommand,
+        command: gatehouse::admin::cli::AdminCommand,
     },
     /// Mail delivery.
     Mail {
@@ -57,19 +55,6 @@ enum MailCommand {
         /// Recipient address.
         #[arg(long)]
         to: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum AdminCommand {
-    /// Create a user (password from GATEHOUSE_NEW_PASSWORD, else asked for without echo).
-    CreateUser {
-        #[arg(long)]
-        email: String,
-        #[arg(long)]
-        nickname: String,
-        #[arg(long)]
-        superuser: bool,
     },
 }
 
@@ -111,14 +96,7 @@ fn main() -> ExitCode {
                 print!("{}", loaded.config.to_masked_toml());
                 Ok(())
             }
-            Command::Admin {
-                command:
-                    AdminCommand::CreateUser {
-                        email,
-                        nickname,
-                        superuser,
-                    },
-            } => create_user(loaded.config, &email, &nickname, superuser).await,
+            Command::Admin { command } => gatehouse::admin::cli::run(loaded.config, command).await,
             Command::Mail {
                 command: MailCommand::Test { to },
             } => {
@@ -187,55 +165,5 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // A send cut short here is retried by the next instance once its lease runs out.
     mail_worker.abort();
     state.db.close().await;
-    Ok(())
-}
-
-async fn create_user(
-    config: Config,
-    email: &str,
-    nickname: &str,
-    superuser: bool,
-) -> anyhow::Result<()> {
-    let email =
-        Email::parse(email).ok_or_else(|| anyhow::anyhow!("--email: not a valid email address"))?;
-    let nickname = Nickname::parse(nickname)
-        .ok_or_else(|| anyhow::anyhow!("--nickname: 1–100 letters, digits, spaces or . _ ' -"))?;
-    let password = match std::env::var("GATEHOUSE_NEW_PASSWORD") {
-        Ok(p) if !p.is_empty() => p,
-        _ => {
-            let first = rpassword::prompt_password("New password: ")?;
-            let second = rpassword::prompt_password("Repeat it: ")?;
-            anyhow::ensure!(first == second, "the two passwords differ");
-            first
-        }
-    };
-    let state = AppState::build(config, DEFAULT_KV_PREFIX).await?;
-    let user = gatehouse::accounts::service::create_user(
-        &state,
-        &email,
-        &nickname,
-        &Password::new(password),
-        superuser,
-    )
-    .await
-    .map_err(|e| match e {
-        gatehouse::http::ApiError::EmailTaken => {
-            anyhow::anyhow!("a user with this email already exists")
-        }
-        gatehouse::http::ApiError::WeakPassword(_) => {
-            anyhow::anyhow!("this password is too common; choose another")
-        }
-        gatehouse::http::ApiError::Validation(_) => {
-            anyhow::anyhow!("the password must have 8 to 256 characters")
-        }
-        other => anyhow::anyhow!("{}", other.code()),
-    })?;
-    state.db.close().await;
-    println!(
-        "created user {} ({}){}",
-        user.id,
-        user.email,
-        if superuser { " as superuser" } else { "" }
-    );
     Ok(())
 }

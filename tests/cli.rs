@@ -213,3 +213,57 @@ fn serve_prints_the_url_and_stops_gracefully_on_sigterm() {
     let exit = child.wait().unwrap();
     assert!(exit.success(), "graceful exit: {exit:?}");
 }
+
+#[test]
+fn operators_manage_users_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let admin = |args: &[&str]| {
+        let mut cmd = gatehouse(dir.path());
+        cmd.env("GATEHOUSE_NEW_PASSWORD", "violet tugboat harmonica")
+            .args(["--data-dir", data, "admin"])
+            .args(args);
+        run(&mut cmd)
+    };
+    let (ok, _, err) = admin(&[
+        "create-user",
+        "--email",
+        "ops@example.com",
+        "--nickname",
+        "Ops",
+    ]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = admin(&["users", "list", "--query", "ops"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("ops@example.com") && out.contains("1 of 1 users"),
+        "{out}"
+    );
+    let (ok, out, _) = admin(&["users", "disable", "OPS@example.com"]);
+    assert!(ok && out.contains("disabled"), "{out}");
+    let (_, out, _) = admin(&["users", "show", "ops@example.com"]);
+    assert!(out.contains("\"is_active\": false"), "{out}");
+    let (ok, _, _) = admin(&["users", "enable", "ops@example.com"]);
+    assert!(ok);
+    let (ok, _, _) = admin(&["users", "promote", "ops@example.com"]);
+    assert!(ok);
+    let (_, out, _) = admin(&["users", "list"]);
+    assert!(
+        out.contains("[superuser]") && !out.contains("[disabled]"),
+        "{out}"
+    );
+    let (ok, out, err) = admin(&["reset-password", "ops@example.com"]);
+    assert!(ok && out.contains("queued"), "{out}{err}");
+    let (ok, out, _) = admin(&["audit", "--user", "ops@example.com", "--since", "1h"]);
+    assert!(ok);
+    assert!(
+        out.contains("admin.user_updated") && out.contains("user.password_reset_requested"),
+        "{out}"
+    );
+    assert!(!out.contains("violet"), "no secret in the audit");
+    let (ok, _, err) = admin(&["users", "show", "nobody@example.com"]);
+    assert!(!ok && err.contains("no such user"), "{err}");
+    let (ok, out, _) = admin(&["users", "delete", "ops@example.com"]);
+    assert!(ok && out.contains("deleted"), "{out}");
+}

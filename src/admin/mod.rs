@@ -2,6 +2,7 @@
 //! API and, for operators, the CLI. Every operation takes an [`Admin`], which only exists after
 //! the check.
 
+pub mod cli;
 pub mod routes;
 pub mod service;
 mod store;

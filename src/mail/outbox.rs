@@ -18,6 +18,9 @@ use crate::state::AppState;
 pub const LEASE_SECS: i64 = 60;
 /// How often the worker looks for due rows when nobody wakes it.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// [`super::enqueue`] wakes the worker before the caller commits; this pause lets the commit land
+/// so the wake-up finds the row (the poll catches anything slower).
+pub const WAKE_DELAY: Duration = Duration::from_millis(50);
 /// Rows claimed at once.
 pub const BATCH: i64 = 10;
 /// Backoff after the first failure, doubled per attempt up to [`MAX_BACKOFF_SECS`].
@@ -98,7 +101,7 @@ pub fn spawn(state: &mut AppState) -> anyhow::Result<JoinHandle<()>> {
                 continue;
             }
             tokio::select! {
-                _ = wake.notified() => {}
+                _ = wake.notified() => tokio::time::sleep(WAKE_DELAY).await,
                 _ = tokio::time::sleep(POLL_INTERVAL) => {}
             }
         }
