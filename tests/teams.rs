@@ -453,7 +453,10 @@ async fn invitations_are_single_use_and_only_for_the_invited_address() {
     assert_eq!(late.status, 201);
     let late_token = invitation_token(&app, &guest).await;
     app.state.clock.advance(8 * 86400);
-    let fresh = app.login(&guest, PASSWORD).await.body["session"]["token"].as_str().unwrap().to_string();
+    let fresh = app.login(&guest, PASSWORD).await.body["session"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let expired = app
         .post(
             &format!("/api/v1/invitations/{late_token}/accept"),
