@@ -218,6 +218,7 @@ pub async fn login(
     .await?;
 
     let user = store::find_by_email(&state.db, &normalized).await?;
+    let known_id = user.as_ref().map(|u| u.id.clone());
     let verified = match user
         .as_ref()
         .and_then(|u| u.password_hash.as_deref().map(|h| (u, h)))
@@ -232,7 +233,7 @@ pub async fn login(
         }
     };
     let Some(user) = user.filter(|_| verified.ok) else {
-        return Err(login_failed(state, &normalized, client, None).await);
+        return Err(login_failed(state, &normalized, client, known_id.as_deref()).await);
     };
     if !user.is_active() {
         return Err(ApiError::AccountDisabled);
@@ -288,14 +289,6 @@ async fn login_failed(
         Ok(locked) => locked,
         Err(e) => return e,
     };
-    let subject = match user_id {
-        Some(id) => Some(id.to_string()),
-        None => store::find_by_email(&state.db, normalized)
-            .await
-            .ok()
-            .flatten()
-            .map(|u| u.id),
-    };
     let now = state.clock.now();
     let result = async {
         let mut conn = state.db.pool().acquire().await?;
@@ -304,7 +297,7 @@ async fn login_failed(
         let event = |name: &'static str| AuditEvent {
             event: name,
             actor_user_id: None,
-            subject_user_id: subject.as_deref(),
+            subject_user_id: user_id,
             tenant_id: None,
             client: Some(client),
             detail: detail.clone(),

@@ -46,16 +46,6 @@ async fn revoke_other_sessions(
     SessionUser(auth): SessionUser,
     client: ClientInfo,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = state.db.begin().await?;
-    let event = crate::audit::AuditEvent::by_user("session.revoked", &auth.user.id, &client);
-    service::revoke_all_but(
-        &mut tx,
-        &state,
-        &auth.user.id,
-        auth.session_id.as_deref(),
-        event,
-    )
-    .await?;
-    tx.commit().await?;
+    service::revoke_others(&state, &auth, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -181,6 +181,26 @@ pub async fn revoke_all_but(
     Ok(count)
 }
 
+/// Revoke every session of the caller but the current one.
+pub async fn revoke_others(
+    state: &AppState,
+    auth: &Authenticated,
+    client: &ClientInfo,
+) -> Result<u64, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let event = AuditEvent::by_user("session.revoked", &auth.user.id, client);
+    let count = revoke_all_but(
+        &mut tx,
+        state,
+        &auth.user.id,
+        auth.session_id.as_deref(),
+        event,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(count)
+}
+
 /// Sign out: the current session ends.
 pub async fn logout(
     state: &AppState,
