@@ -147,7 +147,7 @@ impl SmtpPeer {
     fn start_on(port: u16, auth: bool, tls: PeerTls, certs: Option<&Certs>) -> Self {
         require_aiosmtpd();
         let out = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/smtp_capture.py");
+        let script = common::project_dir().join("tests/peers/smtp_capture.py");
         let mut cmd = Command::new("python3");
         cmd.args(["-W", "ignore"])
             .arg(&script)
@@ -829,4 +829,129 @@ fn serve_refuses_an_smtp_host_without_public_base_url() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("public_base_url"), "{err}");
+}
+
+#[tokio::test]
+async fn an_invitation_mailed_through_smtp_is_accepted_by_its_addressee() {
+    let peer = SmtpPeer::start(false, PeerTls::None, None);
+    let (app, _s) = app(|c| smtp_to(c, peer.port, SmtpTls::None)).await;
+    let transport = Transport::from_config(&app.state.config).unwrap();
+    let (owner, _) = app.register(&common::unique_email("owner")).await;
+    let team = app
+        .post(
+            "/api/v1/tenants",
+            Some(&owner),
+            serde_json::json!({"name": "Ops"}),
+        )
+        .await;
+    let tenant = team.body["id"].as_str().unwrap().to_string();
+    let guest = common::unique_email("guest");
+    let invited = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/invitations"),
+            Some(&owner),
+            serde_json::json!({"email": guest, "role": "member"}),
+        )
+        .await;
+    assert_eq!(invited.status, 201, "{}", invited.text);
+    let report = outbox::run_once(&app.state, &transport, "w1", LEASE_SECS)
+        .await
+        .unwrap();
+    assert_eq!(report.sent, 1, "{report:?}");
+    let mails = peer.messages();
+    let mail = mails
+        .iter()
+        .find(|m| m.contains(&guest))
+        .expect("the invitation reached the SMTP server");
+    let text = part(mail, "text/plain");
+    let token = text
+        .split(&format!("{BASE_URL}/invitations/"))
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+
+    let (guest_session, guest_id) = app.register(&guest).await;
+    let accepted = app
+        .post(
+            &format!("/api/v1/invitations/{token}/accept"),
+            Some(&guest_session),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(accepted.status, 204, "{}", accepted.text);
+    let members = app
+        .get(
+            &format!("/api/v1/tenants/{tenant}/members"),
+            Some(&guest_session),
+        )
+        .await;
+    assert!(
+        members
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["user_id"] == guest_id.as_str())
+    );
+    let again = app
+        .post(
+            &format!("/api/v1/invitations/{token}/accept"),
+            Some(&guest_session),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(again.code(), "invalid_token");
+}
+
+#[tokio::test]
+async fn a_broadcast_delivers_one_mail_per_member() {
+    let peer = SmtpPeer::start(false, PeerTls::None, None);
+    let (app, _s) = app(|c| smtp_to(c, peer.port, SmtpTls::None)).await;
+    let transport = Transport::from_config(&app.state.config).unwrap();
+    let (owner, _) = app.register(&common::unique_email("owner")).await;
+    let tenant = app
+        .post(
+            "/api/v1/tenants",
+            Some(&owner),
+            serde_json::json!({"name": "Crew"}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for i in 0..3 {
+        let (_, id) = app.register(&common::unique_email(&format!("m{i}"))).await;
+        sqlx::query("INSERT INTO tenant_members (tenant_id, user_id, role, joined_at) VALUES ($1, $2, 'member', 0)")
+            .bind(&tenant)
+            .bind(&id)
+            .execute(app.state.db.pool())
+            .await
+            .unwrap();
+    }
+    let r = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/broadcast"),
+            Some(&owner),
+            serde_json::json!({"subject": "Hello", "body": "Team news"}),
+        )
+        .await;
+    assert_eq!(r.body["queued"], 4);
+    while outbox::run_once(&app.state, &transport, "w1", LEASE_SECS)
+        .await
+        .unwrap()
+        .claimed
+        > 0
+    {}
+    let mails = peer.messages();
+    assert_eq!(
+        mails
+            .iter()
+            .filter(|m| part(m, "text/plain").contains("Team news"))
+            .count(),
+        4
+    );
 }

@@ -340,3 +340,11 @@ pub fn unique_email(tag: &str) -> String {
         &uuid::Uuid::new_v4().simple().to_string()[..10]
     )
 }
+
+/// The project's root at run time. (Not `env!("CARGO_MANIFEST_DIR")`: a test binary built in
+/// another checkout sharing the target directory would carry that checkout's path.)
+pub fn project_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::current_dir().unwrap())
+}
