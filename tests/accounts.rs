@@ -463,3 +463,55 @@ async fn captcha_images_and_the_off_switch() {
         serde_json::Value::Null
     );
 }
+
+#[tokio::test]
+async fn deletion_without_password_needs_a_recent_provider_sign_in() {
+    let (app, _s) = TestApp::spawn().await;
+    let (token, user_id) = app.register(&unique_email("sso")).await;
+    let r = app
+        .request(
+            reqwest::Method::DELETE,
+            "/api/v1/users/me",
+            Some(&token),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "invalid_credentials"),
+        "a password session must give the password"
+    );
+    sqlx::query("UPDATE sessions SET auth_method = 'corp' WHERE user_id = $1")
+        .bind(&user_id)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    app.state.clock.advance(11 * 60);
+    let late = app
+        .request(
+            reqwest::Method::DELETE,
+            "/api/v1/users/me",
+            Some(&token),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        late.status, 403,
+        "a provider sign-in older than 10 minutes is not enough"
+    );
+    sqlx::query("UPDATE sessions SET created_at = $1 WHERE user_id = $2")
+        .bind(app.state.clock.now())
+        .bind(&user_id)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let ok = app
+        .request(
+            reqwest::Method::DELETE,
+            "/api/v1/users/me",
+            Some(&token),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(ok.status, 204, "{}", ok.text);
+}

@@ -520,11 +520,16 @@ pub async fn request_email_change(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteAccount {
-    #[schema(value_type = String)]
-    pub password: Password,
+    /// Required unless the session comes from a provider sign-in of the last 10 minutes.
+    #[schema(value_type = Option<String>)]
+    pub password: Option<Password>,
 }
 
-/// Delete the account with its sessions, memberships and sole-member tenants.
+/// How recent a provider sign-in must be to stand in for the password.
+const RECENT_PROVIDER_LOGIN: i64 = 10 * 60;
+
+/// Delete the account with its sessions, memberships and sole-member tenants; the password (or a
+/// provider sign-in of the last minutes, for accounts without one) confirms it.
 pub async fn delete_account(
     state: &AppState,
     auth: &Authenticated,
@@ -532,7 +537,16 @@ pub async fn delete_account(
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
     let user = &auth.user;
-    confirm_password(state, user, input.password.expose(), client).await?;
+    match &input.password {
+        Some(password) => confirm_password(state, user, password.expose(), client).await?,
+        None => {
+            let session = auth.session_id.as_deref().unwrap_or_default();
+            let since = state.clock.now() - RECENT_PROVIDER_LOGIN;
+            if !sessions::service::is_recent_provider_login(state, session, since).await? {
+                return Err(ApiError::WrongPassword);
+            }
+        }
+    }
     erase_user(state, &user.id, &user.id, client).await
 }
 

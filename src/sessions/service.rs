@@ -233,3 +233,17 @@ pub async fn purge_expired(state: &AppState) -> Result<u64, sqlx::Error> {
         .await?;
     Ok(done.rows_affected())
 }
+
+/// True when `session_id` was opened by a provider sign-in (not a password) at or after `since`.
+pub async fn is_recent_provider_login(
+    state: &AppState,
+    session_id: &str,
+    since: i64,
+) -> Result<bool, ApiError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE id = $1 AND auth_method <> 'password' AND created_at >= $2")
+        .bind(session_id)
+        .bind(since)
+        .fetch_one(state.db.pool())
+        .await?;
+    Ok(n > 0)
+}
