@@ -47,6 +47,7 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     pub captcha: CaptchaConfig,
     pub ragflow: RagflowConfig,
+    pub web: WebConfig,
 }
 
 impl Default for Config {
@@ -77,6 +78,7 @@ impl Default for Config {
             providers: BTreeMap::new(),
             captcha: CaptchaConfig::default(),
             ragflow: RagflowConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -277,6 +279,40 @@ impl Default for RagflowConfig {
             token_max_age: HumanDuration::from_secs(7 * 86400),
             password_policy: "native".into(),
         }
+    }
+}
+
+/// The web pages' branding and an optional directory whose templates replace the built-in ones.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Files here (`login.html`, `base.html`, …) override the embedded templates of that name.
+    pub templates_dir: Option<PathBuf>,
+    /// An image shown next to the product name (https URL or a path on this site).
+    pub logo_url: Option<String>,
+    /// `#rrggbb`; buttons carry white text on it, so pick a colour dark enough for AA contrast.
+    pub accent_color: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            templates_dir: None,
+            logo_url: None,
+            accent_color: "#1d4ed8".into(),
+        }
+    }
+}
+
+impl WebConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        let c = &self.accent_color;
+        if c.len() != 7 || !c.starts_with('#') || !c[1..].bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ConfigError(
+                "invalid value for `web.accent_color`: expected #rrggbb".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -481,6 +517,7 @@ impl Config {
             );
         }
         self.smtp.check()?;
+        self.web.check()?;
         for (id, p) in &self.providers {
             if p.kind.is_none() {
                 return bad(

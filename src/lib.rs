@@ -33,6 +33,7 @@ pub mod system;
 pub mod tenants;
 pub mod tokens;
 pub mod verification;
+pub mod web;
 
 use std::time::Duration;
 
@@ -105,6 +106,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
         .merge(system::routes::probes(metrics_here))
+        .merge(web::routes::router())
         .fallback(http::middleware::not_found)
         .method_not_allowed_fallback(http::middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(http::extractors::BODY_LIMIT))

@@ -79,6 +79,14 @@ pub async fn edge(mut req: Request, next: Next) -> Response {
 /// handlers (body limits, timeouts, panics) the API's error body.
 fn localize(response: Response, lang: Lang) -> Response {
     let status = response.status();
+    // Web pages render their own errors, already in the page's language.
+    if response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+    {
+        return response;
+    }
     if let Some(rendered) = response.extensions().get::<RenderedError>() {
         if lang == Lang::En {
             return response;

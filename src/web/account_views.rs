@@ -1,0 +1,400 @@
+//! The account page (profile, password, email, sessions, API keys, teams) and invitation links.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use minijinja::{Value, context};
+
+use super::form::WebForm;
+use super::page::{FormErrors, Page, redirect, show_time, with_error};
+use crate::accounts::service::{
+    self as accounts, EmailChangeRequest, PasswordChange, ProfilePatch,
+};
+use crate::api_keys::service::{self as api_keys, CreateKey};
+use crate::http::{ApiError, parse_id};
+use crate::sessions::{self, Authenticated};
+use crate::state::AppState;
+use crate::tenants::service::{self as tenants, CreateTenant, InviteInput, Role};
+
+fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+const TIMEZONES: &str = include_str!("../../assets/timezones.txt");
+
+/// Notices a redirect back to `/account?done=…` may show.
+const DONE: &[&str] = &[
+    "profile_saved",
+    "password_changed",
+    "email_sent",
+    "session_revoked",
+    "key_revoked",
+    "team_created",
+    "invitation_sent",
+    "invitation_accepted",
+];
+
+/// What went wrong in which form of the page, or a one-time API key to show.
+#[derive(Default)]
+struct Outcome<'a> {
+    form: &'a str,
+    errors: FormErrors,
+    values: Option<&'a WebForm>,
+    new_key: Option<String>,
+    notice: Option<&'static str>,
+}
+
+/// `Chrome on Linux` from a user agent, for the session list.
+fn device(user_agent: Option<&str>) -> String {
+    let ua = user_agent.unwrap_or_default();
+    let browser = [
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    let os = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} · {o}"),
+        (Some(b), None) => b.to_string(),
+        (None, Some(o)) => o.to_string(),
+        (None, None) => ua.chars().take(40).collect(),
+    }
+}
+
+async fn account_context(
+    state: &AppState,
+    page: &Page,
+    auth: &Authenticated,
+    outcome: Outcome<'_>,
+) -> Result<Value, ApiError> {
+    let sessions: Vec<Value> = sessions::service::list(state, auth)
+        .await?
+        .into_iter()
+        .map(|s| {
+            context! {
+                id => s.id, current => s.current, ip => s.ip,
+                device => device(s.user_agent.as_deref()), user_agent => s.user_agent,
+                created_at => show_time(&s.created_at), last_seen_at => show_time(&s.last_seen_at),
+            }
+        })
+        .collect();
+    let keys: Vec<Value> = api_keys::list(state, auth)
+        .await?
+        .into_iter()
+        .map(|k| {
+            context! {
+                id => k.id, name => k.name, prefix => k.prefix, tenant_id => k.tenant_id,
+                created_at => show_time(&k.created_at),
+                expires_at => k.expires_at.as_deref().map(show_time),
+                last_used_at => k.last_used_at.as_deref().map(show_time),
+            }
+        })
+        .collect();
+    let mut teams = Vec::new();
+    for t in tenants::list(state, auth).await? {
+        let manager = t.role >= Role::Admin;
+        let members: Vec<Value> = tenants::members(state, auth, &t.id)
+            .await?
+            .into_iter()
+            .map(|m| {
+                context! {
+                    email => m.email, nickname => m.nickname, role => m.role.as_str(),
+                    joined_at => show_time(&m.joined_at),
+                }
+            })
+            .collect();
+        teams.push(context! {
+            id => t.id, name => t.name, role => t.role.as_str(), manager,
+            owner => t.role == Role::Owner, members,
+        });
+    }
+    let user = &auth.user;
+    let value = |name: &str, current: &str| -> String {
+        match outcome.values {
+            Some(f) if outcome.form == "profile" => f.get(name).to_string(),
+            _ => current.to_string(),
+        }
+    };
+    let profile = context! {
+        nickname => value("nickname", &user.nickname),
+        avatar => value("avatar", user.avatar.as_deref().unwrap_or_default()),
+        language => value("language", &user.language),
+        color_schema => value("color_schema", &user.color_schema),
+        timezone => value("timezone", &user.timezone),
+    };
+    let errors: HashMap<&str, _> = HashMap::from([(outcome.form, outcome.errors.fields)]);
+    Ok(context! {
+        title => page.t("account_title"),
+        profile,
+        timezones => TIMEZONES.lines().filter(|l| !l.is_empty()).collect::<Vec<_>>(),
+        sessions,
+        keys,
+        teams,
+        new_key => outcome.new_key,
+        errors,
+        error_form => outcome.form,
+        form_error => outcome.errors.message,
+        notice => outcome.notice.map(|k| page.t(&format!("done_{k}"))),
+        verify_link => format!("/verify-email?email={}", encode(&user.email)),
+    })
+}
+
+async fn render_account(
+    state: &AppState,
+    page: &Page,
+    auth: &Authenticated,
+    outcome: Outcome<'_>,
+) -> Response {
+    match account_context(state, page, auth, outcome).await {
+        Ok(ctx) => page.render(state, "account.html", ctx),
+        Err(e) => page.error(state, e),
+    }
+}
+
+pub async fn account(
+    State(state): State<AppState>,
+    page: Page,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(auth) = &page.auth else {
+        return page.to_login();
+    };
+    let notice = query
+        .get("done")
+        .and_then(|d| DONE.iter().find(|k| *k == d))
+        .copied();
+    let outcome = Outcome {
+        notice,
+        ..Outcome::default()
+    };
+    render_account(&state, &page, auth, outcome).await
+}
+
+/// Run one account action; success goes back to the page with a notice, failure re-renders the
+/// page with the errors beside that form's fields.
+async fn act<F>(
+    state: &AppState,
+    page: &Page,
+    form: &WebForm,
+    name: &str,
+    done: &str,
+    f: F,
+) -> Response
+where
+    F: AsyncFnOnce(&Authenticated) -> Result<(), ApiError>,
+{
+    let Some(auth) = &page.auth else {
+        return page.to_login();
+    };
+    match f(auth).await {
+        Ok(()) => redirect(&format!("/account?done={done}#{name}")),
+        Err(ApiError::Unauthenticated) => page.to_login(),
+        Err(err) => {
+            let mut errors = page.form_errors(&err);
+            if name == "email"
+                && let Some(taken) = errors.fields.remove("email")
+            {
+                errors.fields.insert("new_email".into(), taken);
+            }
+            let outcome = Outcome {
+                form: name,
+                errors,
+                values: Some(form),
+                ..Outcome::default()
+            };
+            with_error(render_account(state, page, auth, outcome).await, err)
+        }
+    }
+}
+
+pub async fn update_profile(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
+    let spec = [
+        "nickname",
+        "avatar:null",
+        "language",
+        "color_schema",
+        "timezone",
+    ];
+    act(
+        &state,
+        &page,
+        &form,
+        "profile",
+        "profile_saved",
+        async |auth| {
+            let patch = form.parse::<ProfilePatch>(&spec)?;
+            accounts::update_profile(&state, &auth.user, patch)
+                .await
+                .map(|_| ())
+        },
+    )
+    .await
+}
+
+pub async fn change_password(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
+    act(
+        &state,
+        &page,
+        &form,
+        "password",
+        "password_changed",
+        async |auth| {
+            let input = form.parse::<PasswordChange>(&["current_password", "new_password"])?;
+            accounts::change_password(&state, auth, input, &page.client).await
+        },
+    )
+    .await
+}
+
+pub async fn change_email(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
+    act(&state, &page, &form, "email", "email_sent", async |auth| {
+        let input = form.parse::<EmailChangeRequest>(&["new_email", "password"])?;
+        accounts::request_email_change(&state, auth, input, &page.client).await
+    })
+    .await
+}
+
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<String>,
+    form: WebForm,
+) -> Response {
+    act(
+        &state,
+        &page,
+        &form,
+        "sessions",
+        "session_revoked",
+        async |auth| sessions::service::revoke(&state, auth, &parse_id(&id)?, &page.client).await,
+    )
+    .await
+}
+
+pub async fn create_key(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
+    let Some(auth) = &page.auth else {
+        return page.to_login();
+    };
+    let created = match form.parse::<CreateKey>(&["name", "tenant_id", "expires_in_days:int"]) {
+        Ok(input) => api_keys::create(&state, auth, input, &page.client).await,
+        Err(e) => Err(e),
+    };
+    let outcome = match created {
+        // Shown on this answer only; a redirect would have to keep the secret somewhere.
+        Ok(key) => Outcome {
+            form: "keys",
+            new_key: key.key,
+            ..Outcome::default()
+        },
+        Err(err) => {
+            let outcome = Outcome {
+                form: "keys",
+                errors: page.form_errors(&err),
+                values: Some(&form),
+                ..Outcome::default()
+            };
+            return with_error(render_account(&state, &page, auth, outcome).await, err);
+        }
+    };
+    render_account(&state, &page, auth, outcome).await
+}
+
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<String>,
+    form: WebForm,
+) -> Response {
+    act(&state, &page, &form, "keys", "key_revoked", async |auth| {
+        api_keys::revoke(&state, auth, &parse_id(&id)?, &page.client).await
+    })
+    .await
+}
+
+pub async fn create_team(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
+    act(
+        &state,
+        &page,
+        &form,
+        "teams",
+        "team_created",
+        async |auth| {
+            let input = form.parse::<CreateTenant>(&["name"])?;
+            tenants::create(&state, auth, input, &page.client)
+                .await
+                .map(|_| ())
+        },
+    )
+    .await
+}
+
+pub async fn invite(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<String>,
+    form: WebForm,
+) -> Response {
+    act(
+        &state,
+        &page,
+        &form,
+        "teams",
+        "invitation_sent",
+        async |auth| {
+            let input = form.parse::<InviteInput>(&["email", "role"])?;
+            tenants::invite(&state, auth, &parse_id(&id)?, input, &page.client)
+                .await
+                .map(|_| ())
+        },
+    )
+    .await
+}
+
+/// The invitation link: sign in first, then a button accepts (the GET changes nothing).
+pub async fn invitation_page(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+) -> Response {
+    if page.auth.is_none() {
+        return page.to_login();
+    }
+    let action = format!("/invitations/{}", encode(&token));
+    let ctx = context! { title => page.t("invitation_title"), action };
+    page.render(&state, "invitation.html", ctx)
+}
+
+pub async fn accept_invitation(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+    _form: WebForm,
+) -> Response {
+    let Some(auth) = &page.auth else {
+        return page.to_login();
+    };
+    match tenants::accept(&state, auth, &token, &page.client).await {
+        Ok(()) => redirect("/account?done=invitation_accepted#teams"),
+        Err(err) => {
+            let message = crate::i18n::error_message(err.code(), page.lang);
+            let action = format!("/invitations/{}", encode(&token));
+            let ctx = context! { title => page.t("invitation_title"), action, error => message };
+            with_error(page.render(&state, "invitation.html", ctx), err)
+        }
+    }
+}

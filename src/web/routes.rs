@@ -1,0 +1,81 @@
+//! The page routes and the stylesheet.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::{account_views as account, admin_views as admin, auth_views as auth, page};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(auth::home))
+        .route("/login", get(auth::login_page).post(auth::login_submit))
+        .route(
+            "/register",
+            get(auth::register_page).post(auth::register_submit),
+        )
+        .route("/logout", post(auth::logout))
+        .route("/language", post(auth::set_language))
+        .route(
+            "/forgot-password",
+            get(auth::forgot_page).post(auth::forgot_submit),
+        )
+        .route(
+            "/reset-password",
+            get(auth::reset_page).post(auth::reset_submit),
+        )
+        .route("/reset-password/code", post(auth::reset_code))
+        .route(
+            "/verify-email",
+            get(auth::verify_page).post(auth::verify_submit),
+        )
+        .route("/verify-email/resend", post(auth::verify_resend))
+        .route("/account", get(account::account))
+        .route("/account/profile", post(account::update_profile))
+        .route("/account/password", post(account::change_password))
+        .route("/account/email", post(account::change_email))
+        .route(
+            "/account/sessions/{id}/revoke",
+            post(account::revoke_session),
+        )
+        .route("/account/api-keys", post(account::create_key))
+        .route("/account/api-keys/{id}/revoke", post(account::revoke_key))
+        .route("/account/teams", post(account::create_team))
+        .route("/account/teams/{id}/invitations", post(account::invite))
+        .route(
+            "/invitations/{token}",
+            get(account::invitation_page).post(account::accept_invitation),
+        )
+        .route("/admin", get(admin::users))
+        .route("/admin/users/{id}", get(admin::user))
+        .route("/admin/users/{id}/{action}", post(admin::user_action))
+        .route("/admin/audit", get(admin::audit))
+        .route("/admin/outbox", get(admin::outbox))
+        .route("/assets/gatehouse.css", get(stylesheet))
+}
+
+/// The embedded stylesheet with the configured accent colour (checked as `#rrggbb` at startup).
+async fn stylesheet(State(state): State<AppState>) -> Response {
+    let css = format!(
+        "{}\n:root {{ --accent: {}; }}\n",
+        page::STYLESHEET,
+        state.config.web.accent_color
+    );
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        css,
+    )
+        .into_response()
+}

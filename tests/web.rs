@@ -1,0 +1,421 @@
+//! The web pages over real HTTP with a cookie jar, as a browser without JavaScript would use them:
+//! every page in both languages, the CSRF token, sign-in and its errors, `return_to`, the account
+//! page, and the reset link whose GET uses nothing.
+
+mod common;
+
+use common::{PASSWORD, TestApp, unique_email};
+use reqwest::header;
+
+const NEW_PASSWORD: &str = "quiet lantern meadow";
+
+/// A browser: cookies kept, redirects not followed (tests look at them), same-origin posts.
+fn browser(app: &TestApp, lang: &str) -> reqwest::Client {
+    let mut headers = header::HeaderMap::new();
+    headers.insert(header::ORIGIN, app.base.parse().unwrap());
+    headers.insert(header::ACCEPT_LANGUAGE, lang.parse().unwrap());
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+struct Got {
+    status: u16,
+    location: String,
+    body: String,
+}
+
+async fn get(c: &reqwest::Client, app: &TestApp, path: &str) -> Got {
+    read(c.get(app.url(path)).send().await.unwrap()).await
+}
+
+async fn read(r: reqwest::Response) -> Got {
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get(header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    Got {
+        status,
+        location,
+        body: r.text().await.unwrap(),
+    }
+}
+
+fn csrf(html: &str) -> String {
+    html.split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .expect("a form with a CSRF token")
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// GET `page` for its token, then post `fields` to `action`.
+async fn submit(
+    c: &reqwest::Client,
+    app: &TestApp,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> Got {
+    let token = csrf(&get(c, app, page).await.body);
+    let mut form: Vec<(&str, &str)> = vec![("csrf_token", &token)];
+    form.extend_from_slice(fields);
+    read(c.post(app.url(action)).form(&form).send().await.unwrap()).await
+}
+
+async fn sign_in(c: &reqwest::Client, app: &TestApp, email: &str, password: &str) -> Got {
+    submit(
+        c,
+        app,
+        "/login",
+        "/login",
+        &[("email", email), ("password", password)],
+    )
+    .await
+}
+
+async fn spawn() -> (TestApp, common::Storage) {
+    TestApp::spawn_with(|c| c.captcha.enabled = false).await
+}
+
+#[tokio::test]
+async fn every_public_page_renders_in_english_and_chinese() {
+    let (app, _s) = spawn().await;
+    let pages = [
+        "/login",
+        "/register",
+        "/forgot-password",
+        "/reset-password",
+        "/reset-password?token=abc",
+        "/verify-email",
+        "/verify-email?token=abc",
+    ];
+    for path in pages {
+        let en = get(&browser(&app, "en"), &app, path).await;
+        assert_eq!(en.status, 200, "{path}");
+        assert!(en.body.contains("<html lang=\"en\""), "{path}");
+        let zh = get(&browser(&app, "zh-CN,zh;q=0.9"), &app, path).await;
+        assert_eq!(zh.status, 200, "{path}");
+        assert!(zh.body.contains("<html lang=\"zh-CN\""), "{path}");
+        assert!(
+            zh.body.contains("密码") || zh.body.contains("邮箱"),
+            "{path}"
+        );
+        assert!(
+            !en.body.contains("密码") && !en.body.contains("邮箱"),
+            "{path}"
+        );
+        for (field, label) in [("id=\"login-email\"", "for=\"login-email\"")] {
+            if en.body.contains(field) {
+                assert!(en.body.contains(label), "{path}: a label for every field");
+            }
+        }
+    }
+    let c = browser(&app, "en");
+    let root = get(&c, &app, "/").await;
+    assert_eq!((root.status, root.location.as_str()), (303, "/login"));
+    let account = get(&c, &app, "/account").await;
+    assert_eq!(account.status, 303);
+    assert_eq!(account.location, "/login?return_to=%2Faccount");
+    let css = c
+        .get(app.url("/assets/gatehouse.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), 200);
+    assert!(css.text().await.unwrap().contains("--accent: #1d4ed8"));
+}
+
+#[tokio::test]
+async fn the_language_switch_sets_a_cookie_that_beats_accept_language() {
+    let (app, _s) = spawn().await;
+    let c = browser(&app, "en");
+    let r = submit(
+        &c,
+        &app,
+        "/login",
+        "/language",
+        &[("language", "zh-CN"), ("next", "/login")],
+    )
+    .await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/login"));
+    let page = get(&c, &app, "/login").await;
+    assert!(page.body.contains("<html lang=\"zh-CN\""));
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_or_from_elsewhere_are_refused() {
+    let (app, _s) = spawn().await;
+    let c = browser(&app, "en");
+    get(&c, &app, "/login").await;
+    let form = [
+        ("csrf_token", "forged"),
+        ("email", "a@b.example"),
+        ("password", "x"),
+    ];
+    let r = read(c.post(app.url("/login")).form(&form).send().await.unwrap()).await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("The request did not come from this site."));
+    // The right token from another origin is refused as well.
+    let token = csrf(&get(&c, &app, "/login").await.body);
+    let r = c
+        .post(app.url("/login"))
+        .header(header::ORIGIN, "https://evil.example")
+        .form(&[("csrf_token", token.as_str()), ("email", "a@b.example")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // A token from one browser does not work in another.
+    let other = browser(&app, "en");
+    get(&other, &app, "/login").await;
+    let r = read(
+        other
+            .post(app.url("/login"))
+            .form(&[("csrf_token", token.as_str()), ("email", "a@b.example")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn register_sign_out_sign_in_and_the_account_page() {
+    let (app, _s) = spawn().await;
+    let c = browser(&app, "en");
+    let email = unique_email("web");
+    let r = submit(
+        &c,
+        &app,
+        "/register",
+        "/register",
+        &[
+            ("email", &email),
+            ("nickname", "Web Tester"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/account"));
+    let account = get(&c, &app, "/account").await;
+    assert_eq!(account.status, 200);
+    assert!(account.body.contains(&email));
+    assert!(account.body.contains("Active sessions"));
+
+    let r = submit(&c, &app, "/account", "/logout", &[]).await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/login"));
+    assert_eq!(get(&c, &app, "/account").await.status, 303);
+
+    let wrong = sign_in(&c, &app, &email, "not the password").await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.body.contains("Wrong email or password."));
+    assert!(wrong.body.contains("role=\"alert\""));
+    assert!(wrong.body.contains(&format!("value=\"{email}\"")));
+    assert!(!wrong.body.contains("not the password"));
+
+    let missing = sign_in(&c, &app, &email, "").await;
+    assert!(
+        missing
+            .body
+            .contains("aria-describedby=\"login-password-error\"")
+    );
+    assert!(missing.body.contains("This field is required."));
+
+    let ok = sign_in(&c, &app, &email, PASSWORD).await;
+    assert_eq!((ok.status, ok.location.as_str()), (303, "/account"));
+
+    // The profile form uses the API's rules: a bad avatar is shown beside its field.
+    let bad = submit(
+        &c,
+        &app,
+        "/account",
+        "/account/profile",
+        &[
+            ("nickname", "Web Tester"),
+            ("avatar", "http://insecure.example/a.png"),
+            ("language", "zh-CN"),
+            ("color_schema", "dark"),
+            ("timezone", "Asia/Shanghai"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("id=\"profile-avatar-error\""));
+    let saved = submit(
+        &c,
+        &app,
+        "/account",
+        "/account/profile",
+        &[
+            ("nickname", "网页 测试"),
+            ("avatar", ""),
+            ("language", "zh-CN"),
+            ("color_schema", "dark"),
+            ("timezone", "Asia/Shanghai"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let account = get(&c, &app, "/account?done=profile_saved").await;
+    assert!(
+        account
+            .body
+            .contains("<html lang=\"zh-CN\" data-theme=\"dark\"")
+    );
+    assert!(account.body.contains("个人资料已保存"));
+
+    // A wrong current password shows beside that field; the right one changes it.
+    let wrong = submit(
+        &c,
+        &app,
+        "/account",
+        "/account/password",
+        &[
+            ("current_password", "nope nope"),
+            ("new_password", NEW_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status, 422);
+    assert!(
+        wrong
+            .body
+            .contains("id=\"password-current_password-error\"")
+    );
+    let changed = submit(
+        &c,
+        &app,
+        "/account",
+        "/account/password",
+        &[
+            ("current_password", PASSWORD),
+            ("new_password", NEW_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(changed.status, 303, "{}", changed.body);
+}
+
+#[tokio::test]
+async fn return_to_accepts_only_paths_on_this_site() {
+    let (app, _s) = spawn().await;
+    let email = unique_email("ret");
+    app.register(&email).await;
+    for (asked, expected) in [
+        ("/account?tab=keys", "/account?tab=keys"),
+        ("//evil.example/x", "/account"),
+        ("https://evil.example/", "/account"),
+        ("/\\evil.example", "/account"),
+    ] {
+        let c = browser(&app, "en");
+        let r = submit(
+            &c,
+            &app,
+            "/login",
+            "/login",
+            &[
+                ("email", &email),
+                ("password", PASSWORD),
+                ("return_to", asked),
+            ],
+        )
+        .await;
+        assert_eq!((r.status, r.location.as_str()), (303, expected), "{asked}");
+    }
+}
+
+#[tokio::test]
+async fn the_reset_link_get_uses_nothing_and_the_post_resets() {
+    let (app, _s) = spawn().await;
+    let email = unique_email("reset");
+    app.register(&email).await;
+    let c = browser(&app, "en");
+    let r = submit(
+        &c,
+        &app,
+        "/forgot-password",
+        "/forgot-password",
+        &[("email", &email)],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let (text,): (String,) = sqlx::query_as(
+        "SELECT body_text FROM mail_outbox WHERE recipient = $1 AND kind = 'recovery'",
+    )
+    .bind(&email)
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("/reset-password?token="))
+        .unwrap();
+    let path = &link[link.find("/reset-password").unwrap()..];
+    let token = path.split("token=").nth(1).unwrap();
+    // A mail scanner following the link twice changes nothing.
+    for _ in 0..2 {
+        let page = get(&browser(&app, "en"), &app, path).await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("name=\"new_password\""));
+    }
+    let done = submit(
+        &c,
+        &app,
+        path,
+        "/reset-password",
+        &[("reset_token", token), ("new_password", NEW_PASSWORD)],
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Password changed"));
+    let again = submit(
+        &c,
+        &app,
+        path,
+        "/reset-password",
+        &[("reset_token", token), ("new_password", NEW_PASSWORD)],
+    )
+    .await;
+    assert!(
+        again
+            .body
+            .contains("The link is invalid, expired or already used.")
+    );
+    assert_eq!(sign_in(&c, &app, &email, NEW_PASSWORD).await.status, 303);
+}
+
+#[tokio::test]
+async fn admin_pages_are_for_superusers_only() {
+    let (app, _s) = spawn().await;
+    let email = unique_email("plain");
+    app.register(&email).await;
+    let c = browser(&app, "en");
+    sign_in(&c, &app, &email, PASSWORD).await;
+    assert_eq!(get(&c, &app, "/admin").await.status, 403);
+
+    let admin_email = unique_email("boss");
+    let (_, id) = app.register(&admin_email).await;
+    sqlx::query("UPDATE users SET is_superuser = 1 WHERE id = $1")
+        .bind(&id)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let a = browser(&app, "zh-CN");
+    sign_in(&a, &app, &admin_email, PASSWORD).await;
+    let list = get(&a, &app, &format!("/admin?query={email}")).await;
+    assert_eq!(list.status, 200);
+    // The administrator's own language setting (English) beats the browser's zh-CN.
+    assert!(list.body.contains(&email) && list.body.contains("Users"));
+    for path in ["/admin/audit?event=user.login", "/admin/outbox"] {
+        assert_eq!(get(&a, &app, path).await.status, 200, "{path}");
+    }
+}
