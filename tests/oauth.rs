@@ -20,7 +20,10 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const OP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/oidc-op");
+/// The OpenID provider peer's folder (found at run time; see `common::project_dir`).
+fn op_dir() -> PathBuf {
+    common::project_dir().join("tests/peers/oidc-op")
+}
 /// A throwaway RSA key for signing test id_tokens; it protects nothing.
 const TEST_KEY: &str = include_str!("fixtures/oidc-test-key.pem");
 
@@ -35,14 +38,14 @@ struct Op {
 
 impl Op {
     fn start(redirects: &[String]) -> Self {
-        let installed = PathBuf::from(OP_DIR).join("node_modules/oidc-provider");
+        let installed = op_dir().join("node_modules/oidc-provider");
         assert!(
             installed.is_dir(),
             "the OpenID provider peer is not installed: run `npm install --prefix tests/peers/oidc-op` (scripts/test does)"
         );
         let mut child = Command::new("node")
             .arg("op.mjs")
-            .current_dir(OP_DIR)
+            .current_dir(op_dir())
             .env("PORT", "0")
             .env("RP_REDIRECTS", redirects.join(","))
             .stdout(Stdio::piped())
