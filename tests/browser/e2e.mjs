@@ -1,0 +1,231 @@
+// End-to-end tests of the gatehouse pages in a real Chromium, driven by playwright-core.
+// Starts its own gatehouse (GATEHOUSE_BIN) on a free port with a temporary data dir and the file
+// mail sink, reads codes and links from {data_dir}/mail/*.eml, checks every page with axe-core
+// (no serious or critical violations) and saves screenshots under test-artifacts/.
+import { chromium } from 'playwright-core';
+import { spawn, execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+const require = createRequire(import.meta.url);
+const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+const BIN = process.env.GATEHOUSE_BIN || path.join(process.env.HOME, '.cache/gatehouse-target/debug/gatehouse');
+const ARTIFACTS = path.join(ROOT, 'test-artifacts');
+const PASSWORD = 'violet tugboat harmonica';
+const NEW_PASSWORD = 'quiet lantern meadow';
+const ADMIN = { email: 'admin@example.com', password: 'amber kestrel lighthouse' };
+const USER = { email: `walker-${Date.now()}@example.com`, nickname: 'Walker' };
+
+const failures = [];
+const check = (ok, what) => { if (!ok) { failures.push(what); console.error(`FAIL ${what}`); } else console.log(`ok   ${what}`); };
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.on('error', reject);
+  });
+}
+
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-e2e-'));
+const port = await freePort();
+const BASE = `http://127.0.0.1:${port}`;
+const configFile = path.join(dataDir, 'gatehouse.toml');
+fs.writeFileSync(configFile, `listen = "127.0.0.1:${port}"
+data_dir = "${dataDir}"
+public_base_url = "${BASE}"
+secret_key = "e2e-secret-key-0123456789abcdef0123456789"
+email_verification_required = true
+
+[captcha]
+enabled = false
+`);
+fs.mkdirSync(ARTIFACTS, { recursive: true });
+
+execFileSync(BIN, ['--config', configFile, 'admin', 'create-user', '--email', ADMIN.email, '--nickname', 'Admin', '--superuser'],
+  { env: { ...process.env, GATEHOUSE_NEW_PASSWORD: ADMIN.password }, stdio: 'inherit' });
+const server = spawn(BIN, ['--config', configFile, 'serve'], { stdio: ['ignore', 'inherit', 'inherit'] });
+const stop = () => { if (server.exitCode === null) server.kill('SIGTERM'); };
+process.on('exit', stop);
+
+for (let i = 0; ; i++) {
+  try { if ((await fetch(`${BASE}/healthz`)).ok) break; } catch {}
+  if (i > 100) throw new Error('gatehouse did not start');
+  await new Promise((r) => setTimeout(r, 100));
+}
+
+/// The newest mail to `to` that mentions `needle`, quoted-printable and base64 parts decoded.
+async function mailTo(to, needle) {
+  const dir = path.join(dataDir, 'mail');
+  for (let i = 0; i < 100; i++) {
+    const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.eml')).sort() : [];
+    for (const f of files.reverse()) {
+      const raw = fs.readFileSync(path.join(dir, f), 'utf8');
+      if (!raw.toLowerCase().includes(to.toLowerCase())) continue;
+      let text = raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+      for (const block of raw.split(/\r?\n\r?\n/)) {
+        const compact = block.replace(/\s+/g, '');
+        if (/^[A-Za-z0-9+/=]{40,}$/.test(compact)) text += '\n' + Buffer.from(compact, 'base64').toString('utf8');
+      }
+      if (text.includes(needle)) return text;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no mail to ${to} with ${needle}`);
+}
+const linkIn = (text, route) => {
+  const m = text.match(new RegExp(`${route}\\?token=[A-Za-z0-9_\\-]+`));
+  if (!m) throw new Error(`no ${route} link in mail`);
+  return m[0];
+};
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  // playwright-core gives every launch a fresh temporary --user-data-dir of its own.
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
+const newContext = (locale = 'en-US') => browser.newContext({ locale, bypassCSP: true, viewport: { width: 1100, height: 900 } });
+
+async function axe(page, label) {
+  await page.addScriptTag({ content: AXE });
+  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ['violations'] }));
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  check(bad.length === 0, `axe ${label}: ${bad.map((v) => `${v.id} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')})`).join('; ') || 'clean'}`);
+}
+
+async function shoot(page, name) {
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${scheme}.png`), fullPage: true });
+    await axe(page, `${name} ${scheme}`);
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
+try {
+  // Every public page, in both languages, light and dark.
+  for (const [locale, lang] of [['en-US', 'en'], ['zh-CN', 'zh-CN']]) {
+    const ctx = await newContext(locale);
+    const page = await ctx.newPage();
+    for (const [name, url] of [['login', '/login'], ['register', '/register'], ['forgot', '/forgot-password'],
+      ['reset-code', '/reset-password'], ['reset-link', '/reset-password?token=example'], ['verify', '/verify-email'],
+      ['verify-link', '/verify-email?token=example']]) {
+      await page.goto(BASE + url);
+      check(await page.getAttribute('html', 'lang') === lang, `${url} has lang=${lang}`);
+      if (lang === 'zh-CN') check(/[\u4e00-\u9fff]{2}/.test(await page.textContent('h1')), `${url} heading is Chinese`);
+      await shoot(page, `${name}-${lang}`);
+    }
+    await ctx.close();
+  }
+
+  // register → verification mail → verify by the link → sign in → sign out → sign in.
+  const a = await newContext();
+  const pa = await a.newPage();
+  await pa.goto(`${BASE}/register`);
+  await pa.fill('#register-email', USER.email);
+  await pa.fill('#register-nickname', USER.nickname);
+  await pa.fill('#register-password', 'short');
+  await pa.click('button.primary');
+  check(await pa.isVisible('#register-password-error'), 'a too short password is shown beside its field');
+  await shoot(pa, 'register-error-en');
+  await pa.fill('#register-password', PASSWORD);
+  await pa.click('button.primary');
+  check((await pa.textContent('.notice')).includes('Check your inbox'), 'registration asks to check the inbox');
+  const verifyLink = linkIn(await mailTo(USER.email, 'verify-email?token='), '/verify-email');
+  await pa.goto(BASE + verifyLink);
+  await pa.click('button.primary');
+  check((await pa.textContent('h1')).includes('verified'), 'the link verifies the address');
+
+  const signIn = async (page, email, password) => {
+    await page.goto(`${BASE}/login`);
+    await page.fill('#login-email', email);
+    await page.fill('#login-password', password);
+    await page.click('form[action="/login"] button.primary');
+  };
+  await signIn(pa, USER.email, 'wrong password here');
+  check(await pa.isVisible('.alert[role=alert]'), 'a wrong password is reported');
+  await shoot(pa, 'login-error-en');
+  await signIn(pa, USER.email, PASSWORD);
+  check(pa.url() === `${BASE}/account`, 'sign-in lands on /account');
+  await shoot(pa, 'account-en');
+  await pa.click('header form[action="/logout"] button');
+  check(pa.url().startsWith(`${BASE}/login`), 'sign-out returns to /login');
+  await signIn(pa, USER.email, PASSWORD);
+  check(pa.url() === `${BASE}/account`, 'signed in again');
+
+  // A second browser signs in; the first revokes it from the account page.
+  const b = await newContext();
+  const pb = await b.newPage();
+  await signIn(pb, USER.email, PASSWORD);
+  check(pb.url() === `${BASE}/account`, 'second session signed in');
+  await pa.reload();
+  const revokeButtons = pa.locator('#sessions form button');
+  check(await revokeButtons.count() === 1, 'the account page offers to revoke the other session');
+  await revokeButtons.first().click();
+  check((await pa.textContent('.notice')).includes('signed out'), 'revocation confirmed');
+  await pb.goto(`${BASE}/account`);
+  check(pb.url().startsWith(`${BASE}/login`), 'the revoked session is signed out');
+
+  // An API key is shown once.
+  await pa.fill('#keys-name', 'ci');
+  await pa.click('#keys form.row button');
+  check((await pa.inputValue('#new-key')).startsWith('ghk_'), 'the new API key is shown once');
+  await pa.click('header form[action="/logout"] button');
+
+  // forgot password → reset by the emailed link → sign in with the new password.
+  await pa.goto(`${BASE}/forgot-password`);
+  await pa.fill('#forgot-email', USER.email);
+  await pa.click('button.primary');
+  check(await pa.isVisible('.notice'), 'forgot-password answers that a mail is on its way');
+  const resetLink = linkIn(await mailTo(USER.email, 'reset-password?token='), '/reset-password');
+  await pa.goto(BASE + resetLink);
+  await pa.fill('#reset-new_password', NEW_PASSWORD);
+  await pa.click('button.primary');
+  check((await pa.textContent('h1')).includes('Password changed'), 'the emailed link resets the password');
+  await signIn(pa, USER.email, PASSWORD);
+  check(pa.url().startsWith(`${BASE}/login`), 'the old password no longer works');
+  await signIn(pa, USER.email, NEW_PASSWORD);
+  check(pa.url() === `${BASE}/account`, 'the new password signs in');
+
+  // The administrator disables the user; the user's session ends.
+  const c = await newContext();
+  const pc = await c.newPage();
+  await signIn(pc, ADMIN.email, ADMIN.password);
+  await pc.goto(`${BASE}/admin?query=${encodeURIComponent(USER.email)}`);
+  await shoot(pc, 'admin-users-en');
+  await pc.click(`text=${USER.email}`);
+  await shoot(pc, 'admin-user-en');
+  await pc.click('form[action$="/disable"] button');
+  check((await pc.textContent('.notice')).includes('updated'), 'the administrator disabled the user');
+  await pa.goto(`${BASE}/account`);
+  check(pa.url().startsWith(`${BASE}/login`), 'the disabled user is signed out');
+  await pc.goto(`${BASE}/admin/audit`);
+  await shoot(pc, 'admin-audit-en');
+  await pc.goto(`${BASE}/admin/outbox`);
+  await shoot(pc, 'admin-outbox-en');
+  // The language switch changes the administrator's own setting: the same pages in Chinese.
+  await pc.click('header button[name=language]');
+  check(await pc.getAttribute('html', 'lang') === 'zh-CN', 'the language switch turns the pages Chinese');
+  for (const [name, url] of [['account', '/account'], ['admin-users', '/admin'], ['admin-audit', '/admin/audit'], ['admin-outbox', '/admin/outbox']]) {
+    await pc.goto(BASE + url);
+    check(/[\u4e00-\u9fff]/.test(await pc.textContent('h1')), `${url} heading is Chinese`);
+    await shoot(pc, `${name}-zh-CN`);
+  }
+} catch (e) {
+  failures.push(String(e && e.stack || e));
+  console.error(e);
+} finally {
+  await browser.close();
+  stop();
+}
+if (failures.length) {
+  console.error(`\n${failures.length} browser check(s) failed`);
+  process.exit(1);
+}
+console.log(`\nall browser checks passed; screenshots in ${ARTIFACTS}`);
