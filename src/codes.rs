@@ -28,7 +28,12 @@ pub fn mac(state: &AppState, purpose: &str, code: &str) -> String {
 
 /// Compare a typed code with a stored MAC in constant time.
 pub fn matches(state: &AppState, purpose: &str, typed: &str, stored: &str) -> bool {
-    typed.trim().len() == 6 && constant_time_eq(&mac(state, purpose, typed), stored)
+    matches_len(state, purpose, typed, stored, 6)
+}
+
+/// [`matches`] for codes of `len` characters (the RAGFlow profile's four letters).
+pub fn matches_len(state: &AppState, purpose: &str, typed: &str, stored: &str, len: usize) -> bool {
+    typed.trim().len() == len && constant_time_eq(&mac(state, purpose, typed), stored)
 }
 
 /// The short-lived-store key of a counter, lock or cooldown of an address.

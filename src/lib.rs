@@ -17,6 +17,7 @@ pub mod audit;
 pub mod captcha;
 pub mod clock;
 pub mod codes;
+pub mod compat;
 pub mod config;
 pub mod db;
 pub mod http;

@@ -138,6 +138,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Some(addr) => Some(gatehouse::server::bind(addr, "metrics_listen").await?),
         None => None,
     };
+    let ragflow_listener = match config.ragflow.listen {
+        Some(addr) => Some(gatehouse::server::bind(addr, "ragflow.listen").await?),
+        None => None,
+    };
     let mut state = AppState::build(config, DEFAULT_KV_PREFIX).await?;
     let mail_worker = gatehouse::mail::outbox::spawn(&mut state)?;
     gatehouse::server::spawn_upkeep(state.clone());
@@ -149,6 +153,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             )
             .with_state(state.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
+    }
+    if let Some(listener) = ragflow_listener {
+        let router = gatehouse::compat::ragflow::routes::app(state.clone())?;
+        tracing::info!(listen = %listener.local_addr()?, "RAGFlow compatibility profile is ready");
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(gatehouse::server::shutdown_signal())
+            .await
+        });
     }
     let actual = listener.local_addr()?;
     tracing::info!(listen = %actual, database = ?state.db.backend(), "gatehouse is ready");

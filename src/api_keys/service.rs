@@ -69,6 +69,17 @@ pub async fn create(
     input: CreateKey,
     client: &ClientInfo,
 ) -> Result<KeyView, ApiError> {
+    create_with_prefix(state, auth, input, client, KEY_PREFIX).await
+}
+
+/// [`create`] with another prefix (the RAGFlow profile's `ragflow-` tokens); the rules are the same.
+pub async fn create_with_prefix(
+    state: &AppState,
+    auth: &Authenticated,
+    input: CreateKey,
+    client: &ClientInfo,
+    prefix: &str,
+) -> Result<KeyView, ApiError> {
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::field("name", FieldProblem::Invalid));
@@ -95,7 +106,7 @@ pub async fn create(
             .await?
             .ok_or(ApiError::Forbidden)?,
     };
-    let key = new_token(KEY_PREFIX);
+    let key = new_token(prefix);
     let now = state.clock.now();
     let id = uuid::Uuid::now_v7().to_string();
     store::insert(

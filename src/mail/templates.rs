@@ -19,6 +19,11 @@ pub enum Template<'a> {
         code: &'a str,
         link: &'a str,
     },
+    /// A recovery code without a link (the RAGFlow profile's four-letter code).
+    ResetCode {
+        code: &'a str,
+        minutes: i64,
+    },
     PasswordChanged {
         link: &'a str,
     },
@@ -59,6 +64,7 @@ impl Template<'_> {
         match self {
             Self::Verification { .. } => "verification",
             Self::Recovery { .. } => "recovery",
+            Self::ResetCode { .. } => "reset_code",
             Self::PasswordChanged { .. } => "password_changed",
             Self::EmailChangeConfirm { .. } => "email_change_confirm",
             Self::EmailChangeNotice { .. } => "email_change_notice",
@@ -76,6 +82,7 @@ impl Template<'_> {
                 minutes,
             } => context! { code, link, minutes },
             Self::Recovery { code, link } => context! { code, link },
+            Self::ResetCode { code, minutes } => context! { code, minutes },
             Self::PasswordChanged { link } | Self::SignupAttempt { link } => context! { link },
             Self::EmailChangeConfirm {
                 code,
@@ -126,6 +133,7 @@ macro_rules! mail_templates {
 const SOURCES: &[(&str, &str)] = mail_templates!(
     "verification",
     "recovery",
+    "reset_code",
     "password_changed",
     "email_change_confirm",
     "email_change_notice",
@@ -198,6 +206,10 @@ mod tests {
             Template::Recovery {
                 code: "654321",
                 link: "https://a.example/reset-password?token=t",
+            },
+            Template::ResetCode {
+                code: "QWER",
+                minutes: 5,
             },
             Template::PasswordChanged {
                 link: "https://a.example/forgot-password",

@@ -3,7 +3,7 @@
 //! accounts, and the user's list of identities.
 
 mod channels;
-mod flow;
+pub mod flow;
 mod github;
 mod oidc;
 pub mod routes;

@@ -138,7 +138,13 @@ fn verify_blocking(plain: &str, stored: &str) -> Verified {
             needs_rehash: ok && !current,
         };
     }
-    let ok = werkzeug::verify(plain, stored);
+    // RAGFlow stores werkzeug hashes of base64(password), gatehouse checks the password itself:
+    // an imported hash verifies with either form, and is then rehashed from the plain one.
+    let ok = werkzeug::verify(plain, stored) || {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(plain);
+        werkzeug::verify(&encoded, stored)
+    };
     Verified {
         ok,
         needs_rehash: ok,
@@ -190,8 +196,20 @@ mod tests {
                 needs_rehash: true
             })
         );
+        // RAGFlow's form: the hash is of base64("123"), so "123" itself verifies too.
         let got = hasher
             .verify("123", werkzeug::tests::SCRYPT_VECTOR)
+            .await
+            .ok();
+        assert_eq!(
+            got,
+            Some(Verified {
+                ok: true,
+                needs_rehash: true
+            })
+        );
+        let got = hasher
+            .verify("124", werkzeug::tests::SCRYPT_VECTOR)
             .await
             .ok();
         assert_eq!(

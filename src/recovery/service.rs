@@ -29,6 +29,41 @@ const FORGOT_PER_IP: i64 = 20;
 const SCOPE: &str = "recovery";
 const CODE_PURPOSE: &str = "password-reset-code";
 
+/// How a recovery code looks and lives. The limits around it (one mail a minute, five wrong
+/// tries, the 30-minute lock a new mail does not lift) are the same for every style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeStyle {
+    /// Six digits for 15 minutes, mailed with a link.
+    Native,
+    /// The RAGFlow profile's OTP: four letters A–Z for 5 minutes, no link.
+    Letters,
+}
+
+impl CodeStyle {
+    fn ttl(self) -> i64 {
+        match self {
+            Self::Native => CODE_TTL,
+            Self::Letters => 5 * 60,
+        }
+    }
+
+    fn new_code(self) -> String {
+        match self {
+            Self::Native => codes::new_code(),
+            Self::Letters => crate::tokens::random_from_alphabet(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", 4),
+        }
+    }
+
+    fn matches(self, state: &AppState, typed: &str, stored: &str) -> bool {
+        match self {
+            Self::Native => codes::matches(state, CODE_PURPOSE, typed, stored),
+            Self::Letters => {
+                codes::matches_len(state, CODE_PURPOSE, &typed.to_uppercase(), stored, 4)
+            }
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForgotInput {
@@ -43,6 +78,16 @@ pub async fn forgot(
     state: &AppState,
     input: ForgotInput,
     client: &ClientInfo,
+) -> Result<(), ApiError> {
+    forgot_with(state, input, client, CodeStyle::Native).await
+}
+
+/// [`forgot`] with a code of `style`.
+pub async fn forgot_with(
+    state: &AppState,
+    input: ForgotInput,
+    client: &ClientInfo,
+    style: CodeStyle,
 ) -> Result<(), ApiError> {
     let answer_at = tokio::time::Instant::now() + FORGOT_ANSWER_AT;
     codes::ip_limit(
@@ -62,7 +107,8 @@ pub async fn forgot(
             return Err(ApiError::InvalidCaptcha);
         }
     }
-    let result = send_recovery_mail(state, &normalize_email(&input.email), client).await;
+    let result =
+        send_recovery_mail_with(state, &normalize_email(&input.email), client, style).await;
     tokio::time::sleep_until(answer_at).await;
     result
 }
@@ -74,13 +120,22 @@ pub async fn send_recovery_mail(
     normalized: &str,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
+    send_recovery_mail_with(state, normalized, client, CodeStyle::Native).await
+}
+
+async fn send_recovery_mail_with(
+    state: &AppState,
+    normalized: &str,
+    client: &ClientInfo,
+    style: CodeStyle,
+) -> Result<(), ApiError> {
     let Some(user) = users::find_by_email(&state.db, normalized).await? else {
         return Ok(());
     };
     if !user.is_active() || !codes::mail_allowed(state, SCOPE, normalized).await? {
         return Ok(());
     }
-    let (code, token) = (codes::new_code(), new_token(""));
+    let (code, token) = (style.new_code(), new_token(""));
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     store::insert(
@@ -90,23 +145,23 @@ pub async fn send_recovery_mail(
             code_hash: &codes::mac(state, CODE_PURPOSE, &code),
             token_hash: &sha256_hex(&token),
             now,
-            code_expires_at: now + CODE_TTL,
+            code_expires_at: now + style.ttl(),
             token_expires_at: now + TOKEN_TTL,
         },
     )
     .await?;
     let link = mail::link(state, &format!("/reset-password?token={token}"));
-    mail::enqueue(
-        &mut tx,
-        state,
-        &user.email,
-        &Template::Recovery {
+    let template = match style {
+        CodeStyle::Native => Template::Recovery {
             code: &code,
             link: &link,
         },
-        user.lang(),
-    )
-    .await?;
+        CodeStyle::Letters => Template::ResetCode {
+            code: &code,
+            minutes: style.ttl() / 60,
+        },
+    };
+    mail::enqueue(&mut tx, state, &user.email, &template, user.lang()).await?;
     let mut event = AuditEvent::by_user("user.password_reset_requested", &user.id, client);
     event.actor_user_id = None;
     audit::record(&mut tx, now, event).await?;
@@ -135,6 +190,15 @@ impl std::fmt::Debug for ResetToken {
 
 /// Exchange a mailed code for a reset token. Five wrong codes lock the address for 30 minutes.
 pub async fn verify_code(state: &AppState, input: VerifyCodeInput) -> Result<ResetToken, ApiError> {
+    verify_code_with(state, input, CodeStyle::Native).await
+}
+
+/// [`verify_code`] for a code of `style`.
+pub async fn verify_code_with(
+    state: &AppState,
+    input: VerifyCodeInput,
+    style: CodeStyle,
+) -> Result<ResetToken, ApiError> {
     let normalized = normalize_email(&input.email);
     codes::ensure_not_locked(state, SCOPE, &normalized).await?;
     let user = users::find_by_email(&state.db, &normalized).await?;
@@ -143,8 +207,7 @@ pub async fn verify_code(state: &AppState, input: VerifyCodeInput) -> Result<Res
         None => None,
     };
     let token = new_token("");
-    let matched =
-        live.filter(|(_, stored)| codes::matches(state, CODE_PURPOSE, &input.code, stored));
+    let matched = live.filter(|(_, stored)| style.matches(state, &input.code, stored));
     let exchanged = match &matched {
         Some((id, _)) => {
             store::exchange_code(
@@ -186,6 +249,17 @@ pub async fn reset(
     input: ResetInput,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
+    reset_with(state, input, client, true).await
+}
+
+/// [`reset`], with the policy check on the new password optional (the RAGFlow profile's
+/// `password_policy = "ragflow"`).
+pub async fn reset_with(
+    state: &AppState,
+    input: ResetInput,
+    client: &ClientInfo,
+    check_policy: bool,
+) -> Result<(), ApiError> {
     let token_hash = sha256_hex(input.reset_token.trim());
     let now = state.clock.now();
     let user_id = store::token_user(&state.db, &token_hash, now)
@@ -194,7 +268,9 @@ pub async fn reset(
     let user = users::find_by_id(&state.db, &user_id)
         .await?
         .ok_or(ApiError::InvalidToken)?;
-    check_new_password(&input.new_password, &user.email, "new_password")?;
+    if check_policy {
+        check_new_password(&input.new_password, &user.email, "new_password")?;
+    }
     let hash = state.hasher.hash(&input.new_password).await?;
     let mut tx = state.db.begin().await?;
     if store::claim_token(&mut tx, &token_hash, now)

@@ -348,3 +348,39 @@ pub fn project_dir() -> std::path::PathBuf {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::env::current_dir().unwrap())
 }
+
+/// The RAGFlow compatibility profile served on 127.0.0.1:0 over `app`'s state (the same
+/// database, short-lived store and clock); returns its base URL.
+pub async fn spawn_ragflow(app: &TestApp) -> String {
+    let router = gatehouse::compat::ragflow::routes::app(app.state.clone()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    format!("http://{addr}")
+}
+
+/// A password as RAGFlow's clients send it: base64(RSA-PKCS#1-v1.5(public, base64(password)))
+/// with RAGFlow's published public key.
+pub fn ragflow_encrypt(password: &str) -> String {
+    use base64::Engine;
+    use rsa::pkcs8::DecodePublicKey;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key =
+        rsa::RsaPublicKey::from_public_key_pem(include_str!("../../assets/ragflow/public.pem"))
+            .unwrap();
+    let cipher = key
+        .encrypt(
+            &mut rsa::rand_core::OsRng,
+            rsa::Pkcs1v15Encrypt,
+            b64.encode(password).as_bytes(),
+        )
+        .unwrap();
+    b64.encode(cipher)
+}

@@ -1,0 +1,3 @@
+//! Compatibility profiles: other products' wire contracts served over gatehouse's own rules.
+
+pub mod ragflow;

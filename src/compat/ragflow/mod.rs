@@ -1,0 +1,147 @@
+//! The RAGFlow compatibility profile: RAGFlow v0.27's user-service wire contract on its own
+//! listener, translated onto gatehouse's account, session, recovery, API-key and tenant rules.
+
+pub mod auth;
+mod models;
+mod recovery;
+pub mod routes;
+mod store;
+mod system;
+mod tenants;
+pub mod tokens;
+pub mod transport;
+mod users;
+pub mod wire;
+
+use std::sync::Arc;
+
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{Aead, KeyInit};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::state::AppState;
+use transport::Transport;
+
+/// The shortest signing secret accepted from configuration or `RAGFLOW_SECRET_KEY`.
+const MIN_SECRET: usize = 32;
+
+/// What the profile's handlers get: the application and the profile's own keys.
+#[derive(Clone)]
+pub struct Profile {
+    pub app: AppState,
+    pub keys: Arc<Keys>,
+}
+
+/// The profile's keys. `Debug` shows none of them.
+pub struct Keys {
+    signing: Vec<u8>,
+    pub transport: Transport,
+    sealer: Aes256Gcm,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(********)")
+    }
+}
+
+impl Keys {
+    /// `[ragflow] secret_key` / `secret_key_file`, else env `RAGFLOW_SECRET_KEY` (≥ 32
+    /// characters), else a key derived from the server key (so every instance agrees).
+    pub fn load(state: &AppState) -> anyhow::Result<Self> {
+        let config = &state.config.ragflow;
+        let signing = if let Some(secret) = &config.secret_key {
+            secret.expose().as_bytes().to_vec()
+        } else if let Some(path) = &config.secret_key_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot read `ragflow.secret_key_file` {}: {e}",
+                    path.display()
+                )
+            })?;
+            text.trim().as_bytes().to_vec()
+        } else {
+            match std::env::var("RAGFLOW_SECRET_KEY") {
+                Ok(v) if v.len() >= MIN_SECRET => v.into_bytes(),
+                _ => state
+                    .key
+                    .mac_hex("ragflow-signing-secret", "v1")
+                    .into_bytes(),
+            }
+        };
+        if signing.len() < MIN_SECRET {
+            anyhow::bail!("invalid value for `ragflow.secret_key`: must be at least 32 characters");
+        }
+        let seal_key = hex::decode(state.key.mac_hex("ragflow-sealed-tokens", "v1"))?;
+        let sealer = Aes256Gcm::new_from_slice(&seal_key)
+            .map_err(|_| anyhow::anyhow!("cannot derive the ragflow sealing key"))?;
+        Ok(Self {
+            signing,
+            transport: Transport::load(config)?,
+            sealer,
+        })
+    }
+
+    /// An itsdangerous token over `handle`, stamped now.
+    pub fn sign(&self, handle: &str, now: i64) -> String {
+        tokens::dumps(&self.signing, handle, now)
+    }
+
+    /// The handle and timestamp of a token with a valid signature.
+    pub fn unsign(&self, token: &str) -> Option<(String, i64)> {
+        tokens::loads(&self.signing, token)
+    }
+
+    /// AES-256-GCM under a key derived from the server key; base64(nonce ‖ ciphertext).
+    pub fn seal(&self, plain: &str) -> Option<String> {
+        let mut nonce = [0u8; 12];
+        crate::tokens::fill_random(&mut nonce);
+        let n = aes_gcm::aead::Nonce::<Aes256Gcm>::try_from(&nonce[..]).ok()?;
+        let sealed = self.sealer.encrypt(&n, plain.as_bytes()).ok()?;
+        let mut out = nonce.to_vec();
+        out.extend(sealed);
+        Some(STANDARD.encode(out))
+    }
+
+    pub fn open(&self, sealed: &str) -> Option<String> {
+        let bytes = STANDARD.decode(sealed).ok()?;
+        if bytes.len() < 12 {
+            return None;
+        }
+        let (nonce, body) = bytes.split_at(12);
+        let n = aes_gcm::aead::Nonce::<Aes256Gcm>::try_from(nonce).ok()?;
+        String::from_utf8(self.sealer.decrypt(&n, body).ok()?).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sealing_round_trips_and_detects_tampering() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let config = crate::config::Config {
+            data_dir: dir.path().to_path_buf(),
+            secret_key: Some(crate::config::Secret::new("k".repeat(40))),
+            ..Default::default()
+        };
+        let state = AppState::build(config, "t:")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let keys = Keys::load(&state).unwrap_or_else(|e| panic!("{e}"));
+        let sealed = keys.seal("ragflow-secret").unwrap_or_default();
+        assert_ne!(
+            sealed,
+            keys.seal("ragflow-secret").unwrap_or_default(),
+            "fresh nonce"
+        );
+        assert_eq!(keys.open(&sealed).as_deref(), Some("ragflow-secret"));
+        let mut bytes = STANDARD.decode(&sealed).unwrap_or_default();
+        if let Some(b) = bytes.last_mut() {
+            *b ^= 1;
+        }
+        assert_eq!(keys.open(&STANDARD.encode(bytes)), None);
+    }
+}

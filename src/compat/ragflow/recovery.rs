@@ -1,0 +1,187 @@
+//! RAGFlow's forgot-password flow (§6: captcha → four-letter OTP → verify → reset) over the
+//! native captcha and recovery rules, without RAGFlow's weaknesses: a captcha answers once, a
+//! new code does not lift the lock, codes are compared in constant time, and no answer tells
+//! whether an address has an account.
+
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde_json::Value;
+
+use super::Profile;
+use super::auth::{Body, Client, token_for};
+use super::users::{crypt_failed, native_policy, password, user_dict};
+use super::wire::{self, code};
+use crate::http::ApiError;
+use crate::http::inputs::normalize_email;
+use crate::recovery::service::{
+    self as recovery, CodeStyle, ForgotInput, ResetInput, VerifyCodeInput,
+};
+use crate::tokens::sha256_hex;
+
+/// RAGFlow keeps the "verified" mark five minutes.
+const VERIFIED_TTL: Duration = Duration::from_secs(300);
+
+fn captcha_key(email: &str) -> String {
+    format!("ragflow:captcha:{}", sha256_hex(&normalize_email(email)))
+}
+
+fn verified_key(email: &str) -> String {
+    format!("ragflow:verified:{}", sha256_hex(&normalize_email(email)))
+}
+
+#[derive(serde::Deserialize)]
+pub struct EmailQuery {
+    email: Option<String>,
+}
+
+/// `POST /auth/password/forgot/captcha?email=`: an image for any address (known or not).
+pub async fn captcha(
+    State(p): State<Profile>,
+    Client(client): Client,
+    Query(q): Query<EmailQuery>,
+) -> Response {
+    let Some(email) = q.email.filter(|e| !e.trim().is_empty()) else {
+        return wire::fail(code::ARGUMENT_ERROR, "email is required");
+    };
+    let made = async {
+        let challenge = crate::captcha::service::create(&p.app, client.ip).await?;
+        let ttl = p.app.config.captcha.ttl.0;
+        p.app
+            .kv
+            .set_ex(&captcha_key(&email), &challenge.captcha_id, ttl)
+            .await?;
+        let png = challenge
+            .image
+            .split_once(',')
+            .and_then(|(_, b64)| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("captcha image is not base64")))?;
+        Ok::<_, ApiError>(png)
+    }
+    .await;
+    match made {
+        Ok(png) => (
+            [(header::CONTENT_TYPE, HeaderValue::from_static("image/png"))],
+            png,
+        )
+            .into_response(),
+        Err(e) => wire::fault(e),
+    }
+}
+
+/// `POST /auth/password/forgot/otp {email, captcha}`: mails a code to a known address; the
+/// same answer for every address once the captcha is right.
+pub async fn send_otp(State(p): State<Profile>, Client(client): Client, body: Body) -> Response {
+    let (Some(email), Some(answer)) = (body.text("email"), body.text("captcha")) else {
+        return wire::fail(code::ARGUMENT_ERROR, "email and captcha required");
+    };
+    let result = async {
+        let captcha_id = p.app.kv.take(&captcha_key(&email)).await?;
+        if p.app.config.captcha.enabled && captcha_id.is_none() {
+            return Err(ApiError::InvalidCaptcha);
+        }
+        let input = ForgotInput {
+            email,
+            captcha_id,
+            captcha_answer: Some(answer),
+        };
+        recovery::forgot_with(&p.app, input, &client, CodeStyle::Letters).await
+    }
+    .await;
+    match result {
+        Ok(()) => wire::ok_with("verification passed, email sent", Value::Bool(true)),
+        Err(ApiError::InvalidCaptcha | ApiError::CaptchaRequired) => {
+            wire::fail(code::AUTHENTICATION_ERROR, "invalid or expired captcha")
+        }
+        Err(e) => wire::fault(e),
+    }
+}
+
+/// `POST /auth/password/forgot/otp/verify {email, otp}`: five wrong codes lock the address for
+/// 30 minutes. A right code marks the address verified for five minutes.
+pub async fn verify_otp(State(p): State<Profile>, body: Body) -> Response {
+    let (Some(email), Some(otp)) = (body.text("email"), body.text("otp")) else {
+        return wire::fail(code::ARGUMENT_ERROR, "email and otp are required");
+    };
+    let result = async {
+        let input = VerifyCodeInput {
+            email: email.clone(),
+            code: otp,
+        };
+        let token = recovery::verify_code_with(&p.app, input, CodeStyle::Letters).await?;
+        let sealed = p
+            .keys
+            .seal(&token.reset_token)
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("sealing failed")))?;
+        p.app
+            .kv
+            .set_ex(&verified_key(&email), &sealed, VERIFIED_TTL)
+            .await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => wire::ok_with("otp verified", Value::Bool(true)),
+        Err(ApiError::InvalidCode) => wire::fail(code::AUTHENTICATION_ERROR, "expired otp"),
+        Err(e) => wire::fault(e),
+    }
+}
+
+/// `POST /auth/password/reset {email, new_password, confirm_new_password}`: the native reset
+/// (every session ends), then a new session for this client.
+pub async fn reset(State(p): State<Profile>, Client(client): Client, body: Body) -> Response {
+    let fields = ["email", "new_password", "confirm_new_password"];
+    if !body.missing(&fields).is_empty() {
+        return wire::fail(code::ARGUMENT_ERROR, "email and passwords are required");
+    }
+    let email = body.text("email").unwrap_or_default();
+    let sealed = match p.app.kv.get(&verified_key(&email)).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return wire::fail(code::AUTHENTICATION_ERROR, "email not verified"),
+        Err(e) => return wire::fault(e.into()),
+    };
+    let (new, confirm) = match (
+        password(&p, body.text("new_password")),
+        password(&p, body.text("confirm_new_password")),
+    ) {
+        (Some(a), Some(b)) => (a, b),
+        _ => return crypt_failed(),
+    };
+    if new.expose() != confirm.expose() {
+        return wire::fail(code::ARGUMENT_ERROR, "passwords do not match");
+    }
+    let reset_token = p.keys.open(&sealed).unwrap_or_default();
+    let result = async {
+        let input = ResetInput {
+            reset_token,
+            new_password: new,
+        };
+        recovery::reset_with(&p.app, input, &client, native_policy(&p)).await?;
+        p.app.kv.del(&verified_key(&email)).await?;
+        let user = crate::accounts::store::find_by_email(&p.app.db, &normalize_email(&email))
+            .await?
+            .filter(|u| u.is_active())
+            .ok_or(ApiError::AccountDisabled)?;
+        let session = crate::accounts::service::sign_in(&p.app, &user, &client, "password").await?;
+        Ok::<_, ApiError>((user, token_for(&p, &session).await?))
+    }
+    .await;
+    match result {
+        Ok((user, token)) => wire::with_token(
+            wire::ok_with("Password reset successful. Logged in.", user_dict(&user)),
+            &token,
+        ),
+        Err(ApiError::InvalidToken) => wire::fail(code::AUTHENTICATION_ERROR, "email not verified"),
+        Err(ApiError::AccountDisabled) => wire::fail(
+            code::FORBIDDEN,
+            "This account has been disabled, please contact the administrator!",
+        ),
+        Err(e @ (ApiError::Validation(_) | ApiError::WeakPassword(_))) => {
+            wire::fail(code::ARGUMENT_ERROR, &wire::describe(&e))
+        }
+        Err(e) => wire::fault(e),
+    }
+}

@@ -1,0 +1,223 @@
+//! RAGFlow's password transport (§4): `base64(RSA-PKCS#1-v1.5(public, base64(utf8(password))))`.
+//! The published key pair is embedded as the default; it is public, so this hides nothing and
+//! exists only so that RAGFlow's clients can talk to us. Passwords are decoded here, once.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use des::cipher::{BlockCipherDecrypt, KeyInit};
+use md5::{Digest, Md5};
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::{Pkcs1v15Encrypt, RsaPrivateKey};
+
+use crate::passwords::Password;
+
+const DEFAULT_KEY: &str = include_str!("../../../assets/ragflow/private.pem");
+const DEFAULT_PASSPHRASE: &str = "Welcome";
+/// No RSA-2048 ciphertext in base64 comes near this; longer input is refused unread.
+const MAX_WIRE: usize = 4096;
+
+/// The private half of the transport key pair.
+pub struct Transport {
+    key: RsaPrivateKey,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Transport(********)")
+    }
+}
+
+impl Transport {
+    /// The configured key (`rsa_private_key_file` + `rsa_passphrase`), else RAGFlow's published one.
+    pub fn load(config: &crate::config::RagflowConfig) -> anyhow::Result<Self> {
+        let (pem, passphrase) = match &config.rsa_private_key_file {
+            Some(path) => (
+                std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot read `ragflow.rsa_private_key_file` {}: {e}",
+                        path.display()
+                    )
+                })?,
+                config
+                    .rsa_passphrase
+                    .as_ref()
+                    .map(|p| p.expose().to_string()),
+            ),
+            None => (
+                DEFAULT_KEY.to_string(),
+                Some(
+                    config
+                        .rsa_passphrase
+                        .as_ref()
+                        .map_or(DEFAULT_PASSPHRASE, |p| p.expose())
+                        .to_string(),
+                ),
+            ),
+        };
+        let key = parse_private_pem(&pem, passphrase.as_deref()).map_err(|why| {
+            anyhow::anyhow!("invalid value for `ragflow.rsa_private_key_file`: {why}")
+        })?;
+        Ok(Self { key })
+    }
+
+    /// The base64 text the client encrypted (RAGFlow hashes exactly this text).
+    /// Whitespace and newlines in the ciphertext are ignored, as Python's `b64decode` does.
+    pub fn decrypt_text(&self, wire: &str) -> Option<String> {
+        if wire.len() > MAX_WIRE {
+            return None;
+        }
+        let compact: String = wire.chars().filter(|c| !c.is_whitespace()).collect();
+        let cipher = STANDARD.decode(compact).ok()?;
+        let plain = self.key.decrypt(Pkcs1v15Encrypt, &cipher).ok()?;
+        String::from_utf8(plain).ok()
+    }
+
+    /// The password itself: decrypted, then base64-decoded to UTF-8.
+    pub fn decrypt(&self, wire: &str) -> Option<Password> {
+        let text = self.decrypt_text(wire)?;
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let bytes = STANDARD.decode(compact).ok()?;
+        String::from_utf8(bytes).ok().map(Password::new)
+    }
+}
+
+/// A PEM private key: PKCS#1 (`RSA PRIVATE KEY`, optionally OpenSSL-encrypted with
+/// `Proc-Type: 4,ENCRYPTED` and DES-EDE3-CBC, as RAGFlow's is) or unencrypted PKCS#8.
+fn parse_private_pem(pem: &str, passphrase: Option<&str>) -> Result<RsaPrivateKey, String> {
+    let mut label = None;
+    let mut headers = Vec::new();
+    let mut body = String::new();
+    for line in pem.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("-----BEGIN ") {
+            label = Some(rest.trim_end_matches('-').to_string());
+        } else if line.starts_with("-----END ") {
+            break;
+        } else if label.is_some() {
+            match line.split_once(':') {
+                Some((name, value)) => headers.push((name.to_string(), value.trim().to_string())),
+                None => body.push_str(line),
+            }
+        }
+    }
+    let der = STANDARD
+        .decode(body)
+        .map_err(|_| "the PEM body is not base64".to_string())?;
+    let encrypted = headers
+        .iter()
+        .any(|(n, v)| n == "Proc-Type" && v.ends_with("ENCRYPTED"));
+    match label.as_deref() {
+        Some("RSA PRIVATE KEY") if encrypted => {
+            let dek = headers
+                .iter()
+                .find(|(n, _)| n == "DEK-Info")
+                .map(|(_, v)| v.as_str())
+                .ok_or("encrypted PEM without DEK-Info")?;
+            let passphrase =
+                passphrase.ok_or("the key is encrypted: set `ragflow.rsa_passphrase`")?;
+            let der = decrypt_legacy(&der, dek, passphrase)?;
+            RsaPrivateKey::from_pkcs1_der(&der)
+                .map_err(|_| "wrong passphrase or not an RSA key".to_string())
+        }
+        Some("RSA PRIVATE KEY") => {
+            RsaPrivateKey::from_pkcs1_der(&der).map_err(|e| format!("not an RSA key ({e})"))
+        }
+        Some("PRIVATE KEY") => {
+            RsaPrivateKey::from_pkcs8_der(&der).map_err(|e| format!("not an RSA key ({e})"))
+        }
+        _ => Err("expected an `RSA PRIVATE KEY` or `PRIVATE KEY` PEM".into()),
+    }
+}
+
+/// OpenSSL's traditional PEM encryption: key = EVP_BytesToKey(MD5, passphrase, iv[..8]),
+/// DES-EDE3-CBC with PKCS#7 padding.
+fn decrypt_legacy(der: &[u8], dek: &str, passphrase: &str) -> Result<Vec<u8>, String> {
+    let (algorithm, iv_hex) = dek.split_once(',').ok_or("malformed DEK-Info")?;
+    if algorithm.trim() != "DES-EDE3-CBC" {
+        return Err(format!(
+            "unsupported PEM encryption {algorithm} (DES-EDE3-CBC only; or give an unencrypted key)"
+        ));
+    }
+    let iv = hex::decode(iv_hex.trim()).map_err(|_| "malformed DEK-Info IV")?;
+    if iv.len() != 8 || der.is_empty() || !der.len().is_multiple_of(8) {
+        return Err("malformed encrypted PEM".into());
+    }
+    let mut key = Vec::with_capacity(24);
+    let mut previous: Vec<u8> = Vec::new();
+    while key.len() < 24 {
+        let mut h = Md5::new();
+        h.update(&previous);
+        h.update(passphrase.as_bytes());
+        h.update(&iv[..8]);
+        previous = h.finalize().to_vec();
+        key.extend_from_slice(&previous);
+    }
+    let cipher = des::TdesEde3::new_from_slice(&key[..24]).map_err(|_| "bad 3DES key")?;
+    let mut out = Vec::with_capacity(der.len());
+    let mut chain = iv.clone();
+    for chunk in der.chunks(8) {
+        let mut block = des::cipher::Block::<des::TdesEde3>::try_from(chunk)
+            .map_err(|_| "malformed encrypted PEM")?;
+        cipher.decrypt_block(&mut block);
+        out.extend(block.iter().zip(&chain).map(|(b, c)| b ^ c));
+        chain = chunk.to_vec();
+    }
+    let pad = usize::from(*out.last().ok_or("empty key")?);
+    if pad == 0
+        || pad > 8
+        || out[out.len() - pad..]
+            .iter()
+            .any(|b| usize::from(*b) != pad)
+    {
+        return Err("wrong passphrase".into());
+    }
+    out.truncate(out.len() - pad);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RAGFlow's `configs.PASSWORD`: the ciphertext of base64("123"), newlines included.
+    const TEST_PASSWORD: &str = include_str!("../../../tests/data/ragflow-test-password.txt");
+
+    fn transport() -> Transport {
+        Transport::load(&crate::config::RagflowConfig::default()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn ragflow_test_ciphertext_with_newlines_decrypts() {
+        assert!(TEST_PASSWORD.trim().contains('\n'));
+        let t = transport();
+        assert_eq!(t.decrypt_text(TEST_PASSWORD).as_deref(), Some("MTIz"));
+        assert_eq!(
+            t.decrypt(TEST_PASSWORD)
+                .map(|p| p.expose().to_string())
+                .as_deref(),
+            Some("123")
+        );
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        let t = transport();
+        assert!(t.decrypt("not base64!").is_none());
+        assert!(t.decrypt("MTIz").is_none());
+        assert!(t.decrypt(&"A".repeat(5000)).is_none());
+    }
+
+    #[test]
+    fn a_wrong_passphrase_is_named() {
+        let config = crate::config::RagflowConfig {
+            rsa_passphrase: Some(crate::config::Secret::new("nope")),
+            ..Default::default()
+        };
+        let err = Transport::load(&config)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("rsa_private_key_file"), "{err}");
+        assert!(!err.contains("nope"), "{err}");
+    }
+}

@@ -1,0 +1,326 @@
+//! Sign-in, registration, sign-out and the profile (§2 `/auth/login`, `/users`, `/users/me`),
+//! over the native account and session rules. Passwords are decrypted here, once.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::Profile;
+use super::auth::{Body, Client, RagUser, token_for};
+use super::wire::{self, code, http_date};
+use crate::accounts::service::{
+    self as accounts, LoginInput, NewAccount, PasswordChange, ProfilePatch,
+};
+use crate::accounts::{User, store as users};
+use crate::http::inputs::{Email, Nickname};
+use crate::http::{ApiError, ClientInfo};
+use crate::i18n::Lang;
+use crate::passwords::Password;
+
+/// RAGFlow's "safe user dict" (§5.1): the user row without password and token, email included.
+pub fn user_dict(u: &User) -> Value {
+    json!({
+        "avatar": u.avatar,
+        "color_schema": if u.color_schema == "dark" { "Dark" } else { "Bright" },
+        "create_date": http_date(u.created_at),
+        "create_time": u.created_at.saturating_mul(1000),
+        "email": u.email,
+        "id": u.id,
+        "is_active": if u.is_active() { "1" } else { "0" },
+        "is_anonymous": "0",
+        "is_authenticated": "1",
+        "is_superuser": crate::db::is_set(u.is_superuser),
+        "language": if u.lang() == Lang::ZhCn { "Chinese" } else { "English" },
+        "last_login_time": u.last_login_at.map(http_date),
+        "login_channel": u.login_channel,
+        "nickname": u.nickname,
+        "status": "1",
+        "timezone": u.timezone,
+        "update_date": http_date(u.updated_at),
+        "update_time": u.updated_at.saturating_mul(1000),
+    })
+}
+
+/// Decrypt a transported password (`None`: answer with [`crypt_failed`]).
+pub fn password(p: &Profile, wire: Option<String>) -> Option<Password> {
+    wire.and_then(|w| p.keys.transport.decrypt(&w))
+}
+
+/// RAGFlow's answer when a password does not decrypt.
+pub fn crypt_failed() -> Response {
+    wire::fail(code::SERVER_ERROR, "Fail to crypt password")
+}
+
+/// Whether new passwords follow the native policy (`password_policy = "native"`).
+pub fn native_policy(p: &Profile) -> bool {
+    p.app.config.ragflow.password_policy != "ragflow"
+}
+
+/// `POST /auth/login`: a new gatehouse session per login; unknown email and wrong password
+/// answer alike.
+pub async fn login(State(p): State<Profile>, Client(client): Client, body: Body) -> Response {
+    if body.0.is_empty() {
+        return wire::fail_with(
+            code::AUTHENTICATION_ERROR,
+            "Unauthorized!",
+            Value::Bool(false),
+        );
+    }
+    let email = body.text("email").unwrap_or_default();
+    let Some(password) = password(&p, body.text("password")) else {
+        return crypt_failed();
+    };
+    let input = LoginInput {
+        email,
+        password,
+        captcha_id: None,
+        captcha_answer: None,
+    };
+    let result = async {
+        let (user, session) = accounts::login(&p.app, input, &client).await?;
+        Ok::<_, ApiError>((user, token_for(&p, &session).await?))
+    }
+    .await;
+    match result {
+        Ok((user, token)) => {
+            wire::with_token(wire::ok_with("Welcome back!", user_dict(&user)), &token)
+        }
+        Err(e) => login_fault(e),
+    }
+}
+
+fn login_fault(e: ApiError) -> Response {
+    match e {
+        ApiError::InvalidCredentials => wire::fail(
+            code::AUTHENTICATION_ERROR,
+            "Email and password do not match!",
+        ),
+        ApiError::AccountDisabled => wire::fail(
+            code::FORBIDDEN,
+            "This account has been disabled, please contact the administrator!",
+        ),
+        ApiError::CaptchaRequired | ApiError::InvalidCaptcha => wire::fail(
+            code::AUTHENTICATION_ERROR,
+            "Too many failed attempts: sign in on the gatehouse page, which asks for a captcha.",
+        ),
+        ApiError::PasswordLoginDisabled => {
+            wire::fail(code::AUTHENTICATION_ERROR, "Password login is disabled!")
+        }
+        ApiError::EmailUnverified => wire::fail(code::AUTHENTICATION_ERROR, "email not verified"),
+        other => wire::fault(other),
+    }
+}
+
+/// `POST /users`: register and sign in (one transaction, as the native registration).
+pub async fn register(State(p): State<Profile>, Client(client): Client, body: Body) -> Response {
+    let missing = body.missing(&["nickname", "email", "password"]);
+    if !missing.is_empty() {
+        return wire::missing(&missing);
+    }
+    if !p.app.config.ragflow.register_enabled || !p.app.config.registration_enabled {
+        return wire::fail(code::OPERATING_ERROR, "User registration is disabled!");
+    }
+    let raw_email = body.text("email").unwrap_or_default();
+    let Some(email) = Email::parse(&raw_email) else {
+        return wire::fail(
+            code::OPERATING_ERROR,
+            &format!("Invalid email address: {raw_email}!"),
+        );
+    };
+    let Some(nickname) = Nickname::parse(&body.text("nickname").unwrap_or_default()) else {
+        return wire::fail(
+            code::ARGUMENT_ERROR,
+            "Nickname contains invalid characters.",
+        );
+    };
+    let Some(pw) = password(&p, body.text("password")) else {
+        return crypt_failed();
+    };
+    match create_account(&p, &email, &nickname, &pw, &client).await {
+        Ok(Some((user, token))) => wire::with_token(
+            wire::ok_with(
+                &format!("{}, welcome aboard!", user.nickname),
+                user_dict(&user),
+            ),
+            &token,
+        ),
+        Ok(None) => wire::ok_with(
+            "Check your mailbox to verify your address.",
+            Value::Bool(true),
+        ),
+        Err(ApiError::EmailTaken) => wire::fail(
+            code::OPERATING_ERROR,
+            &format!("Email: {} has already registered!", email.display),
+        ),
+        Err(e @ (ApiError::Validation(_) | ApiError::WeakPassword(_))) => {
+            wire::fail(code::ARGUMENT_ERROR, &wire::describe(&e))
+        }
+        Err(e) => wire::fault(e),
+    }
+}
+
+/// The account, its personal tenant and a first session; `None` when the deployment requires
+/// email verification first (then the native registration runs, mail and all).
+async fn create_account(
+    p: &Profile,
+    email: &Email,
+    nickname: &Nickname,
+    password: &Password,
+    client: &ClientInfo,
+) -> Result<Option<(User, String)>, ApiError> {
+    let app = &p.app;
+    if app.config.email_verification_required {
+        let input = accounts::RegisterInput {
+            email: email.clone(),
+            password: password.clone(),
+            nickname: nickname.clone(),
+            language: None,
+            timezone: None,
+        };
+        accounts::register(app, input, Lang::En, client).await?;
+        return Ok(None);
+    }
+    if native_policy(p) {
+        crate::passwords::check_new_password(password, &email.display, "password")?;
+    }
+    let hash = app.hasher.hash(password).await?;
+    let now = app.clock.now();
+    let account = NewAccount {
+        email,
+        nickname,
+        password_hash: Some(&hash),
+        language: Lang::En,
+        timezone: "UTC",
+        email_verified: false,
+        is_superuser: false,
+        channel: "password",
+    };
+    let mut tx = app.db.begin().await?;
+    let id = accounts::insert_account(&mut tx, &account, Some(client), now).await?;
+    let session = crate::sessions::service::issue(&mut tx, app, &id, client, "password").await?;
+    users::set_last_login(&mut tx, &id, "password", now).await?;
+    tx.commit().await?;
+    let user = users::find_by_id(&app.db, &id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    let token = token_for(p, &session).await?;
+    Ok(Some((user, token)))
+}
+
+/// `POST /auth/logout`: the session behind the token ends (other sessions live on).
+pub async fn logout(
+    State(p): State<Profile>,
+    RagUser(auth): RagUser,
+    Client(client): Client,
+) -> Response {
+    match crate::sessions::service::logout(&p.app, &auth, &client).await {
+        Ok(()) => wire::ok(Value::Bool(true)),
+        Err(e) => wire::fault(e),
+    }
+}
+
+/// `GET /users/me`.
+pub async fn me(RagUser(auth): RagUser) -> Response {
+    wire::ok(user_dict(&auth.user))
+}
+
+/// `PATCH /users/me`: profile fields (translated to the native ones), then a password check or
+/// change when `password` / `new_password` are given.
+pub async fn update_me(
+    State(p): State<Profile>,
+    RagUser(auth): RagUser,
+    Client(client): Client,
+    body: Body,
+) -> Response {
+    if let Err(r) = update_profile(&p, &auth.user, &body).await {
+        return r;
+    }
+    let wire_current = body.text("password");
+    if wire_current.is_none() {
+        if body.text("new_password").is_some() {
+            return wire::fail(code::AUTHENTICATION_ERROR, "Password error!");
+        }
+        return wire::ok(Value::Bool(true));
+    }
+    let Some(current) = password(&p, wire_current) else {
+        return crypt_failed();
+    };
+    let result = match body.text("new_password") {
+        None => accounts::confirm_password(&p.app, &auth.user, current.expose(), &client).await,
+        Some(wire_new) => match password(&p, Some(wire_new)) {
+            Some(new_password) => {
+                let change = PasswordChange {
+                    current_password: current,
+                    new_password,
+                };
+                accounts::change_password_with(&p.app, &auth, change, &client, native_policy(&p))
+                    .await
+            }
+            None => return crypt_failed(),
+        },
+    };
+    match result {
+        Ok(()) => wire::ok(Value::Bool(true)),
+        Err(ApiError::WrongPassword) => wire::fail(code::AUTHENTICATION_ERROR, "Password error!"),
+        Err(e @ (ApiError::Validation(_) | ApiError::WeakPassword(_))) => {
+            wire::fail(code::ARGUMENT_ERROR, &wire::describe(&e))
+        }
+        Err(e) => wire::fault(e),
+    }
+}
+
+/// RAGFlow's profile keys in native form; unknown keys are ignored, not written.
+async fn update_profile(p: &Profile, user: &User, body: &Body) -> Result<(), Response> {
+    let mut patch = serde_json::Map::new();
+    if let Some(n) = body.text("nickname") {
+        patch.insert("nickname".into(), n.into());
+    }
+    if let Some(v) = body.0.get("avatar") {
+        let v = if v.as_str() == Some("") {
+            Value::Null
+        } else {
+            v.clone()
+        };
+        patch.insert("avatar".into(), v);
+    }
+    if let Some(l) = body.text("language") {
+        let lang = match l.as_str() {
+            "Chinese" => "zh-CN",
+            "English" => "en",
+            other => other,
+        };
+        patch.insert("language".into(), lang.into());
+    }
+    if let Some(c) = body.text("color_schema") {
+        let c = match c.as_str() {
+            "Dark" => "dark".to_string(),
+            "Bright" => "light".to_string(),
+            _ => c,
+        };
+        patch.insert("color_schema".into(), c.into());
+    }
+    if let Some(t) = body.text("timezone") {
+        let zone = t.rsplit('\t').next().unwrap_or_default().to_string();
+        patch.insert("timezone".into(), zone.into());
+    }
+    if patch.is_empty() {
+        return Ok(());
+    }
+    let patch: ProfilePatch = serde_json::from_value(Value::Object(patch)).map_err(|e| {
+        let text = e.to_string();
+        let message = if text.contains("field:nickname") {
+            "Nickname contains invalid characters.".to_string()
+        } else {
+            let field = text
+                .split("field:")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next());
+            format!("Invalid value for {}.", field.unwrap_or("a field"))
+        };
+        wire::fail(code::ARGUMENT_ERROR, &message)
+    })?;
+    accounts::update_profile(&p.app, user, patch)
+        .await
+        .map(|_| ())
+        .map_err(wire::fault)
+}
