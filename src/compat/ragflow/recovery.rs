@@ -185,3 +185,28 @@ pub async fn reset(State(p): State<Profile>, Client(client): Client, body: Body)
         Err(e) => wire::fault(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hmac::{KeyInit, Mac};
+
+    /// RAGFlow's stored OTP (§14): `hex(HMAC-SHA256(key = salt, otp)):hex(salt)`, in Redis. The
+    /// profile does not keep that form: codes are MACs under the server key in the database, so
+    /// a leaked store cannot be searched for the 26⁴ possible codes.
+    #[test]
+    fn ragflow_otp_hash_vector() {
+        let salt: Vec<u8> = (0u8..16).collect();
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(&salt).unwrap_or_else(|e| panic!("{e}"));
+        mac.update(b"ABCD");
+        let stored = format!(
+            "{}:{}",
+            hex::encode(mac.finalize().into_bytes()),
+            hex::encode(&salt)
+        );
+        assert_eq!(
+            stored,
+            "47d27544ce70a9a40f2c6afcacb94826afc22ef48a075eeb57d2a4803369f5cb:000102030405060708090a0b0c0d0e0f"
+        );
+    }
+}
