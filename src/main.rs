@@ -156,28 +156,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     if let Some(listener) = ragflow_listener {
         let router = gatehouse::compat::ragflow::routes::app(state.clone())?;
+        let stop = gatehouse::server::shutdown_signal();
         tracing::info!(listen = %listener.local_addr()?, "RAGFlow compatibility profile is ready");
         tokio::spawn(async move {
             axum::serve(
                 listener,
                 router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
             )
-            .with_graceful_shutdown(gatehouse::server::shutdown_signal())
+            .with_graceful_shutdown(stop)
             .await
         });
     }
+    // Installed before readiness is announced: a SIGTERM from then on means "finish and exit".
+    let shutdown = gatehouse::server::shutdown_signal();
     let actual = listener.local_addr()?;
     tracing::info!(listen = %actual, database = ?state.db.backend(), "gatehouse is ready");
     println!(
         "gatehouse is running: open {}/ (API docs at {}/api/docs)",
         state.public_base_url, state.public_base_url
     );
-    gatehouse::server::run(
-        listener,
-        state.clone(),
-        gatehouse::server::shutdown_signal(),
-    )
-    .await?;
+    gatehouse::server::run(listener, state.clone(), shutdown).await?;
     // A send cut short here is retried by the next instance once its lease runs out.
     mail_worker.abort();
     state.db.close().await;
