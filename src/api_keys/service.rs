@@ -109,6 +109,7 @@ pub async fn create_with_prefix(
     let key = new_token(prefix);
     let now = state.clock.now();
     let id = uuid::Uuid::now_v7().to_string();
+    let expires_at = input.expires_in_days.map(|d| now + d * 86400);
     store::insert(
         &mut tx,
         NewKey {
@@ -119,7 +120,7 @@ pub async fn create_with_prefix(
             prefix: &key[..VISIBLE_PREFIX],
             key_hash: &sha256_hex(&key),
             now,
-            expires_at: input.expires_in_days.map(|d| now + d * 86400),
+            expires_at,
         },
     )
     .await?;
@@ -127,8 +128,16 @@ pub async fn create_with_prefix(
         .tenant(&tenant_id)
         .detail(serde_json::json!({"api_key_id": id, "name": name}));
     audit::record(&mut tx, now, event).await?;
-    let row = store::get(&mut tx, &id).await?.ok_or(ApiError::NotFound)?;
     tx.commit().await?;
+    let row = KeyRow {
+        id,
+        tenant_id,
+        name: name.to_string(),
+        prefix: key[..VISIBLE_PREFIX].to_string(),
+        created_at: now,
+        expires_at,
+        last_used_at: None,
+    };
     Ok(view(row, Some(key)))
 }
 
@@ -148,16 +157,12 @@ pub async fn revoke(
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
     let mut tx = state.db.begin().await?;
-    let Some(row) = store::get(&mut tx, id)
+    let (tenant_id, name) = store::delete_one(&mut tx, &auth.user.id, id)
         .await?
-        .filter(|r| r.user_id == auth.user.id)
-    else {
-        return Err(ApiError::NotFound);
-    };
-    store::delete_one(&mut tx, &auth.user.id, id).await?;
+        .ok_or(ApiError::NotFound)?;
     let event = AuditEvent::by_user("api_key.revoked", &auth.user.id, client)
-        .tenant(&row.tenant_id)
-        .detail(serde_json::json!({"api_key_id": id, "name": row.name}));
+        .tenant(&tenant_id)
+        .detail(serde_json::json!({"api_key_id": id, "name": name}));
     audit::record(&mut tx, state.clock.now(), event).await?;
     tx.commit().await?;
     Ok(())

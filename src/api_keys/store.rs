@@ -8,7 +8,6 @@ use crate::db::{Conn, Db};
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KeyRow {
     pub id: String,
-    pub user_id: String,
     pub tenant_id: String,
     pub name: String,
     pub prefix: String,
@@ -47,7 +46,7 @@ pub async fn insert(conn: &mut Conn, k: NewKey<'_>) -> Result<(), sqlx::Error> {
 }
 
 const COLUMNS: &str =
-    "k.id, k.user_id, k.tenant_id, k.name, k.prefix, k.created_at, k.expires_at, k.last_used_at";
+    "k.id, k.tenant_id, k.name, k.prefix, k.created_at, k.expires_at, k.last_used_at";
 
 /// The key with this hash and its owner, in one round trip (a key whose owner left its tenant
 /// is not found).
@@ -65,7 +64,6 @@ pub async fn find_by_hash(db: &Db, key_hash: &str) -> Result<Option<(KeyRow, Use
     let user = <User as sqlx::FromRow<_>>::from_row(&row)?;
     let key = KeyRow {
         id: row.try_get("k_id")?,
-        user_id: user.id.clone(),
         tenant_id: row.try_get("k_tenant_id")?,
         name: row.try_get("k_name")?,
         prefix: row.try_get("k_prefix")?,
@@ -74,14 +72,6 @@ pub async fn find_by_hash(db: &Db, key_hash: &str) -> Result<Option<(KeyRow, Use
         last_used_at: row.try_get("k_last_used_at")?,
     };
     Ok(Some((key, user)))
-}
-
-pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<KeyRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM api_keys k WHERE k.id = $1");
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
 }
 
 pub async fn list_for_user(db: &Db, user_id: &str) -> Result<Vec<KeyRow>, sqlx::Error> {
@@ -105,13 +95,17 @@ pub async fn touch(db: &Db, id: &str, now: i64) -> Result<(), sqlx::Error> {
         .map(|_| ())
 }
 
-pub async fn delete_one(conn: &mut Conn, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM api_keys WHERE id = $1 AND user_id = $2")
+/// Delete one of the user's keys in one statement; its (tenant id, name) when it existed.
+pub async fn delete_one(
+    conn: &mut Conn,
+    user_id: &str,
+    id: &str,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as("DELETE FROM api_keys WHERE id = $1 AND user_id = $2 RETURNING tenant_id, name")
         .bind(id)
         .bind(user_id)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() > 0)
+        .fetch_optional(conn)
+        .await
 }
 
 pub async fn delete_all_for_user(conn: &mut Conn, user_id: &str) -> Result<u64, sqlx::Error> {
