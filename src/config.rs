@@ -256,6 +256,9 @@ impl Default for CaptchaConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RagflowConfig {
     pub listen: Option<SocketAddr>,
+    /// Where RAGFlow's clients reach the profile (default `http://{listen}`); providers must
+    /// have `{public_base_url}/api/v1/auth/oauth/{channel}/callback` registered.
+    pub public_base_url: Option<String>,
     pub secret_key: Option<Secret>,
     pub secret_key_file: Option<PathBuf>,
     pub rsa_private_key_file: Option<PathBuf>,
@@ -266,10 +269,22 @@ pub struct RagflowConfig {
     pub password_policy: String,
 }
 
+impl RagflowConfig {
+    /// `public_base_url` without a trailing slash, else `http://{listen}`.
+    pub fn public_base_url(&self) -> String {
+        match (&self.public_base_url, self.listen) {
+            (Some(url), _) => url.trim_end_matches('/').to_string(),
+            (None, Some(addr)) => format!("http://{addr}"),
+            (None, None) => "http://127.0.0.1:9380".into(),
+        }
+    }
+}
+
 impl Default for RagflowConfig {
     fn default() -> Self {
         Self {
             listen: None,
+            public_base_url: None,
             secret_key: None,
             secret_key_file: None,
             rsa_private_key_file: None,
@@ -464,12 +479,17 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad =
             |key: &str, why: &str| Err(ConfigError(format!("invalid value for `{key}`: {why}")));
-        if let Some(url) = &self.public_base_url {
+        let base_urls = [
+            ("public_base_url", &self.public_base_url),
+            ("ragflow.public_base_url", &self.ragflow.public_base_url),
+        ];
+        for (key, url) in base_urls {
+            let Some(url) = url else { continue };
             match url::Url::parse(url) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
                 _ => {
                     return bad(
-                        "public_base_url",
+                        key,
                         "expected an http(s) URL such as https://auth.example.com",
                     );
                 }
@@ -705,6 +725,29 @@ mod tests {
         assert!(k.matches("providers.corp.client_id"));
         assert!(!k.matches("providers.corp.nonsense"));
         assert!(!k.matches("smtp.hots"));
+    }
+
+    #[test]
+    fn base_urls_must_be_http_urls() {
+        let mut config = Config::default();
+        assert!(config.validate().is_ok());
+        config.ragflow.public_base_url = Some("ftp://ragflow.example.com".into());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("`ragflow.public_base_url`"), "{err}");
+        config.ragflow.public_base_url = Some("https://ragflow.example.com/".into());
+        assert!(config.validate().is_ok());
+        assert_eq!(
+            config.ragflow.public_base_url(),
+            "https://ragflow.example.com"
+        );
+        config.public_base_url = Some("auth.example.com".into());
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("`public_base_url`")
+        );
     }
 
     #[test]

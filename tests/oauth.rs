@@ -182,7 +182,19 @@ async fn to_callback(
     return_to: Option<&str>,
     account: &str,
 ) -> String {
-    let r = b.get(&authorize_url(app, provider, return_to)).await;
+    play_provider(
+        b,
+        &authorize_url(app, provider, return_to),
+        &app.base,
+        account,
+    )
+    .await
+}
+
+/// Open `start` (a sign-in start that 302s to the provider), then play the provider's pages
+/// (as `account`) until it sends the browser back to `home`; returns that URL, not yet visited.
+async fn play_provider(b: &mut Browser, start: &str, home: &str, account: &str) -> String {
+    let r = b.get(start).await;
     assert_eq!(r.status(), 302, "authorize");
     let mut next = format!("{}&login_hint={account}", location(&r));
     loop {
@@ -197,7 +209,7 @@ async fn to_callback(
             .join(&location(&r))
             .unwrap()
             .to_string();
-        if abs.starts_with(&app.base) {
+        if abs.starts_with(home) {
             return abs;
         }
         next = abs;
@@ -264,12 +276,34 @@ fn generic_provider(issuer: &str, secret_file: PathBuf) -> ProviderConfig {
 
 /// A server with `corp` (oidc) and `generic` (oauth2) channels at a fresh OpenID provider.
 async fn spawn_with_op(tweak: impl FnOnce(&mut Config)) -> (TestApp, Storage, Op) {
+    spawn_with_op_allowing(&[], tweak).await
+}
+
+/// As [`spawn_with_op`], plus the RAGFlow profile on its own listener, whose `corp` callback
+/// the provider accepts; returns the profile's base URL too.
+async fn spawn_with_op_and_ragflow() -> (TestApp, Storage, Op, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let rag = format!("http://{}", listener.local_addr().unwrap());
+    let redirect = format!("{rag}/api/v1/auth/oauth/corp/callback");
+    let (app, storage, op) = spawn_with_op_allowing(&[redirect], |config| {
+        config.ragflow.public_base_url = Some(rag.clone());
+    })
+    .await;
+    let base = common::serve_ragflow(&app, listener);
+    (app, storage, op, base)
+}
+
+async fn spawn_with_op_allowing(
+    extra_redirects: &[String],
+    tweak: impl FnOnce(&mut Config),
+) -> (TestApp, Storage, Op) {
     let mut op = None;
     let (app, storage) = TestApp::spawn_bound(|config, base| {
-        let redirects: Vec<String> = ["corp", "generic"]
+        let mut redirects: Vec<String> = ["corp", "generic"]
             .iter()
             .map(|id| format!("{base}/api/v1/auth/providers/{id}/callback"))
             .collect();
+        redirects.extend_from_slice(extra_redirects);
         let started = Op::start(&redirects);
         let secret_file = config.data_dir.join("generic.secret");
         std::fs::write(&secret_file, "generic-secret\n").unwrap();
@@ -577,6 +611,105 @@ async fn the_state_is_bound_to_the_browser_and_used_once() {
         visit(&mut b, &elsewhere).await.location,
         "/login?error=invalid_state"
     );
+}
+
+/// RAGFlow's web client signs in through the profile's channel routes: the provider comes back
+/// to the profile's callback, which hands over a RAGFlow token in `/?auth=`; failures land on
+/// `/?error=CODE` with RAGFlow's codes; a flow started at one door cannot be finished at the other.
+#[tokio::test]
+async fn ragflow_clients_sign_in_through_the_profile_channels() {
+    let (app, _s, _op, rag) = spawn_with_op_and_ragflow().await;
+    let http = reqwest::Client::new();
+    let channels: Value = http
+        .get(format!("{rag}/api/v1/auth/login/channels"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(channels["code"], 0);
+    assert!(
+        channels["data"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"channel": "corp", "display_name": "Corp SSO", "icon": "sso"})),
+        "{channels}"
+    );
+
+    let mut b = Browser::new();
+    let start = format!("{rag}/api/v1/auth/login/corp");
+    let callback = play_provider(&mut b, &start, &rag, "grace").await;
+    assert!(
+        callback.starts_with(&format!("{rag}/api/v1/auth/oauth/corp/callback?")),
+        "{callback}"
+    );
+    let r = b.get(&callback).await;
+    assert_eq!(r.status(), 302);
+    let landing = location(&r);
+    let token = landing
+        .strip_prefix("/?auth=")
+        .unwrap_or_else(|| panic!("not signed in: {landing}"))
+        .to_string();
+    let me: Value = http
+        .get(format!("{rag}/api/v1/users/me"))
+        .header("Authorization", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["code"], 0, "{me}");
+    assert_eq!(me["data"]["email"], "grace@example.test");
+    assert_eq!(me["data"]["login_channel"], "corp");
+    // The same account on the native API, through the identity the profile created.
+    assert_eq!(app.audit_events("identity.linked").await.len(), 1);
+
+    let replay = b.get(&callback).await;
+    assert_eq!(location(&replay), "/?error=invalid_state");
+
+    // A flow started natively is not finished by the profile's callback.
+    let native = to_callback(&app, &mut b, "corp", None, "grace").await;
+    let query = native.split_once('?').unwrap().1;
+    let crossed = b
+        .get(&format!("{rag}/api/v1/auth/oauth/corp/callback?{query}"))
+        .await;
+    assert_eq!(location(&crossed), "/?error=invalid_state");
+
+    set_active(&app, me["data"]["id"].as_str().unwrap(), false).await;
+    let callback = play_provider(&mut b, &start, &rag, "grace").await;
+    let refused = b.get(&callback).await;
+    assert_eq!(location(&refused), "/?error=user_inactive");
+
+    // The legacy start route works too; the binding cookie goes only to the profile's callback.
+    let legacy = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{rag}/v1/user/login/corp"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(legacy.status(), 302);
+    let cookie = legacy.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("Path=/api/v1/auth/oauth;"), "{cookie}");
+    let to = location(&legacy);
+    let redirect_uri = query_param(&to, "redirect_uri").unwrap();
+    assert_eq!(
+        redirect_uri,
+        format!("{rag}/api/v1/auth/oauth/corp/callback")
+    );
+
+    let unknown: Value = http
+        .get(format!("{rag}/api/v1/auth/login/nope"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unknown["code"], 100, "{unknown}");
 }
 
 #[tokio::test]

@@ -108,7 +108,8 @@ impl<'a> Channel<'a> {
         }
     }
 
-    fn redirect_uri(&self, state: &AppState) -> String {
+    /// gatehouse's own callback for this channel, the redirect URI registered at the provider.
+    pub fn native_callback(&self, state: &AppState) -> String {
         format!(
             "{}/api/v1/auth/providers/{}/callback",
             state.public_base_url, self.id
@@ -183,7 +184,7 @@ impl<'a> Channel<'a> {
         }
     }
 
-    fn oauth_client(&self, state: &AppState, e: &Endpoints) -> Result<OAuthClient, Failure> {
+    fn oauth_client(&self, e: &Endpoints, redirect_uri: &str) -> Result<OAuthClient, Failure> {
         let mut client: OAuthClient =
             oauth2::Client::new(ClientId::new(self.client_id()?.to_string()))
                 .set_auth_uri(
@@ -191,7 +192,7 @@ impl<'a> Channel<'a> {
                 )
                 .set_token_uri(TokenUrl::new(e.token.clone()).map_err(|_| Failure::ProviderError)?)
                 .set_redirect_uri(
-                    RedirectUrl::new(self.redirect_uri(state))
+                    RedirectUrl::new(redirect_uri.to_string())
                         .map_err(|_| self.misconfigured("id"))?,
                 )
                 .set_auth_type(e.auth_type.clone());
@@ -202,10 +203,10 @@ impl<'a> Channel<'a> {
     }
 
     /// The provider's authorization URL with a fresh `state`, PKCE S256 challenge and (OIDC)
-    /// nonce; returns the URL and the secrets the callback will need.
-    pub async fn authorization(&self, state: &AppState) -> Result<Authorization, Failure> {
+    /// nonce; returns the URL and the secrets the callback at `redirect_uri` will need.
+    pub async fn authorization(&self, redirect_uri: &str) -> Result<Authorization, Failure> {
         let endpoints = self.endpoints(false).await?;
-        let client = self.oauth_client(state, &endpoints)?;
+        let client = self.oauth_client(&endpoints, redirect_uri)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client
             .authorize_url(CsrfToken::new_random)
@@ -227,16 +228,17 @@ impl<'a> Channel<'a> {
         })
     }
 
-    /// Exchange the code (with the PKCE verifier) and find out who signed in.
+    /// Exchange the code (with the PKCE verifier and the flow's `redirect_uri`) and find out
+    /// who signed in.
     pub async fn profile(
         &self,
-        state: &AppState,
+        redirect_uri: &str,
         code: &str,
         pkce_verifier: &str,
         nonce: Option<&str>,
     ) -> Result<Profile, Failure> {
         let endpoints = self.endpoints(false).await?;
-        let client = self.oauth_client(state, &endpoints)?;
+        let client = self.oauth_client(&endpoints, redirect_uri)?;
         let started = Instant::now();
         let tokens = client
             .exchange_code(AuthorizationCode::new(code.to_string()))

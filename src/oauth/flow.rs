@@ -13,7 +13,8 @@ use crate::tokens::{constant_time_eq, new_token, sha256_hex};
 
 /// The cookie that binds a pending sign-in to the browser that started it.
 pub const BINDING_COOKIE: &str = "gatehouse_oauth";
-const COOKIE_PATH: &str = "/api/v1/auth/providers";
+/// The native callback's path prefix, where the binding cookie is sent.
+pub const NATIVE_COOKIE_PATH: &str = "/api/v1/auth/providers";
 /// How long a started sign-in may take.
 pub const TTL: Duration = Duration::from_secs(600);
 /// Where a sign-in returns to when no usable `return_to` was given.
@@ -30,6 +31,19 @@ pub struct Pending {
     pub return_to: String,
     /// Set when a signed-in user started the flow: the identity is linked to them.
     pub link_user_id: Option<String>,
+    /// The door the flow was started at, which alone may finish it.
+    #[serde(default)]
+    pub door: Door,
+}
+
+/// Where a sign-in was started and comes back to: gatehouse's own API and pages, or a
+/// compatibility profile on its own listener (which answers the browser in its own wire format).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Door {
+    #[default]
+    Native,
+    /// The profile's callback URL, registered at the provider as this channel's redirect URI.
+    Profile { callback: String },
 }
 
 impl std::fmt::Debug for Pending {
@@ -108,11 +122,11 @@ pub fn binding_from(headers: &HeaderMap) -> Option<String> {
 }
 
 /// HttpOnly, SameSite=Lax (the provider's redirect back is a top-level GET, which Lax allows),
-/// scoped to the provider routes, gone after the flow's lifetime.
-pub fn binding_cookie(value: &str, secure: bool) -> HeaderValue {
+/// scoped to the callback's path (`path`), gone after the flow's lifetime.
+pub fn binding_cookie(value: &str, secure: bool, path: &str) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
     let cookie = format!(
-        "{BINDING_COOKIE}={value}; Path={COOKIE_PATH}; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        "{BINDING_COOKIE}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
         TTL.as_secs()
     );
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
@@ -123,6 +137,9 @@ pub fn binding_cookie(value: &str, secure: bool) -> HeaderValue {
 pub enum Failure {
     #[error("invalid_state")]
     InvalidState,
+    /// No channel of that id is configured (only when starting: a callback says invalid_state).
+    #[error("unknown_channel")]
+    UnknownChannel,
     #[error("missing_code")]
     MissingCode,
     #[error("token_failed")]
@@ -152,6 +169,7 @@ impl Failure {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidState => "invalid_state",
+            Self::UnknownChannel => "unknown_channel",
             Self::MissingCode => "missing_code",
             Self::TokenFailed => "token_failed",
             Self::InvalidIdToken => "invalid_id_token",

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::flow;
+use super::flow::{self, Door, Failure};
 use super::service::{self, Callback, Finished, IdentityView, ProviderInfo};
 use crate::http::{ApiError, ClientInfo, ReqLang, SessionUser, parse_id};
 use crate::sessions;
@@ -22,14 +22,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// One query parameter; a malformed query is read as far as it goes (never a 400 here).
-fn param(query: Option<&str>, name: &str) -> Option<String> {
+pub(crate) fn param(query: Option<&str>, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query?.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
 
 /// 302 to `location`, never cached, with an optional cookie.
-fn redirect(location: &str, cookie: Option<HeaderValue>) -> Response {
+pub(crate) fn redirect(location: &str, cookie: Option<HeaderValue>) -> Response {
     let mut response = StatusCode::FOUND.into_response();
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(location) {
@@ -64,11 +64,18 @@ async fn authorize(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let return_to = param(query.as_deref(), "return_to");
-    let started = service::authorize(&state, &id, return_to.as_deref(), &headers).await?;
-    let cookie = started
-        .binding
-        .map(|b| flow::binding_cookie(&b, state.secure_cookies()));
-    Ok(redirect(&started.location, cookie))
+    match service::authorize(&state, &id, return_to.as_deref(), &headers, Door::Native).await {
+        Ok(started) => {
+            let secure = state.secure_cookies();
+            let cookie = flow::binding_cookie(&started.binding, secure, flow::NATIVE_COOKIE_PATH);
+            Ok(redirect(&started.location, Some(cookie)))
+        }
+        Err(Failure::UnknownChannel) => Err(ApiError::NotFound),
+        Err(failure) => {
+            service::record_failure(&state, &id, &failure);
+            Ok(redirect(&failure.location(), None))
+        }
+    }
 }
 
 /// Where the provider sends the browser back. Success: the session cookie is set and the
@@ -99,7 +106,7 @@ async fn callback(
         iss: param(q, "iss"),
         binding: flow::binding_from(&headers),
     };
-    match service::callback(&state, &id, answer, &client, lang).await {
+    match service::callback(&state, &id, answer, &client, lang, &Door::Native).await {
         Ok(Finished::SignedIn { session, return_to }) => {
             let lifetime = state.config.session_lifetime.secs();
             let cookie = sessions::set_cookie(&session.token, lifetime, state.secure_cookies());

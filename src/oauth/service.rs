@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::channels::{Channel, Profile};
-use super::flow::{self, Failure, Pending};
+use super::flow::{self, Door, Failure, Pending};
 use super::store::{self, Identity, NewIdentity};
 use crate::accounts::User;
 use crate::accounts::service::{NewAccount, insert_account, sign_in};
@@ -47,48 +47,49 @@ pub fn providers(state: &AppState) -> Vec<ProviderInfo> {
         .collect()
 }
 
-/// Where the browser goes next, and the binding cookie's value when a flow was started.
+/// Where the browser goes next (the provider), and the binding cookie's value.
 pub struct Started {
     pub location: String,
-    pub binding: Option<String>,
+    pub binding: String,
 }
 
-/// Start a sign-in at `provider_id`; with a session the identity will be linked to its user.
-/// `state`, PKCE verifier and nonce stay server-side, bound to the browser by a cookie. A
-/// provider that cannot be reached sends the browser to `/login?error=provider_error`.
+/// Start a sign-in at `provider_id` through `door`; with a native session the identity will be
+/// linked to its user. `state`, PKCE verifier and nonce stay server-side, bound to the browser
+/// by a cookie. A failure (an unknown channel, a provider that cannot be reached) is for the
+/// door to word: each answers the browser its own way.
 pub async fn authorize(
     state: &AppState,
     provider_id: &str,
     return_to: Option<&str>,
     headers: &HeaderMap,
-) -> Result<Started, ApiError> {
-    let channel = Channel::find(state, provider_id).ok_or(ApiError::NotFound)?;
-    let link_user_id = signed_in_user(state, headers).await?;
-    let started = async {
-        let started = channel.authorization(state).await?;
-        let binding = flow::binding_value(headers);
-        let pending = Pending {
-            provider: channel.id.to_string(),
-            binding: crate::tokens::sha256_hex(&binding),
-            pkce_verifier: started.pkce_verifier,
-            nonce: started.nonce,
-            return_to: flow::safe_return_to(return_to),
-            link_user_id,
-        };
-        flow::save(state, &started.csrf_state, &pending).await?;
-        Ok::<_, Failure>(Started {
-            location: started.url,
-            binding: Some(binding),
-        })
-    }
-    .await;
-    Ok(started.unwrap_or_else(|failure| {
-        record_failure(state, provider_id, &failure);
-        Started {
-            location: failure.location(),
-            binding: None,
-        }
-    }))
+    door: Door,
+) -> Result<Started, Failure> {
+    let channel = Channel::find(state, provider_id).ok_or(Failure::UnknownChannel)?;
+    let (link_user_id, redirect_uri) = match &door {
+        Door::Native => (
+            signed_in_user(state, headers)
+                .await
+                .map_err(|e| Failure::Internal(e.into()))?,
+            channel.native_callback(state),
+        ),
+        Door::Profile { callback } => (None, callback.clone()),
+    };
+    let started = channel.authorization(&redirect_uri).await?;
+    let binding = flow::binding_value(headers);
+    let pending = Pending {
+        provider: channel.id.to_string(),
+        binding: crate::tokens::sha256_hex(&binding),
+        pkce_verifier: started.pkce_verifier,
+        nonce: started.nonce,
+        return_to: flow::safe_return_to(return_to),
+        link_user_id,
+        door,
+    };
+    flow::save(state, &started.csrf_state, &pending).await?;
+    Ok(Started {
+        location: started.url,
+        binding,
+    })
 }
 
 /// Count and log a sign-in that did not happen; the cause is logged, never a token or code.
@@ -145,20 +146,25 @@ pub enum Finished {
 }
 
 /// Finish a sign-in: check the flow (taken once), exchange the code, verify who signed in, then
-/// sign in a known identity, link a verified email, or register a new account.
+/// sign in a known identity, link a verified email, or register a new account. Only the door
+/// that started a flow may finish it.
 pub async fn callback(
     state: &AppState,
     provider_id: &str,
     answer: Callback,
     client: &ClientInfo,
     lang: Lang,
+    door: &Door,
 ) -> Result<Finished, Failure> {
     let channel = Channel::find(state, provider_id).ok_or(Failure::InvalidState)?;
     let csrf_state = answer.state.as_deref().unwrap_or_default();
     let pending = flow::take(state, csrf_state)
         .await?
         .ok_or(Failure::InvalidState)?;
-    if pending.provider != channel.id || !pending.bound_to(answer.binding.as_deref()) {
+    if pending.provider != channel.id
+        || pending.door != *door
+        || !pending.bound_to(answer.binding.as_deref())
+    {
         return Err(Failure::InvalidState);
     }
     if answer.error.is_some() {
@@ -175,9 +181,13 @@ pub async fn callback(
         .as_deref()
         .filter(|c| !c.is_empty())
         .ok_or(Failure::MissingCode)?;
+    let redirect_uri = match &pending.door {
+        Door::Native => channel.native_callback(state),
+        Door::Profile { callback } => callback.clone(),
+    };
     let profile = channel
         .profile(
-            state,
+            &redirect_uri,
             code,
             &pending.pkce_verifier,
             pending.nonce.as_deref(),

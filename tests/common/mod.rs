@@ -352,8 +352,14 @@ pub fn project_dir() -> std::path::PathBuf {
 /// The RAGFlow compatibility profile served on 127.0.0.1:0 over `app`'s state (the same
 /// database, short-lived store and clock); returns its base URL.
 pub async fn spawn_ragflow(app: &TestApp) -> String {
+    serve_ragflow(app, std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+}
+
+/// The profile on a listener bound beforehand (so `[ragflow] public_base_url` can name it).
+pub fn serve_ragflow(app: &TestApp, listener: std::net::TcpListener) -> String {
     let router = gatehouse::compat::ragflow::routes::app(app.state.clone()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         axum::serve(

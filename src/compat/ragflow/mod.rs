@@ -2,6 +2,7 @@
 //! listener, translated onto gatehouse's account, session, recovery, API-key and tenant rules.
 
 pub mod auth;
+mod channels;
 mod models;
 mod recovery;
 pub mod routes;

@@ -5,16 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
-use serde_json::{Value, json};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use super::wire::{self, code};
-use super::{Keys, Profile, models, recovery, system, tenants, users};
+use super::{Keys, Profile, channels, models, recovery, system, tenants, users};
 use crate::state::AppState;
 
 /// The profile's application, with its keys loaded from `[ragflow]` (an unreadable key file or
@@ -26,8 +24,9 @@ pub fn app(state: AppState) -> anyhow::Result<Router> {
     };
     let api: &[(&str, MethodRouter<Profile>)] = &[
         ("/auth/login", post(users::login)),
-        ("/auth/login/channels", get(channels)),
-        ("/auth/login/{channel}", get(start_channel)),
+        ("/auth/login/channels", get(channels::list)),
+        ("/auth/login/{channel}", get(channels::start)),
+        ("/auth/oauth/{channel}/callback", get(channels::callback)),
         ("/auth/logout", post(users::logout)),
         ("/users", post(users::register)),
         ("/users/me", get(users::me).patch(users::update_me)),
@@ -68,8 +67,8 @@ pub fn app(state: AppState) -> anyhow::Result<Router> {
     ];
     let legacy: &[(&str, MethodRouter<Profile>)] = &[
         ("/v1/user/login", post(users::login).get(users::login)),
-        ("/v1/user/login/channels", get(channels)),
-        ("/v1/user/login/{channel}", get(start_channel)),
+        ("/v1/user/login/channels", get(channels::list)),
+        ("/v1/user/login/{channel}", get(channels::start)),
         ("/v1/user/logout", get(users::logout)),
         ("/v1/user/setting", post(users::update_me)),
         ("/v1/user/info", get(users::me)),
@@ -108,45 +107,4 @@ pub fn app(state: AppState) -> anyhow::Result<Router> {
         }))
         .layer(axum::middleware::from_fn(wire::cors))
         .with_state(profile))
-}
-
-/// `GET /auth/login/channels`: the configured sign-in providers, as RAGFlow lists them.
-async fn channels(State(p): State<Profile>) -> Response {
-    let list = crate::oauth::service::providers(&p.app)
-        .into_iter()
-        .map(|c| {
-            json!({"channel": c.id, "display_name": c.name,
-                "icon": c.icon.unwrap_or_else(|| "sso".into())})
-        })
-        .collect();
-    wire::ok(Value::Array(list))
-}
-
-/// `GET /auth/login/{channel}`: start the native provider sign-in (302 to the provider). It
-/// finishes at gatehouse's own callback, which signs the browser in to gatehouse.
-async fn start_channel(
-    State(p): State<Profile>,
-    Path(channel): Path<String>,
-    RawQuery(_query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    match crate::oauth::service::authorize(&p.app, &channel, Some("/"), &headers).await {
-        Ok(started) => {
-            let mut response = StatusCode::FOUND.into_response();
-            let h = response.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(&started.location) {
-                h.insert(header::LOCATION, v);
-            }
-            if let Some(binding) = started.binding {
-                let cookie = crate::oauth::flow::binding_cookie(&binding, p.app.secure_cookies());
-                h.insert(header::SET_COOKIE, cookie);
-            }
-            response
-        }
-        Err(crate::http::ApiError::NotFound) => wire::fail(
-            code::EXCEPTION_ERROR,
-            &format!("ValueError('Invalid channel name: {channel}')"),
-        ),
-        Err(e) => wire::fault(e),
-    }
 }
