@@ -1,5 +1,5 @@
 // End-to-end tests of the gatehouse pages in a real Chromium, driven by playwright-core.
-// Starts its own gatehouse (GATEHOUSE_BIN) on a free port with a temporary data dir and the file
+// Starts its own gatehouse (E2E_GATEHOUSE_BIN) on a free port with a temporary data dir and the file
 // mail sink, reads codes and links from {data_dir}/mail/*.eml, checks every page with axe-core
 // (no serious or critical violations) and saves screenshots under test-artifacts/.
 import { chromium } from 'playwright-core';
@@ -13,7 +13,7 @@ import path from 'node:path';
 const require = createRequire(import.meta.url);
 const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-const BIN = process.env.GATEHOUSE_BIN || path.join(process.env.HOME, '.cache/gatehouse-target/debug/gatehouse');
+const BIN = process.env.E2E_GATEHOUSE_BIN || path.join(process.env.HOME, '.cache/gatehouse-target/debug/gatehouse');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const PASSWORD = 'violet tugboat harmonica';
 const NEW_PASSWORD = 'quiet lantern meadow';
@@ -34,6 +34,22 @@ function freePort() {
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-e2e-'));
 const port = await freePort();
 const BASE = `http://127.0.0.1:${port}`;
+
+// The OpenID provider peer (tests/peers/oidc-op): signs `login_hint`'s account in without a form.
+const op = spawn('node', ['op.mjs'], {
+  cwd: path.join(ROOT, 'tests/peers/oidc-op'),
+  env: { ...process.env, PORT: '0', RP_REDIRECTS: `${BASE}/api/v1/auth/providers/corp/callback` },
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+const ISSUER = await new Promise((resolve, reject) => {
+  let seen = '';
+  op.stdout.on('data', (chunk) => {
+    seen += chunk;
+    const m = seen.match(/OP listening on (\S+)/);
+    if (m) resolve(m[1]);
+  });
+  op.on('exit', () => reject(new Error('the OpenID provider peer did not start')));
+});
 const configFile = path.join(dataDir, 'gatehouse.toml');
 fs.writeFileSync(configFile, `listen = "127.0.0.1:${port}"
 data_dir = "${dataDir}"
@@ -43,13 +59,23 @@ email_verification_required = true
 
 [captcha]
 enabled = false
+
+[providers.corp]
+type = "oidc"
+name = "Corp SSO"
+issuer = "${ISSUER}"
+client_id = "authsvc"
+client_secret = "authsvc-secret"
 `);
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 
 execFileSync(BIN, ['--config', configFile, 'admin', 'create-user', '--email', ADMIN.email, '--nickname', 'Admin', '--superuser'],
   { env: { ...process.env, GATEHOUSE_NEW_PASSWORD: ADMIN.password }, stdio: 'inherit' });
 const server = spawn(BIN, ['--config', configFile, 'serve'], { stdio: ['ignore', 'inherit', 'inherit'] });
-const stop = () => { if (server.exitCode === null) server.kill('SIGTERM'); };
+const stop = () => {
+  if (server.exitCode === null) server.kill('SIGTERM');
+  if (op.exitCode === null) op.kill('SIGTERM');
+};
 process.on('exit', stop);
 
 for (let i = 0; ; i++) {
@@ -192,6 +218,17 @@ try {
   check(pa.url().startsWith(`${BASE}/login`), 'the old password no longer works');
   await signIn(pa, USER.email, NEW_PASSWORD);
   check(pa.url() === `${BASE}/account`, 'the new password signs in');
+
+  // Sign-in through the OpenID provider: the button on /login, the provider, back signed in.
+  const o = await newContext();
+  const po = await o.newPage();
+  await po.goto(`${BASE}/login`);
+  await shoot(po, 'login-providers-en');
+  await po.click('.providers a');
+  check(po.url() === `${BASE}/account`, 'the OpenID provider signs a new user in and lands on /account');
+  check((await po.textContent('#profile')).includes('alice@example.test'), 'the account page shows the provider\'s address');
+  await shoot(po, 'account-oidc-en');
+  await o.close();
 
   // The administrator disables the user; the user's session ends.
   const c = await newContext();
