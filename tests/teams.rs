@@ -517,6 +517,13 @@ async fn the_last_owner_stays() {
         (promote.status, promote.body["role"].as_str()),
         (200, Some("owner"))
     );
+    let changed = app.audit_events("tenant.member_role_changed").await;
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0].0.as_deref(), Some(second_id.as_str()));
+    assert!(
+        changed[0].1.contains("\"from\":\"admin\"") && changed[0].1.contains("\"to\":\"owner\""),
+        "{changed:?}"
+    );
     let leave = app
         .delete(
             &format!("/api/v1/tenants/{tenant}/members/{owner_id}"),

@@ -65,10 +65,12 @@ async fn list_members(
 async fn update_member(
     State(state): State<AppState>,
     CurrentUser(auth): CurrentUser,
+    client: ClientInfo,
     Path((id, user_id)): Path<(String, String)>,
     ApiJson(input): ApiJson<RoleInput>,
 ) -> Result<Json<MemberView>, ApiError> {
-    service::update_member(&state, &auth, &parse_id(&id)?, &parse_id(&user_id)?, input)
+    let (id, user_id) = (parse_id(&id)?, parse_id(&user_id)?);
+    service::update_member(&state, &auth, &id, &user_id, input, &client)
         .await
         .map(Json)
 }

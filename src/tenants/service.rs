@@ -288,7 +288,9 @@ pub async fn update_member(
     tenant_id: &str,
     user_id: &str,
     input: RoleInput,
+    client: &ClientInfo,
 ) -> Result<MemberView, ApiError> {
+    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let caller = manager(&mut tx, auth, tenant_id).await?;
     let target = store::member(&mut tx, tenant_id, user_id)
@@ -308,6 +310,17 @@ pub async fn update_member(
     let updated = store::member(&mut tx, tenant_id, user_id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    if current != input.role {
+        let event = AuditEvent {
+            event: "tenant.member_role_changed",
+            actor_user_id: Some(&auth.user.id),
+            subject_user_id: Some(user_id),
+            tenant_id: Some(tenant_id),
+            client: Some(client),
+            detail: serde_json::json!({"from": current.as_str(), "to": input.role.as_str()}),
+        };
+        audit::record(&mut tx, now, event).await?;
+    }
     tx.commit().await?;
     Ok(member_view(updated))
 }
