@@ -94,4 +94,22 @@ mod tests {
         assert_eq!(loads(SECRET.as_bytes(), &forged), None);
         assert_eq!(loads(SECRET.as_bytes(), "abc"), None);
     }
+
+    /// itsdangerous signs a zlib-compressed payload as `.` + base64; no handle gatehouse issues
+    /// compresses, so a validly signed compressed token is someone else's and is refused.
+    #[test]
+    fn a_signed_compressed_payload_is_refused() {
+        let signed = ".eJxTSkpMUqoFAAXgAb0.ZVPxAA";
+        let sig = signature(SECRET.as_bytes(), signed)
+            .map(|m| URL_SAFE_NO_PAD.encode(m.finalize().into_bytes()))
+            .unwrap_or_default();
+        let token = format!("{signed}.{sig}");
+        assert_eq!(loads(SECRET.as_bytes(), &token), None);
+        // The same signature over a plain payload is accepted: the refusal is the compression.
+        let plain = dumps(SECRET.as_bytes(), "abcd", 1_700_000_000);
+        assert_eq!(
+            loads(SECRET.as_bytes(), &plain),
+            Some(("abcd".into(), 1_700_000_000))
+        );
+    }
 }
