@@ -1,6 +1,6 @@
 //! The web pages over real HTTP with a cookie jar, as a browser without JavaScript would use them:
 //! every page in both languages, the CSRF token, sign-in and its errors, `return_to`, the account
-//! page, and the reset link whose GET uses nothing.
+//! page (with dates in the user's zone), and the reset link whose GET uses nothing.
 
 mod common;
 
@@ -42,8 +42,18 @@ async fn read(r: reqwest::Response) -> Got {
     Got {
         status,
         location,
-        body: r.text().await.unwrap(),
+        body: unescape(&r.text().await.unwrap()),
     }
+}
+
+/// The page's text as a browser reads it: the templates escape `/` and quotes in values too.
+fn unescape(html: &str) -> String {
+    html.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 fn csrf(html: &str) -> String {
@@ -418,4 +428,81 @@ async fn admin_pages_are_for_superusers_only() {
     for path in ["/admin/audit?event=user.login", "/admin/outbox"] {
         assert_eq!(get(&a, &app, path).await.status, 200, "{path}");
     }
+}
+
+/// Run `sql` with `binds` against the test's database.
+async fn sql(app: &TestApp, query: &'static str, binds: &[&str]) {
+    let mut q = sqlx::query(query);
+    for b in binds {
+        q = q.bind(*b);
+    }
+    q.execute(app.state.db.pool()).await.unwrap();
+}
+
+/// A browser signed in as a newly registered user; returns it with the user's id.
+async fn signed_in_user(app: &TestApp, email: &str) -> (reqwest::Client, String) {
+    let (_, id) = app.register(email).await;
+    let c = browser(app, "en");
+    let r = sign_in(&c, app, email, PASSWORD).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    (c, id)
+}
+
+/// 2026-11-25 20:04:00 UTC.
+const INSTANT: &str = "1795637040";
+
+#[tokio::test]
+async fn dates_show_in_the_viewers_time_zone() {
+    let (app, _s) = spawn().await;
+    let utc_email = unique_email("utc");
+    let (utc, utc_id) = signed_in_user(&app, &utc_email).await;
+    let (east, east_id) = signed_in_user(&app, &unique_email("east")).await;
+    let r = submit(
+        &east,
+        &app,
+        "/account",
+        "/account/profile",
+        &[
+            ("nickname", "East"),
+            ("language", "en"),
+            ("color_schema", "system"),
+            ("timezone", "Asia/Shanghai"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    for id in [&utc_id, &east_id] {
+        let set = "UPDATE sessions SET created_at = CAST($1 AS BIGINT) WHERE user_id = $2";
+        sql(&app, set, &[INSTANT, id]).await;
+    }
+    let page = get(&utc, &app, "/account").await.body;
+    assert!(page.contains("2026-11-25 20:04 UTC"), "{page}");
+    assert!(page.contains("Times are shown in your time zone, UTC."));
+    let page = get(&east, &app, "/account").await.body;
+    assert!(page.contains("2026-11-26 04:04 CST"), "{page}");
+    assert!(!page.contains("2026-11-25 20:04 UTC"));
+    assert!(page.contains("Times are shown in your time zone, Asia/Shanghai."));
+
+    // Administration pages use the administrator's zone.
+    let set = "UPDATE users SET is_superuser = 1, timezone = 'Europe/Berlin' WHERE id = $1";
+    sql(&app, set, &[&utc_id]).await;
+    let set = "UPDATE users SET created_at = CAST($1 AS BIGINT) WHERE id = $2";
+    sql(&app, set, &[INSTANT, &east_id]).await;
+    let detail = get(&utc, &app, &format!("/admin/users/{east_id}")).await;
+    assert_eq!(detail.status, 200);
+    assert!(
+        detail.body.contains("2026-11-25 21:04 CET"),
+        "{}",
+        detail.body
+    );
+    let list = get(&utc, &app, "/admin").await.body;
+    assert!(list.contains("2026-11-25 21:04 CET"));
+    let set = "UPDATE audit_events SET at = CAST($1 AS BIGINT) WHERE subject_user_id = $2";
+    sql(&app, set, &[INSTANT, &east_id]).await;
+    let audit = get(&utc, &app, &format!("/admin/audit?user_id={east_id}")).await;
+    assert!(
+        audit.body.contains("2026-11-25 21:04 CET"),
+        "{}",
+        audit.body
+    );
 }

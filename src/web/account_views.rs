@@ -7,7 +7,7 @@ use axum::response::Response;
 use minijinja::{Value, context};
 
 use super::form::WebForm;
-use super::page::{FormErrors, Page, redirect, show_time, with_error};
+use super::page::{FormErrors, Page, redirect, with_error};
 use crate::accounts::service::{
     self as accounts, EmailChangeRequest, PasswordChange, ProfilePatch,
 };
@@ -89,7 +89,7 @@ async fn account_context(
             context! {
                 id => s.id, current => s.current, ip => s.ip,
                 device => device(s.user_agent.as_deref()), user_agent => s.user_agent,
-                created_at => show_time(&s.created_at), last_seen_at => show_time(&s.last_seen_at),
+                created_at => page.time(&s.created_at), last_seen_at => page.time(&s.last_seen_at),
             }
         })
         .collect();
@@ -99,9 +99,9 @@ async fn account_context(
         .map(|k| {
             context! {
                 id => k.id, name => k.name, prefix => k.prefix, tenant_id => k.tenant_id,
-                created_at => show_time(&k.created_at),
-                expires_at => k.expires_at.as_deref().map(show_time),
-                last_used_at => k.last_used_at.as_deref().map(show_time),
+                created_at => page.time(&k.created_at),
+                expires_at => k.expires_at.as_deref().map(|t| page.time(t)),
+                last_used_at => k.last_used_at.as_deref().map(|t| page.time(t)),
             }
         })
         .collect();
@@ -114,7 +114,7 @@ async fn account_context(
             .map(|m| {
                 context! {
                     email => m.email, nickname => m.nickname, role => m.role.as_str(),
-                    joined_at => show_time(&m.joined_at),
+                    joined_at => page.time(&m.joined_at),
                 }
             })
             .collect();

@@ -191,8 +191,8 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("timezone", "Time zone", "时区"),
     (
         "timezone_hint",
-        "Kept for your applications; these pages show times in UTC.",
-        "供你的应用使用；本页面的时间均以 UTC 显示。",
+        "Dates on these pages are shown in this zone; your applications can read it too.",
+        "本页面的日期按此时区显示，你的应用也可以读取它。",
     ),
     ("save", "Save", "保存"),
     ("password_heading", "Password", "密码"),
@@ -251,9 +251,9 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("team_name", "New team name", "新团队名称"),
     ("team_create", "Create team", "创建团队"),
     (
-        "times_in_utc",
-        "All times are shown in UTC.",
-        "所有时间均以 UTC 显示。",
+        "times_in_zone",
+        "Times are shown in your time zone, {zone}.",
+        "时间均以你的时区（{zone}）显示。",
     ),
     (
         "done_profile_saved",
@@ -359,7 +359,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("since", "From (RFC 3339)", "开始时间（RFC 3339）"),
     ("until", "Until (RFC 3339)", "结束时间（RFC 3339）"),
     ("filter", "Filter", "筛选"),
-    ("time", "Time (UTC)", "时间（UTC）"),
+    ("time", "Time", "时间"),
     ("actor", "Actor", "操作者"),
     ("subject", "Subject", "对象"),
     ("detail", "Detail", "详情"),
