@@ -1,10 +1,11 @@
 //! The web pages over real HTTP with a cookie jar, as a browser without JavaScript would use them:
 //! every page in both languages, the CSRF token, sign-in and its errors, `return_to`, the account
-//! page (with dates in the user's zone), and the reset link whose GET uses nothing.
+//! page (dates in the user's zone, sign-in methods), and the reset link whose GET uses nothing.
 
 mod common;
 
 use common::{PASSWORD, TestApp, unique_email};
+use gatehouse::config::{ProviderConfig, ProviderKind, Secret};
 use reqwest::header;
 
 const NEW_PASSWORD: &str = "quiet lantern meadow";
@@ -448,6 +449,23 @@ async fn signed_in_user(app: &TestApp, email: &str) -> (reqwest::Client, String)
     (c, id)
 }
 
+/// Each `id` once on the page (labels and error links point at one element), in one `<main>`.
+fn assert_well_formed(html: &str) {
+    let mut seen = std::collections::BTreeSet::new();
+    for id in html
+        .split(" id=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+    {
+        assert!(seen.insert(id), "id {id} twice");
+    }
+    assert_eq!(html.matches("<main id=\"main\" class=\"").count(), 1);
+    assert!(
+        !html.contains("class=\"wide<"),
+        "a block leaked into an attribute"
+    );
+}
+
 /// 2026-11-25 20:04:00 UTC.
 const INSTANT: &str = "1795637040";
 
@@ -505,4 +523,100 @@ async fn dates_show_in_the_viewers_time_zone() {
         "{}",
         audit.body
     );
+}
+
+/// A server with two configured providers (never contacted: these tests only link to them).
+async fn spawn_with_providers() -> (TestApp, common::Storage) {
+    TestApp::spawn_with(|c| {
+        c.captcha.enabled = false;
+        for (id, name) in [("corp", "Corp SSO"), ("hub", "Hub")] {
+            let provider = ProviderConfig {
+                kind: Some(ProviderKind::Oidc),
+                name: Some(name.into()),
+                client_id: Some(id.into()),
+                client_secret: Some(Secret::new("unused-secret")),
+                issuer: Some("http://127.0.0.1:9".into()),
+                ..ProviderConfig::default()
+            };
+            c.providers.insert(id.into(), provider);
+        }
+    })
+    .await
+}
+
+async fn link_identity(app: &TestApp, user_id: &str, provider: &str, email: &str) {
+    let id = uuid::Uuid::now_v7().to_string();
+    let subject = format!("{provider}-{user_id}");
+    sqlx::query(
+        "INSERT INTO identities (id, user_id, provider, subject, email, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(user_id)
+    .bind(provider)
+    .bind(&subject)
+    .bind(email)
+    .bind(1_795_637_040_i64)
+    .execute(app.state.db.pool())
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn sign_in_methods_are_listed_linked_and_unlinked() {
+    let (app, _s) = spawn_with_providers().await;
+    let (c, id) = signed_in_user(&app, &unique_email("links")).await;
+    let link = |p: &str| {
+        format!(
+            "href=\"/api/v1/auth/providers/{p}/authorize?return_to=\
+             %2Faccount%3Fdone%3Didentity_linked%23identities\""
+        )
+    };
+    let page = get(&c, &app, "/account").await.body;
+    assert!(page.contains("Sign-in methods") && page.contains("No sign-in provider is linked"));
+    assert!(page.contains(&link("corp")) && page.contains(&link("hub")));
+    assert!(page.contains(">Link Corp SSO</a>"));
+
+    link_identity(&app, &id, "corp", "me@corp.example").await;
+    let page = get(&c, &app, "/account").await.body;
+    assert_well_formed(&page);
+    assert!(page.contains("me@corp.example") && page.contains("2026-11-25 20:04 UTC"));
+    assert!(!page.contains(&link("corp")) && page.contains(&link("hub")));
+    let action = page
+        .split("action=\"/account/identities/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let unlink = format!("/account/identities/{action}");
+    assert!(page.contains("aria-label=\"Unlink: Corp SSO\""));
+
+    // Without a password, the only identity cannot go: refused in words, and it stays.
+    sql(
+        &app,
+        "UPDATE users SET password_hash = NULL WHERE id = $1",
+        &[&id],
+    )
+    .await;
+    let refused = submit(&c, &app, "/account", &unlink, &[]).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("This is your last way to sign in"));
+    assert!(refused.body.contains("role=\"alert\""));
+    assert!(refused.body.contains("me@corp.example"));
+
+    // With another identity it may go.
+    link_identity(&app, &id, "hub", "me@hub.example").await;
+    let done = submit(&c, &app, "/account", &unlink, &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location, "/account?done=identity_unlinked#identities");
+    let page = get(&c, &app, "/account?done=identity_unlinked").await.body;
+    assert!(page.contains("The sign-in method is unlinked."));
+    assert!(!page.contains("me@corp.example") && page.contains("me@hub.example"));
+    assert!(page.contains(&link("corp")));
+
+    // A failed link comes back with a code, shown in words.
+    let page = get(&c, &app, "/account?error=identity_taken").await.body;
+    assert!(page.contains("That provider account is already linked to another user here."));
+    let page = get(&c, &app, "/account?error=whatever").await.body;
+    assert!(page.contains("Linking the provider did not succeed"));
 }

@@ -1,4 +1,5 @@
-//! The account page (profile, password, email, sessions, API keys, teams) and invitation links.
+//! The account page (profile, password, email, sessions, API keys, sign-in methods, teams)
+//! and invitation links.
 
 use std::collections::HashMap;
 
@@ -13,6 +14,7 @@ use crate::accounts::service::{
 };
 use crate::api_keys::service::{self as api_keys, CreateKey};
 use crate::http::{ApiError, parse_id};
+use crate::oauth::service as oauth;
 use crate::sessions::{self, Authenticated};
 use crate::state::AppState;
 use crate::tenants::service::{self as tenants, CreateTenant, InviteInput, Role};
@@ -33,7 +35,12 @@ const DONE: &[&str] = &[
     "team_created",
     "invitation_sent",
     "invitation_accepted",
+    "identity_linked",
+    "identity_unlinked",
 ];
+
+/// Codes a redirect back to `/account?error=…` may carry (a provider link that failed).
+const ERRORS: &[&str] = &["identity_taken"];
 
 /// What went wrong in which form of the page, or a one-time API key to show.
 #[derive(Default)]
@@ -74,6 +81,45 @@ fn device(user_agent: Option<&str>) -> String {
         (None, Some(o)) => o.to_string(),
         (None, None) => ua.chars().take(40).collect(),
     }
+}
+
+/// The linked identities, and a link to start linking each configured provider not linked yet.
+async fn identities_context(
+    state: &AppState,
+    page: &Page,
+    auth: &Authenticated,
+) -> Result<(Vec<Value>, Vec<Value>), ApiError> {
+    let linked = oauth::identities(state, &auth.user).await?;
+    let providers = oauth::providers(state);
+    let name = |id: &str| {
+        providers
+            .iter()
+            .find(|p| p.id == id)
+            .map_or_else(|| id.to_string(), |p| p.name.clone())
+    };
+    let identities = linked
+        .iter()
+        .map(|i| {
+            context! {
+                id => &i.id, provider => name(&i.provider), email => &i.email,
+                created_at => page.time(&i.created_at),
+            }
+        })
+        .collect();
+    // The provider's callback comes back here; with the session cookie it links, not signs in.
+    let back = encode("/account?done=identity_linked#identities");
+    let link = providers
+        .iter()
+        .filter(|p| !linked.iter().any(|i| i.provider == p.id))
+        .map(|p| {
+            let href = format!(
+                "/api/v1/auth/providers/{}/authorize?return_to={back}",
+                encode(&p.id)
+            );
+            context! { name => &p.name, href }
+        })
+        .collect();
+    Ok((identities, link))
 }
 
 async fn account_context(
@@ -123,6 +169,7 @@ async fn account_context(
             owner => t.role == Role::Owner, members,
         });
     }
+    let (identities, link) = identities_context(state, page, auth).await?;
     let user = &auth.user;
     let value = |name: &str, current: &str| -> String {
         match outcome.values {
@@ -145,6 +192,8 @@ async fn account_context(
         sessions,
         keys,
         teams,
+        identities,
+        link,
         new_key => outcome.new_key,
         errors,
         error_form => outcome.form,
@@ -178,8 +227,17 @@ pub async fn account(
         .get("done")
         .and_then(|d| DONE.iter().find(|k| *k == d))
         .copied();
+    let mut errors = FormErrors::default();
+    if let Some(code) = query.get("error") {
+        let key = match ERRORS.iter().find(|k| *k == code) {
+            Some(known) => format!("account_error_{known}"),
+            None => "account_error_unknown".to_string(),
+        };
+        errors.message = Some(page.t(&key).to_string());
+    }
     let outcome = Outcome {
         notice,
+        errors,
         ..Outcome::default()
     };
     render_account(&state, &page, auth, outcome).await
@@ -361,6 +419,23 @@ pub async fn invite(
                 .await
                 .map(|_| ())
         },
+    )
+    .await
+}
+
+pub async fn unlink_identity(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<String>,
+    form: WebForm,
+) -> Response {
+    act(
+        &state,
+        &page,
+        &form,
+        "identities",
+        "identity_unlinked",
+        async |auth| oauth::unlink(&state, auth, &parse_id(&id)?, &page.client).await,
     )
     .await
 }

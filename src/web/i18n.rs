@@ -291,6 +291,41 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "You joined the team.",
         "你已加入团队。",
     ),
+    (
+        "done_identity_linked",
+        "The sign-in method is linked.",
+        "登录方式已关联。",
+    ),
+    (
+        "done_identity_unlinked",
+        "The sign-in method is unlinked.",
+        "该登录方式已取消关联。",
+    ),
+    (
+        "account_error_identity_taken",
+        "That provider account is already linked to another user here.",
+        "该登录服务账户已关联到本站的其他用户。",
+    ),
+    (
+        "account_error_unknown",
+        "Linking the provider did not succeed; please try again.",
+        "关联登录服务未成功，请重试。",
+    ),
+    ("identities_heading", "Sign-in methods", "登录方式"),
+    ("provider", "Provider", "登录服务"),
+    (
+        "provider_email",
+        "Address at the provider",
+        "登录服务中的邮箱",
+    ),
+    ("linked_at", "Linked", "关联时间"),
+    (
+        "no_identities",
+        "No sign-in provider is linked yet.",
+        "尚未关联任何登录服务。",
+    ),
+    ("identity_unlink", "Unlink", "取消关联"),
+    ("identity_link", "Link", "关联"),
     ("invitation_title", "Invitation", "邀请"),
     ("invitation_heading", "Join a team", "加入团队"),
     (

@@ -43,6 +43,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/account/api-keys", post(account::create_key))
         .route("/account/api-keys/{id}/revoke", post(account::revoke_key))
+        .route(
+            "/account/identities/{id}/unlink",
+            post(account::unlink_identity),
+        )
         .route("/account/teams", post(account::create_team))
         .route("/account/teams/{id}/invitations", post(account::invite))
         .route(
