@@ -1,6 +1,7 @@
 //! The web pages over real HTTP with a cookie jar, as a browser without JavaScript would use them:
 //! every page in both languages, the CSRF token, sign-in and its errors, `return_to`, the account
-//! page (dates in the user's zone, sign-in methods), and the reset link whose GET uses nothing.
+//! page (dates in the user's zone, sign-in methods, deletion), and the reset link whose GET
+//! uses nothing.
 
 mod common;
 
@@ -619,4 +620,73 @@ async fn sign_in_methods_are_listed_linked_and_unlinked() {
     assert!(page.contains("That provider account is already linked to another user here."));
     let page = get(&c, &app, "/account?error=whatever").await.body;
     assert!(page.contains("Linking the provider did not succeed"));
+}
+
+#[tokio::test]
+async fn the_account_is_deleted_with_the_password() {
+    let (app, _s) = spawn_with_providers().await;
+    let email = unique_email("gone");
+    let (c, _) = signed_in_user(&app, &email).await;
+    let page = get(&c, &app, "/account").await.body;
+    assert_well_formed(&page);
+    assert!(page.contains("id=\"delete-password\"") && page.contains(">Delete my account<"));
+
+    let empty = submit(&c, &app, "/account", "/account/delete", &[("password", "")]).await;
+    assert_eq!(empty.status, 422);
+    assert!(
+        empty
+            .body
+            .contains("id=\"delete-password-error\" role=\"alert\"")
+    );
+    assert!(empty.body.contains("Enter your password to confirm."));
+    let wrong = submit(
+        &c,
+        &app,
+        "/account",
+        "/account/delete",
+        &[("password", "nope")],
+    )
+    .await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.body.contains("id=\"delete-password-error\""));
+    assert!(wrong.body.contains("Wrong email or password."));
+
+    let done = submit(
+        &c,
+        &app,
+        "/account",
+        "/account/delete",
+        &[("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location, "/login?done=account_deleted");
+    let login = get(&c, &app, &done.location).await.body;
+    assert!(login.contains("Your account is deleted."));
+    assert_eq!(get(&c, &app, "/account").await.status, 303);
+    assert_eq!(app.login(&email, PASSWORD).await.status, 401);
+
+    // An account without a password: a recent provider sign-in confirms, and no field is shown.
+    let (p, id) = signed_in_user(&app, &unique_email("sso")).await;
+    sql(
+        &app,
+        "UPDATE users SET password_hash = NULL WHERE id = $1",
+        &[&id],
+    )
+    .await;
+    let page = get(&p, &app, "/account").await.body;
+    assert!(page.contains("sign in again with a linked provider"));
+    assert!(!page.contains("action=\"/account/delete\""));
+    sql(
+        &app,
+        "UPDATE sessions SET auth_method = 'corp' WHERE user_id = $1",
+        &[&id],
+    )
+    .await;
+    let page = get(&p, &app, "/account").await.body;
+    assert!(page.contains("You signed in with a provider a moment ago"));
+    assert!(!page.contains("id=\"delete-password\""));
+    let done = submit(&p, &app, "/account", "/account/delete", &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(get(&p, &app, "/account").await.status, 303);
 }

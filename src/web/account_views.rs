@@ -1,5 +1,5 @@
-//! The account page (profile, password, email, sessions, API keys, sign-in methods, teams)
-//! and invitation links.
+//! The account page (profile, password, email, sessions, API keys, sign-in methods, teams,
+//! deletion) and invitation links.
 
 use std::collections::HashMap;
 
@@ -8,9 +8,9 @@ use axum::response::Response;
 use minijinja::{Value, context};
 
 use super::form::WebForm;
-use super::page::{FormErrors, Page, redirect, with_error};
+use super::page::{FormErrors, Page, redirect, signed_out, with_error};
 use crate::accounts::service::{
-    self as accounts, EmailChangeRequest, PasswordChange, ProfilePatch,
+    self as accounts, DeleteAccount, EmailChangeRequest, PasswordChange, ProfilePatch,
 };
 use crate::api_keys::service::{self as api_keys, CreateKey};
 use crate::http::{ApiError, parse_id};
@@ -194,6 +194,8 @@ async fn account_context(
         teams,
         identities,
         link,
+        delete_password => accounts::deletion_needs_password(state, auth).await?,
+        has_password => user.password_hash.is_some(),
         new_key => outcome.new_key,
         errors,
         error_form => outcome.form,
@@ -438,6 +440,38 @@ pub async fn unlink_identity(
         async |auth| oauth::unlink(&state, auth, &parse_id(&id)?, &page.client).await,
     )
     .await
+}
+
+/// Delete the account, confirmed as the API's rule asks (the password, or a recent provider
+/// sign-in); then signed out and on to the sign-in page.
+pub async fn delete_account(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
+    let Some(auth) = &page.auth else {
+        return page.to_login();
+    };
+    let result = match form.parse::<DeleteAccount>(&["password"]) {
+        Ok(input) => accounts::delete_account(&state, auth, input, &page.client).await,
+        Err(e) => Err(e),
+    };
+    let err = match result {
+        Ok(()) => return signed_out(&state, "/login?done=account_deleted"),
+        Err(ApiError::Unauthenticated) => return page.to_login(),
+        Err(e) => e,
+    };
+    let mut errors = page.form_errors(&err);
+    if let Some(wrong) = errors.fields.remove("current_password") {
+        // No password sent: say what is missing rather than "wrong password".
+        let message = match form.get("password") {
+            "" => page.t("delete_password_required").to_string(),
+            _ => wrong,
+        };
+        errors.fields.insert("password".into(), message);
+    }
+    let outcome = Outcome {
+        form: "delete",
+        errors,
+        ..Outcome::default()
+    };
+    with_error(render_account(&state, &page, auth, outcome).await, err)
 }
 
 /// The invitation link: sign in first, then a button accepts (the GET changes nothing).

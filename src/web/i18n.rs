@@ -326,6 +326,35 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("identity_unlink", "Unlink", "取消关联"),
     ("identity_link", "Link", "关联"),
+    ("delete_heading", "Delete account", "删除账户"),
+    (
+        "delete_intro",
+        "This removes your account with its sessions, API keys and sign-in methods, and the teams \
+         only you belong to. It cannot be undone.",
+        "将删除你的账户及其会话、API 密钥、登录方式，以及只有你一人的团队。此操作无法撤销。",
+    ),
+    (
+        "delete_recent_provider",
+        "You signed in with a provider a moment ago; that confirms the deletion.",
+        "你刚刚通过登录服务登录，可直接确认删除。",
+    ),
+    (
+        "delete_reauth",
+        "Your account has no password: sign in again with a linked provider, then come back here \
+         to delete it.",
+        "你的账户没有设置密码：请先通过已关联的登录服务重新登录，然后回到此处删除账户。",
+    ),
+    (
+        "delete_password_required",
+        "Enter your password to confirm.",
+        "请输入密码以确认。",
+    ),
+    ("delete_button", "Delete my account", "删除我的账户"),
+    (
+        "account_deleted",
+        "Your account is deleted.",
+        "你的账户已删除。",
+    ),
     ("invitation_title", "Invitation", "邀请"),
     ("invitation_heading", "Join a team", "加入团队"),
     (

@@ -394,6 +394,16 @@ pub fn signed_in(state: &AppState, session: &NewSession, to: &str) -> Response {
     response
 }
 
+/// Clear the session cookie and go on to `to`.
+pub fn signed_out(state: &AppState, to: &str) -> Response {
+    let mut response = redirect(to);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        sessions::clear_cookie(state.secure_cookies()),
+    );
+    response
+}
+
 /// The time zone database the pages use: the copy built into the binary, so a host without
 /// `/usr/share/zoneinfo` shows the same dates (and the shipped zone list is tested against it).
 static TZDB: LazyLock<TimeZoneDatabase> = LazyLock::new(TimeZoneDatabase::bundled);

@@ -47,6 +47,7 @@ pub fn router() -> Router<AppState> {
             "/account/identities/{id}/unlink",
             post(account::unlink_identity),
         )
+        .route("/account/delete", post(account::delete_account))
         .route("/account/teams", post(account::create_team))
         .route("/account/teams/{id}/invitations", post(account::invite))
         .route(
