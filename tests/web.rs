@@ -1,7 +1,7 @@
 //! The web pages over real HTTP with a cookie jar, as a browser without JavaScript would use them:
 //! every page in both languages, the CSRF token, sign-in and its errors, `return_to`, the account
-//! page (dates in the user's zone, sign-in methods, deletion), and the reset link whose GET
-//! uses nothing.
+//! page (dates in the user's zone, sign-in methods, deletion, teams and their members), and the
+//! reset link whose GET uses nothing.
 
 mod common;
 
@@ -441,6 +441,42 @@ async fn sql(app: &TestApp, query: &'static str, binds: &[&str]) {
     q.execute(app.state.db.pool()).await.unwrap();
 }
 
+/// The team `name`'s id.
+async fn team_id(app: &TestApp, name: &str) -> String {
+    sqlx::query_scalar("SELECT id FROM tenants WHERE name = $1")
+        .bind(name)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap()
+}
+
+/// The role of `user_id` in `team`, if a member.
+async fn role_in(app: &TestApp, team: &str, user_id: &str) -> Option<String> {
+    sqlx::query_scalar("SELECT role FROM tenant_members WHERE tenant_id = $1 AND user_id = $2")
+        .bind(team)
+        .bind(user_id)
+        .fetch_optional(app.state.db.pool())
+        .await
+        .unwrap()
+}
+
+/// The path of the invitation link last mailed to `email`.
+async fn invitation_path(app: &TestApp, email: &str) -> String {
+    let (text,): (String,) = sqlx::query_as(
+        "SELECT body_text FROM mail_outbox WHERE recipient = $1 AND kind = 'invitation' \
+         ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(email)
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("/invitations/"))
+        .unwrap();
+    link[link.find("/invitations/").unwrap()..].to_string()
+}
+
 /// A browser signed in as a newly registered user; returns it with the user's id.
 async fn signed_in_user(app: &TestApp, email: &str) -> (reqwest::Client, String) {
     let (_, id) = app.register(email).await;
@@ -689,4 +725,107 @@ async fn the_account_is_deleted_with_the_password() {
     let done = submit(&p, &app, "/account", "/account/delete", &[]).await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert_eq!(get(&p, &app, "/account").await.status, 303);
+}
+
+#[tokio::test]
+async fn managers_change_roles_and_remove_members_and_members_only_read() {
+    let (app, _s) = spawn().await;
+    let (owner, owner_id) = signed_in_user(&app, &unique_email("boss")).await;
+    submit(
+        &owner,
+        &app,
+        "/account",
+        "/account/teams",
+        &[("name", "Crew")],
+    )
+    .await;
+    let team = team_id(&app, "Crew").await;
+    let mut members = Vec::new();
+    for tag in ["ann", "bob"] {
+        let email = unique_email(tag);
+        let invite = format!("/account/teams/{team}/invitations");
+        let fields = [("email", email.as_str()), ("role", "member")];
+        assert_eq!(
+            submit(&owner, &app, "/account", &invite, &fields)
+                .await
+                .status,
+            303
+        );
+        let path = invitation_path(&app, &email).await;
+        let (c, id) = signed_in_user(&app, &email).await;
+        assert_eq!(submit(&c, &app, &path, &path, &[]).await.status, 303);
+        members.push((c, id, email));
+    }
+    let (ann, ann_id, _) = &members[0];
+    let (_, bob_id, bob_email) = &members[1];
+    let role_of = |id: &str| format!("/account/teams/{team}/members/{id}/role");
+    let remove = |id: &str| format!("/account/teams/{team}/members/{id}/remove");
+
+    // A plain member sees the list without controls, and a forged post is refused.
+    let page = get(ann, &app, "/account").await.body;
+    assert!(page.contains("<h3>Crew") && page.contains("Joined"));
+    assert!(!page.contains(&role_of(bob_id)) && !page.contains(&remove(bob_id)));
+    let r = submit(
+        ann,
+        &app,
+        "/account",
+        &role_of(bob_id),
+        &[("role", "admin")],
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("You are not allowed to do this."));
+    let r = submit(ann, &app, "/account", &remove(bob_id), &[]).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        role_in(&app, &team, bob_id).await.as_deref(),
+        Some("member")
+    );
+
+    // The owner has a role select and a remove button for each other member.
+    let page = get(&owner, &app, "/account").await.body;
+    assert_well_formed(&page);
+    assert!(page.contains(&format!("action=\"{}\"", role_of(ann_id))));
+    assert!(page.contains(&format!("action=\"{}\"", remove(bob_id))));
+    assert!(page.contains(&format!(
+        "aria-label=\"Remove: {bob_email}\">Remove</button>"
+    )));
+    assert!(!page.contains(&role_of(&owner_id)));
+    assert!(page.contains(&format!(
+        "<label for=\"role-{team}-{ann_id}\" class=\"sr-only\">"
+    )));
+    let r = submit(
+        &owner,
+        &app,
+        "/account",
+        &role_of(ann_id),
+        &[("role", "admin")],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        r.location,
+        format!("/account?done=role_changed#team-{team}")
+    );
+    assert_eq!(role_in(&app, &team, ann_id).await.as_deref(), Some("admin"));
+    let page = get(&owner, &app, "/account?done=role_changed").await.body;
+    assert!(page.contains("role is changed."));
+
+    // Now an admin, Ann manages Bob but may not make an owner.
+    let page = get(ann, &app, "/account").await.body;
+    assert!(page.contains(&remove(bob_id)));
+    let r = submit(
+        ann,
+        &app,
+        "/account",
+        &role_of(bob_id),
+        &[("role", "owner")],
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    let r = submit(ann, &app, "/account", &remove(bob_id), &[]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(role_in(&app, &team, bob_id).await, None);
+    let page = get(ann, &app, "/account?done=member_removed").await.body;
+    assert!(page.contains("The member is removed from the team."));
 }

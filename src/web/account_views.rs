@@ -1,5 +1,5 @@
-//! The account page (profile, password, email, sessions, API keys, sign-in methods, teams,
-//! deletion) and invitation links.
+//! The account page (profile, password, email, sessions, API keys, sign-in methods, teams and
+//! their members, deletion) and invitation links.
 
 use std::collections::HashMap;
 
@@ -17,7 +17,7 @@ use crate::http::{ApiError, parse_id};
 use crate::oauth::service as oauth;
 use crate::sessions::{self, Authenticated};
 use crate::state::AppState;
-use crate::tenants::service::{self as tenants, CreateTenant, InviteInput, Role};
+use crate::tenants::service::{self as tenants, CreateTenant, InviteInput, Role, RoleInput};
 
 fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
@@ -35,6 +35,8 @@ const DONE: &[&str] = &[
     "team_created",
     "invitation_sent",
     "invitation_accepted",
+    "role_changed",
+    "member_removed",
     "identity_linked",
     "identity_unlinked",
 ];
@@ -159,6 +161,7 @@ async fn account_context(
             .into_iter()
             .map(|m| {
                 context! {
+                    own => m.user_id == auth.user.id, user_id => m.user_id,
                     email => m.email, nickname => m.nickname, role => m.role.as_str(),
                     joined_at => page.time(&m.joined_at),
                 }
@@ -413,13 +416,55 @@ pub async fn invite(
         &state,
         &page,
         &form,
-        "teams",
+        &format!("team-{id}"),
         "invitation_sent",
         async |auth| {
             let input = form.parse::<InviteInput>(&["email", "role"])?;
             tenants::invite(&state, auth, &parse_id(&id)?, input, &page.client)
                 .await
                 .map(|_| ())
+        },
+    )
+    .await
+}
+
+pub async fn change_role(
+    State(state): State<AppState>,
+    page: Page,
+    Path((id, user_id)): Path<(String, String)>,
+    form: WebForm,
+) -> Response {
+    act(
+        &state,
+        &page,
+        &form,
+        &format!("team-{id}"),
+        "role_changed",
+        async |auth| {
+            let input = form.parse::<RoleInput>(&["role"])?;
+            tenants::update_member(&state, auth, &parse_id(&id)?, &parse_id(&user_id)?, input)
+                .await
+                .map(|_| ())
+        },
+    )
+    .await
+}
+
+pub async fn remove_member(
+    State(state): State<AppState>,
+    page: Page,
+    Path((id, user_id)): Path<(String, String)>,
+    form: WebForm,
+) -> Response {
+    act(
+        &state,
+        &page,
+        &form,
+        &format!("team-{id}"),
+        "member_removed",
+        async |auth| {
+            let (id, user_id) = (parse_id(&id)?, parse_id(&user_id)?);
+            tenants::remove_member(&state, auth, &id, &user_id, &page.client).await
         },
     )
     .await

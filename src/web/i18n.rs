@@ -292,6 +292,16 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "你已加入团队。",
     ),
     (
+        "done_role_changed",
+        "The member's role is changed.",
+        "成员角色已更改。",
+    ),
+    (
+        "done_member_removed",
+        "The member is removed from the team.",
+        "该成员已被移出团队。",
+    ),
+    (
         "done_identity_linked",
         "The sign-in method is linked.",
         "登录方式已关联。",
@@ -326,6 +336,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("identity_unlink", "Unlink", "取消关联"),
     ("identity_link", "Link", "关联"),
+    ("members", "Members", "成员"),
+    ("joined", "Joined", "加入时间"),
+    ("you", "you", "你"),
+    ("change_role", "Change role", "更改角色"),
+    ("remove_member", "Remove", "移除"),
     ("delete_heading", "Delete account", "删除账户"),
     (
         "delete_intro",

@@ -51,6 +51,14 @@ pub fn router() -> Router<AppState> {
         .route("/account/teams", post(account::create_team))
         .route("/account/teams/{id}/invitations", post(account::invite))
         .route(
+            "/account/teams/{id}/members/{user_id}/role",
+            post(account::change_role),
+        )
+        .route(
+            "/account/teams/{id}/members/{user_id}/remove",
+            post(account::remove_member),
+        )
+        .route(
             "/invitations/{token}",
             get(account::invitation_page).post(account::accept_invitation),
         )
