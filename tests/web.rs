@@ -1,7 +1,7 @@
 //! The web pages over real HTTP with a cookie jar, as a browser without JavaScript would use them:
 //! every page in both languages, the CSRF token, sign-in and its errors, `return_to`, the account
-//! page (dates in the user's zone, sign-in methods, deletion, teams and their members), and the
-//! reset link whose GET uses nothing.
+//! page (dates in the user's zone, sign-in methods, deletion, teams and their members), the reset
+//! link whose GET uses nothing, and the operator's template overrides and logo.
 
 mod common;
 
@@ -728,6 +728,85 @@ async fn the_account_is_deleted_with_the_password() {
 }
 
 #[tokio::test]
+async fn teams_are_created_and_invitations_accepted_through_the_pages() {
+    let (app, _s) = spawn().await;
+    let (owner, _) = signed_in_user(&app, &unique_email("owner")).await;
+    let blank = submit(&owner, &app, "/account", "/account/teams", &[("name", " ")]).await;
+    assert_eq!(blank.status, 422);
+    assert!(blank.body.contains("id=\"team-name-error\""));
+    let created = submit(
+        &owner,
+        &app,
+        "/account",
+        "/account/teams",
+        &[("name", "Ops")],
+    )
+    .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let page = get(&owner, &app, "/account?done=team_created").await.body;
+    assert!(page.contains("The team is created.") && page.contains("<h3>Ops"));
+    let team = team_id(&app, "Ops").await;
+
+    let guest_email = unique_email("guest");
+    let invite = format!("/account/teams/{team}/invitations");
+    let fields = [("email", guest_email.as_str()), ("role", "member")];
+    let sent = submit(&owner, &app, "/account", &invite, &fields).await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    assert_eq!(
+        sent.location,
+        format!("/account?done=invitation_sent#team-{team}")
+    );
+    let path = invitation_path(&app, &guest_email).await;
+
+    // The link asks to sign in first and comes back.
+    let guest = browser(&app, "en");
+    let r = get(&guest, &app, &path).await;
+    assert_eq!(r.status, 303);
+    assert!(r.location.starts_with("/login?return_to=%2Finvitations%2F"));
+    // Another account cannot accept it.
+    let (other, _) = signed_in_user(&app, &unique_email("other")).await;
+    let refused = submit(&other, &app, &path, &path, &[]).await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("This invitation was sent to another email address.")
+    );
+
+    let (_, guest_id) = app.register(&guest_email).await;
+    let back = sign_in_to(&guest, &app, &guest_email, &path).await;
+    assert_eq!(back, path);
+    let page = get(&guest, &app, &path).await.body;
+    assert!(page.contains(&guest_email) && page.contains(">Accept invitation<"));
+    let joined = submit(&guest, &app, &path, &path, &[]).await;
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    assert_eq!(joined.location, "/account?done=invitation_accepted#teams");
+    let page = get(&guest, &app, "/account?done=invitation_accepted")
+        .await
+        .body;
+    assert!(page.contains("You joined the team.") && page.contains("<h3>Ops"));
+    assert_eq!(
+        role_in(&app, &team, &guest_id).await.as_deref(),
+        Some("member")
+    );
+    // Used once.
+    let again = submit(&guest, &app, &path, &path, &[]).await;
+    assert!(
+        again
+            .body
+            .contains("The link is invalid, expired or already used.")
+    );
+}
+
+/// Sign in from the page `return_to` leads to; returns where the browser is sent.
+async fn sign_in_to(c: &reqwest::Client, app: &TestApp, email: &str, to: &str) -> String {
+    let fields = [("email", email), ("password", PASSWORD), ("return_to", to)];
+    let r = submit(c, app, "/login", "/login", &fields).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    r.location
+}
+
+#[tokio::test]
 async fn managers_change_roles_and_remove_members_and_members_only_read() {
     let (app, _s) = spawn().await;
     let (owner, owner_id) = signed_in_user(&app, &unique_email("boss")).await;
@@ -828,4 +907,88 @@ async fn managers_change_roles_and_remove_members_and_members_only_read() {
     assert_eq!(role_in(&app, &team, bob_id).await, None);
     let page = get(ann, &app, "/account?done=member_removed").await.body;
     assert!(page.contains("The member is removed from the team."));
+}
+
+#[tokio::test]
+async fn the_captcha_appears_on_the_login_page_after_failures() {
+    let (app, _s) = TestApp::spawn_with(|c| c.captcha_after_failures = 2).await;
+    let email = unique_email("captcha");
+    app.register(&email).await;
+    let c = browser(&app, "en");
+    for _ in 0..2 {
+        let r = sign_in(&c, &app, &email, "not the password").await;
+        assert!(!r.body.contains("name=\"captcha_answer\""));
+    }
+    // Due now, even for the right password: the page shows the image and its field.
+    let due = sign_in(&c, &app, &email, PASSWORD).await;
+    assert_eq!(due.status, 422);
+    assert!(due.body.contains("<img src=\"data:image/png;base64,"));
+    assert!(
+        due.body
+            .contains("alt=\"Captcha: five letters and digits\"")
+    );
+    assert!(due.body.contains("<label for=\"login-captcha_answer\">"));
+    assert!(due.body.contains("Solve the captcha to continue."));
+    let id = due
+        .body
+        .split("name=\"captcha_id\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let key = gatehouse::captcha::service::key(&id);
+    let answer = app.state.kv.get(&key).await.unwrap().unwrap();
+    let fields = [
+        ("email", email.as_str()),
+        ("password", PASSWORD),
+        ("captcha_id", id.as_str()),
+        ("captcha_answer", answer.as_str()),
+    ];
+    let ok = submit(&c, &app, "/login", "/login", &fields).await;
+    assert_eq!((ok.status, ok.location.as_str()), (303, "/account"));
+}
+
+#[tokio::test]
+async fn an_operators_templates_and_logo_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let override_path = dir.path().join("login.html");
+    std::fs::write(
+        &override_path,
+        "{% extends \"base.html\" %}{% block content %}<h1>Staff sign-in</h1>{% endblock %}",
+    )
+    .unwrap();
+    let templates = dir.path().to_path_buf();
+    let (app, _s) = TestApp::spawn_with(|c| {
+        c.captcha.enabled = false;
+        c.web.templates_dir = Some(templates);
+        c.web.logo_url = Some("https://cdn.example/logo.svg".into());
+    })
+    .await;
+    let c = browser(&app, "en");
+    let login = get(&c, &app, "/login").await;
+    assert_eq!(login.status, 200);
+    assert!(login.body.contains("<h1>Staff sign-in</h1>"));
+    assert!(!login.body.contains("Forgot your password?"));
+    // The embedded base page and its logo are still used around the override.
+    assert!(
+        login
+            .body
+            .contains("<img src=\"https://cdn.example/logo.svg\" alt=\"\"")
+    );
+    // Files are read on every render: an edit shows at once.
+    std::fs::write(
+        &override_path,
+        "{% extends \"base.html\" %}{% block content %}<h1>Edited</h1>{% endblock %}",
+    )
+    .unwrap();
+    assert!(
+        get(&c, &app, "/login")
+            .await
+            .body
+            .contains("<h1>Edited</h1>")
+    );
+    // Pages without an override are the embedded ones, with the logo too.
+    let register = get(&c, &app, "/register").await.body;
+    assert!(register.contains("Create an account"));
+    assert!(register.contains("https://cdn.example/logo.svg"));
 }
