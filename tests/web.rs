@@ -1,10 +1,12 @@
 //! The web pages over real HTTP with a cookie jar, as a browser without JavaScript would use them:
 //! every page in both languages, the CSRF token, sign-in and its errors, `return_to`, the account
-//! page, and the reset link whose GET uses nothing.
+//! page (dates in the user's zone, sign-in methods, deletion, teams and their members), the reset
+//! link whose GET uses nothing, and the operator's template overrides and logo.
 
 mod common;
 
 use common::{PASSWORD, TestApp, unique_email};
+use gatehouse::config::{ProviderConfig, ProviderKind, Secret};
 use reqwest::header;
 
 const NEW_PASSWORD: &str = "quiet lantern meadow";
@@ -42,8 +44,18 @@ async fn read(r: reqwest::Response) -> Got {
     Got {
         status,
         location,
-        body: r.text().await.unwrap(),
+        body: unescape(&r.text().await.unwrap()),
     }
+}
+
+/// The page's text as a browser reads it: the templates escape `/` and quotes in values too.
+fn unescape(html: &str) -> String {
+    html.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 fn csrf(html: &str) -> String {
@@ -418,4 +430,565 @@ async fn admin_pages_are_for_superusers_only() {
     for path in ["/admin/audit?event=user.login", "/admin/outbox"] {
         assert_eq!(get(&a, &app, path).await.status, 200, "{path}");
     }
+}
+
+/// Run `sql` with `binds` against the test's database.
+async fn sql(app: &TestApp, query: &'static str, binds: &[&str]) {
+    let mut q = sqlx::query(query);
+    for b in binds {
+        q = q.bind(*b);
+    }
+    q.execute(app.state.db.pool()).await.unwrap();
+}
+
+/// The team `name`'s id.
+async fn team_id(app: &TestApp, name: &str) -> String {
+    sqlx::query_scalar("SELECT id FROM tenants WHERE name = $1")
+        .bind(name)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap()
+}
+
+/// The role of `user_id` in `team`, if a member.
+async fn role_in(app: &TestApp, team: &str, user_id: &str) -> Option<String> {
+    sqlx::query_scalar("SELECT role FROM tenant_members WHERE tenant_id = $1 AND user_id = $2")
+        .bind(team)
+        .bind(user_id)
+        .fetch_optional(app.state.db.pool())
+        .await
+        .unwrap()
+}
+
+/// The path of the invitation link last mailed to `email`.
+async fn invitation_path(app: &TestApp, email: &str) -> String {
+    let (text,): (String,) = sqlx::query_as(
+        "SELECT body_text FROM mail_outbox WHERE recipient = $1 AND kind = 'invitation' \
+         ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(email)
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("/invitations/"))
+        .unwrap();
+    link[link.find("/invitations/").unwrap()..].to_string()
+}
+
+/// A browser signed in as a newly registered user; returns it with the user's id.
+async fn signed_in_user(app: &TestApp, email: &str) -> (reqwest::Client, String) {
+    let (_, id) = app.register(email).await;
+    let c = browser(app, "en");
+    let r = sign_in(&c, app, email, PASSWORD).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    (c, id)
+}
+
+/// Each `id` once on the page (labels and error links point at one element), in one `<main>`.
+fn assert_well_formed(html: &str) {
+    let mut seen = std::collections::BTreeSet::new();
+    for id in html
+        .split(" id=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+    {
+        assert!(seen.insert(id), "id {id} twice");
+    }
+    assert_eq!(html.matches("<main id=\"main\" class=\"").count(), 1);
+    assert!(
+        !html.contains("class=\"wide<"),
+        "a block leaked into an attribute"
+    );
+}
+
+/// 2026-11-25 20:04:00 UTC.
+const INSTANT: &str = "1795637040";
+
+#[tokio::test]
+async fn dates_show_in_the_viewers_time_zone() {
+    let (app, _s) = spawn().await;
+    let utc_email = unique_email("utc");
+    let (utc, utc_id) = signed_in_user(&app, &utc_email).await;
+    let (east, east_id) = signed_in_user(&app, &unique_email("east")).await;
+    let r = submit(
+        &east,
+        &app,
+        "/account",
+        "/account/profile",
+        &[
+            ("nickname", "East"),
+            ("language", "en"),
+            ("color_schema", "system"),
+            ("timezone", "Asia/Shanghai"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    for id in [&utc_id, &east_id] {
+        let set = "UPDATE sessions SET created_at = CAST($1 AS BIGINT) WHERE user_id = $2";
+        sql(&app, set, &[INSTANT, id]).await;
+    }
+    let page = get(&utc, &app, "/account").await.body;
+    assert!(page.contains("2026-11-25 20:04 UTC"), "{page}");
+    assert!(page.contains("Times are shown in your time zone, UTC."));
+    let page = get(&east, &app, "/account").await.body;
+    assert!(page.contains("2026-11-26 04:04 CST"), "{page}");
+    assert!(!page.contains("2026-11-25 20:04 UTC"));
+    assert!(page.contains("Times are shown in your time zone, Asia/Shanghai."));
+
+    // Administration pages use the administrator's zone.
+    let set = "UPDATE users SET is_superuser = 1, timezone = 'Europe/Berlin' WHERE id = $1";
+    sql(&app, set, &[&utc_id]).await;
+    let set = "UPDATE users SET created_at = CAST($1 AS BIGINT) WHERE id = $2";
+    sql(&app, set, &[INSTANT, &east_id]).await;
+    let detail = get(&utc, &app, &format!("/admin/users/{east_id}")).await;
+    assert_eq!(detail.status, 200);
+    assert!(
+        detail.body.contains("2026-11-25 21:04 CET"),
+        "{}",
+        detail.body
+    );
+    let list = get(&utc, &app, "/admin").await.body;
+    assert!(list.contains("2026-11-25 21:04 CET"));
+    let set = "UPDATE audit_events SET at = CAST($1 AS BIGINT) WHERE subject_user_id = $2";
+    sql(&app, set, &[INSTANT, &east_id]).await;
+    let audit = get(&utc, &app, &format!("/admin/audit?user_id={east_id}")).await;
+    assert!(
+        audit.body.contains("2026-11-25 21:04 CET"),
+        "{}",
+        audit.body
+    );
+}
+
+/// A server with two configured providers (never contacted: these tests only link to them).
+async fn spawn_with_providers() -> (TestApp, common::Storage) {
+    TestApp::spawn_with(|c| {
+        c.captcha.enabled = false;
+        for (id, name) in [("corp", "Corp SSO"), ("hub", "Hub")] {
+            let provider = ProviderConfig {
+                kind: Some(ProviderKind::Oidc),
+                name: Some(name.into()),
+                client_id: Some(id.into()),
+                client_secret: Some(Secret::new("unused-secret")),
+                issuer: Some("http://127.0.0.1:9".into()),
+                ..ProviderConfig::default()
+            };
+            c.providers.insert(id.into(), provider);
+        }
+    })
+    .await
+}
+
+async fn link_identity(app: &TestApp, user_id: &str, provider: &str, email: &str) {
+    let id = uuid::Uuid::now_v7().to_string();
+    let subject = format!("{provider}-{user_id}");
+    sqlx::query(
+        "INSERT INTO identities (id, user_id, provider, subject, email, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(user_id)
+    .bind(provider)
+    .bind(&subject)
+    .bind(email)
+    .bind(1_795_637_040_i64)
+    .execute(app.state.db.pool())
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn sign_in_methods_are_listed_linked_and_unlinked() {
+    let (app, _s) = spawn_with_providers().await;
+    let (c, id) = signed_in_user(&app, &unique_email("links")).await;
+    let link = |p: &str| {
+        format!(
+            "href=\"/api/v1/auth/providers/{p}/authorize?return_to=\
+             %2Faccount%3Fdone%3Didentity_linked%23identities\""
+        )
+    };
+    let page = get(&c, &app, "/account").await.body;
+    assert!(page.contains("Sign-in methods") && page.contains("No sign-in provider is linked"));
+    assert!(page.contains(&link("corp")) && page.contains(&link("hub")));
+    assert!(page.contains(">Link Corp SSO</a>"));
+
+    link_identity(&app, &id, "corp", "me@corp.example").await;
+    let page = get(&c, &app, "/account").await.body;
+    assert_well_formed(&page);
+    assert!(page.contains("me@corp.example") && page.contains("2026-11-25 20:04 UTC"));
+    assert!(!page.contains(&link("corp")) && page.contains(&link("hub")));
+    let action = page
+        .split("action=\"/account/identities/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let unlink = format!("/account/identities/{action}");
+    assert!(page.contains("aria-label=\"Unlink: Corp SSO\""));
+
+    // Without a password, the only identity cannot go: refused in words, and it stays.
+    sql(
+        &app,
+        "UPDATE users SET password_hash = NULL WHERE id = $1",
+        &[&id],
+    )
+    .await;
+    let refused = submit(&c, &app, "/account", &unlink, &[]).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("This is your last way to sign in"));
+    assert!(refused.body.contains("role=\"alert\""));
+    assert!(refused.body.contains("me@corp.example"));
+
+    // With another identity it may go.
+    link_identity(&app, &id, "hub", "me@hub.example").await;
+    let done = submit(&c, &app, "/account", &unlink, &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location, "/account?done=identity_unlinked#identities");
+    let page = get(&c, &app, "/account?done=identity_unlinked").await.body;
+    assert!(page.contains("The sign-in method is unlinked."));
+    assert!(!page.contains("me@corp.example") && page.contains("me@hub.example"));
+    assert!(page.contains(&link("corp")));
+
+    // A failed link comes back with a code, shown in words.
+    let page = get(&c, &app, "/account?error=identity_taken").await.body;
+    assert!(page.contains("That provider account is already linked to another user here."));
+    let page = get(&c, &app, "/account?error=whatever").await.body;
+    assert!(page.contains("Linking the provider did not succeed"));
+}
+
+#[tokio::test]
+async fn the_account_is_deleted_with_the_password() {
+    let (app, _s) = spawn_with_providers().await;
+    let email = unique_email("gone");
+    let (c, _) = signed_in_user(&app, &email).await;
+    let page = get(&c, &app, "/account").await.body;
+    assert_well_formed(&page);
+    assert!(page.contains("id=\"delete-password\"") && page.contains(">Delete my account<"));
+
+    let empty = submit(&c, &app, "/account", "/account/delete", &[("password", "")]).await;
+    assert_eq!(empty.status, 422);
+    assert!(
+        empty
+            .body
+            .contains("id=\"delete-password-error\" role=\"alert\"")
+    );
+    assert!(empty.body.contains("Enter your password to confirm."));
+    let wrong = submit(
+        &c,
+        &app,
+        "/account",
+        "/account/delete",
+        &[("password", "nope")],
+    )
+    .await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.body.contains("id=\"delete-password-error\""));
+    assert!(wrong.body.contains("Wrong email or password."));
+
+    let done = submit(
+        &c,
+        &app,
+        "/account",
+        "/account/delete",
+        &[("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location, "/login?done=account_deleted");
+    let login = get(&c, &app, &done.location).await.body;
+    assert!(login.contains("Your account is deleted."));
+    assert_eq!(get(&c, &app, "/account").await.status, 303);
+    assert_eq!(app.login(&email, PASSWORD).await.status, 401);
+
+    // An account without a password: a recent provider sign-in confirms, and no field is shown.
+    let (p, id) = signed_in_user(&app, &unique_email("sso")).await;
+    sql(
+        &app,
+        "UPDATE users SET password_hash = NULL WHERE id = $1",
+        &[&id],
+    )
+    .await;
+    let page = get(&p, &app, "/account").await.body;
+    assert!(page.contains("sign in again with a linked provider"));
+    assert!(!page.contains("action=\"/account/delete\""));
+    sql(
+        &app,
+        "UPDATE sessions SET auth_method = 'corp' WHERE user_id = $1",
+        &[&id],
+    )
+    .await;
+    let page = get(&p, &app, "/account").await.body;
+    assert!(page.contains("You signed in with a provider a moment ago"));
+    assert!(!page.contains("id=\"delete-password\""));
+    let done = submit(&p, &app, "/account", "/account/delete", &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(get(&p, &app, "/account").await.status, 303);
+}
+
+#[tokio::test]
+async fn teams_are_created_and_invitations_accepted_through_the_pages() {
+    let (app, _s) = spawn().await;
+    let (owner, _) = signed_in_user(&app, &unique_email("owner")).await;
+    let blank = submit(&owner, &app, "/account", "/account/teams", &[("name", " ")]).await;
+    assert_eq!(blank.status, 422);
+    assert!(blank.body.contains("id=\"team-name-error\""));
+    let created = submit(
+        &owner,
+        &app,
+        "/account",
+        "/account/teams",
+        &[("name", "Ops")],
+    )
+    .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let page = get(&owner, &app, "/account?done=team_created").await.body;
+    assert!(page.contains("The team is created.") && page.contains("<h3>Ops"));
+    let team = team_id(&app, "Ops").await;
+
+    let guest_email = unique_email("guest");
+    let invite = format!("/account/teams/{team}/invitations");
+    let fields = [("email", guest_email.as_str()), ("role", "member")];
+    let sent = submit(&owner, &app, "/account", &invite, &fields).await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    assert_eq!(
+        sent.location,
+        format!("/account?done=invitation_sent#team-{team}")
+    );
+    let path = invitation_path(&app, &guest_email).await;
+
+    // The link asks to sign in first and comes back.
+    let guest = browser(&app, "en");
+    let r = get(&guest, &app, &path).await;
+    assert_eq!(r.status, 303);
+    assert!(r.location.starts_with("/login?return_to=%2Finvitations%2F"));
+    // Another account cannot accept it.
+    let (other, _) = signed_in_user(&app, &unique_email("other")).await;
+    let refused = submit(&other, &app, &path, &path, &[]).await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("This invitation was sent to another email address.")
+    );
+
+    let (_, guest_id) = app.register(&guest_email).await;
+    let back = sign_in_to(&guest, &app, &guest_email, &path).await;
+    assert_eq!(back, path);
+    let page = get(&guest, &app, &path).await.body;
+    assert!(page.contains(&guest_email) && page.contains(">Accept invitation<"));
+    let joined = submit(&guest, &app, &path, &path, &[]).await;
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    assert_eq!(joined.location, "/account?done=invitation_accepted#teams");
+    let page = get(&guest, &app, "/account?done=invitation_accepted")
+        .await
+        .body;
+    assert!(page.contains("You joined the team.") && page.contains("<h3>Ops"));
+    assert_eq!(
+        role_in(&app, &team, &guest_id).await.as_deref(),
+        Some("member")
+    );
+    // Used once.
+    let again = submit(&guest, &app, &path, &path, &[]).await;
+    assert!(
+        again
+            .body
+            .contains("The link is invalid, expired or already used.")
+    );
+}
+
+/// Sign in from the page `return_to` leads to; returns where the browser is sent.
+async fn sign_in_to(c: &reqwest::Client, app: &TestApp, email: &str, to: &str) -> String {
+    let fields = [("email", email), ("password", PASSWORD), ("return_to", to)];
+    let r = submit(c, app, "/login", "/login", &fields).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    r.location
+}
+
+#[tokio::test]
+async fn managers_change_roles_and_remove_members_and_members_only_read() {
+    let (app, _s) = spawn().await;
+    let (owner, owner_id) = signed_in_user(&app, &unique_email("boss")).await;
+    submit(
+        &owner,
+        &app,
+        "/account",
+        "/account/teams",
+        &[("name", "Crew")],
+    )
+    .await;
+    let team = team_id(&app, "Crew").await;
+    let mut members = Vec::new();
+    for tag in ["ann", "bob"] {
+        let email = unique_email(tag);
+        let invite = format!("/account/teams/{team}/invitations");
+        let fields = [("email", email.as_str()), ("role", "member")];
+        assert_eq!(
+            submit(&owner, &app, "/account", &invite, &fields)
+                .await
+                .status,
+            303
+        );
+        let path = invitation_path(&app, &email).await;
+        let (c, id) = signed_in_user(&app, &email).await;
+        assert_eq!(submit(&c, &app, &path, &path, &[]).await.status, 303);
+        members.push((c, id, email));
+    }
+    let (ann, ann_id, _) = &members[0];
+    let (_, bob_id, bob_email) = &members[1];
+    let role_of = |id: &str| format!("/account/teams/{team}/members/{id}/role");
+    let remove = |id: &str| format!("/account/teams/{team}/members/{id}/remove");
+
+    // A plain member sees the list without controls, and a forged post is refused.
+    let page = get(ann, &app, "/account").await.body;
+    assert!(page.contains("<h3>Crew") && page.contains("Joined"));
+    assert!(!page.contains(&role_of(bob_id)) && !page.contains(&remove(bob_id)));
+    let r = submit(
+        ann,
+        &app,
+        "/account",
+        &role_of(bob_id),
+        &[("role", "admin")],
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("You are not allowed to do this."));
+    let r = submit(ann, &app, "/account", &remove(bob_id), &[]).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        role_in(&app, &team, bob_id).await.as_deref(),
+        Some("member")
+    );
+
+    // The owner has a role select and a remove button for each other member.
+    let page = get(&owner, &app, "/account").await.body;
+    assert_well_formed(&page);
+    assert!(page.contains(&format!("action=\"{}\"", role_of(ann_id))));
+    assert!(page.contains(&format!("action=\"{}\"", remove(bob_id))));
+    assert!(page.contains(&format!(
+        "aria-label=\"Remove: {bob_email}\">Remove</button>"
+    )));
+    assert!(!page.contains(&role_of(&owner_id)));
+    assert!(page.contains(&format!(
+        "<label for=\"role-{team}-{ann_id}\" class=\"sr-only\">"
+    )));
+    let r = submit(
+        &owner,
+        &app,
+        "/account",
+        &role_of(ann_id),
+        &[("role", "admin")],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        r.location,
+        format!("/account?done=role_changed#team-{team}")
+    );
+    assert_eq!(role_in(&app, &team, ann_id).await.as_deref(), Some("admin"));
+    let page = get(&owner, &app, "/account?done=role_changed").await.body;
+    assert!(page.contains("role is changed."));
+
+    // Now an admin, Ann manages Bob but may not make an owner.
+    let page = get(ann, &app, "/account").await.body;
+    assert!(page.contains(&remove(bob_id)));
+    let r = submit(
+        ann,
+        &app,
+        "/account",
+        &role_of(bob_id),
+        &[("role", "owner")],
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    let r = submit(ann, &app, "/account", &remove(bob_id), &[]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(role_in(&app, &team, bob_id).await, None);
+    let page = get(ann, &app, "/account?done=member_removed").await.body;
+    assert!(page.contains("The member is removed from the team."));
+}
+
+#[tokio::test]
+async fn the_captcha_appears_on_the_login_page_after_failures() {
+    let (app, _s) = TestApp::spawn_with(|c| c.captcha_after_failures = 2).await;
+    let email = unique_email("captcha");
+    app.register(&email).await;
+    let c = browser(&app, "en");
+    for _ in 0..2 {
+        let r = sign_in(&c, &app, &email, "not the password").await;
+        assert!(!r.body.contains("name=\"captcha_answer\""));
+    }
+    // Due now, even for the right password: the page shows the image and its field.
+    let due = sign_in(&c, &app, &email, PASSWORD).await;
+    assert_eq!(due.status, 422);
+    assert!(due.body.contains("<img src=\"data:image/png;base64,"));
+    assert!(
+        due.body
+            .contains("alt=\"Captcha: five letters and digits\"")
+    );
+    assert!(due.body.contains("<label for=\"login-captcha_answer\">"));
+    assert!(due.body.contains("Solve the captcha to continue."));
+    let id = due
+        .body
+        .split("name=\"captcha_id\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let key = gatehouse::captcha::service::key(&id);
+    let answer = app.state.kv.get(&key).await.unwrap().unwrap();
+    let fields = [
+        ("email", email.as_str()),
+        ("password", PASSWORD),
+        ("captcha_id", id.as_str()),
+        ("captcha_answer", answer.as_str()),
+    ];
+    let ok = submit(&c, &app, "/login", "/login", &fields).await;
+    assert_eq!((ok.status, ok.location.as_str()), (303, "/account"));
+}
+
+#[tokio::test]
+async fn an_operators_templates_and_logo_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let override_path = dir.path().join("login.html");
+    std::fs::write(
+        &override_path,
+        "{% extends \"base.html\" %}{% block content %}<h1>Staff sign-in</h1>{% endblock %}",
+    )
+    .unwrap();
+    let templates = dir.path().to_path_buf();
+    let (app, _s) = TestApp::spawn_with(|c| {
+        c.captcha.enabled = false;
+        c.web.templates_dir = Some(templates);
+        c.web.logo_url = Some("https://cdn.example/logo.svg".into());
+    })
+    .await;
+    let c = browser(&app, "en");
+    let login = get(&c, &app, "/login").await;
+    assert_eq!(login.status, 200);
+    assert!(login.body.contains("<h1>Staff sign-in</h1>"));
+    assert!(!login.body.contains("Forgot your password?"));
+    // The embedded base page and its logo are still used around the override.
+    assert!(
+        login
+            .body
+            .contains("<img src=\"https://cdn.example/logo.svg\" alt=\"\"")
+    );
+    // Files are read on every render: an edit shows at once.
+    std::fs::write(
+        &override_path,
+        "{% extends \"base.html\" %}{% block content %}<h1>Edited</h1>{% endblock %}",
+    )
+    .unwrap();
+    assert!(
+        get(&c, &app, "/login")
+            .await
+            .body
+            .contains("<h1>Edited</h1>")
+    );
+    // Pages without an override are the embedded ones, with the logo too.
+    let register = get(&c, &app, "/register").await.body;
+    assert!(register.contains("Create an account"));
+    assert!(register.contains("https://cdn.example/logo.svg"));
 }

@@ -553,15 +553,23 @@ pub async fn delete_account(
     let user = &auth.user;
     match &input.password {
         Some(password) => confirm_password(state, user, password.expose(), client).await?,
-        None => {
-            let session = auth.session_id.as_deref().unwrap_or_default();
-            let since = state.clock.now() - RECENT_PROVIDER_LOGIN;
-            if !sessions::service::is_recent_provider_login(state, session, since).await? {
-                return Err(ApiError::WrongPassword);
-            }
+        None if deletion_needs_password(state, auth).await? => {
+            return Err(ApiError::WrongPassword);
         }
+        None => {}
     }
     erase_user(state, &user.id, &user.id, client).await
+}
+
+/// Whether deleting the account needs the password, or a provider sign-in of the last minutes
+/// stands in for it (the page asks, to know whether to show the field).
+pub async fn deletion_needs_password(
+    state: &AppState,
+    auth: &Authenticated,
+) -> Result<bool, ApiError> {
+    let session = auth.session_id.as_deref().unwrap_or_default();
+    let since = state.clock.now() - RECENT_PROVIDER_LOGIN;
+    Ok(!sessions::service::is_recent_provider_login(state, session, since).await?)
 }
 
 /// Delete a user with their sessions, keys, memberships and sole-member tenants; refused while

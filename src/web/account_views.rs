@@ -1,4 +1,5 @@
-//! The account page (profile, password, email, sessions, API keys, teams) and invitation links.
+//! The account page (profile, password, email, sessions, API keys, sign-in methods, teams and
+//! their members, deletion) and invitation links.
 
 use std::collections::HashMap;
 
@@ -7,15 +8,16 @@ use axum::response::Response;
 use minijinja::{Value, context};
 
 use super::form::WebForm;
-use super::page::{FormErrors, Page, redirect, show_time, with_error};
+use super::page::{FormErrors, Page, redirect, signed_out, with_error};
 use crate::accounts::service::{
-    self as accounts, EmailChangeRequest, PasswordChange, ProfilePatch,
+    self as accounts, DeleteAccount, EmailChangeRequest, PasswordChange, ProfilePatch,
 };
 use crate::api_keys::service::{self as api_keys, CreateKey};
 use crate::http::{ApiError, parse_id};
+use crate::oauth::service as oauth;
 use crate::sessions::{self, Authenticated};
 use crate::state::AppState;
-use crate::tenants::service::{self as tenants, CreateTenant, InviteInput, Role};
+use crate::tenants::service::{self as tenants, CreateTenant, InviteInput, Role, RoleInput};
 
 fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
@@ -33,7 +35,14 @@ const DONE: &[&str] = &[
     "team_created",
     "invitation_sent",
     "invitation_accepted",
+    "role_changed",
+    "member_removed",
+    "identity_linked",
+    "identity_unlinked",
 ];
+
+/// Codes a redirect back to `/account?error=…` may carry (a provider link that failed).
+const ERRORS: &[&str] = &["identity_taken"];
 
 /// What went wrong in which form of the page, or a one-time API key to show.
 #[derive(Default)]
@@ -76,6 +85,45 @@ fn device(user_agent: Option<&str>) -> String {
     }
 }
 
+/// The linked identities, and a link to start linking each configured provider not linked yet.
+async fn identities_context(
+    state: &AppState,
+    page: &Page,
+    auth: &Authenticated,
+) -> Result<(Vec<Value>, Vec<Value>), ApiError> {
+    let linked = oauth::identities(state, &auth.user).await?;
+    let providers = oauth::providers(state);
+    let name = |id: &str| {
+        providers
+            .iter()
+            .find(|p| p.id == id)
+            .map_or_else(|| id.to_string(), |p| p.name.clone())
+    };
+    let identities = linked
+        .iter()
+        .map(|i| {
+            context! {
+                id => &i.id, provider => name(&i.provider), email => &i.email,
+                created_at => page.time(&i.created_at),
+            }
+        })
+        .collect();
+    // The provider's callback comes back here; with the session cookie it links, not signs in.
+    let back = encode("/account?done=identity_linked#identities");
+    let link = providers
+        .iter()
+        .filter(|p| !linked.iter().any(|i| i.provider == p.id))
+        .map(|p| {
+            let href = format!(
+                "/api/v1/auth/providers/{}/authorize?return_to={back}",
+                encode(&p.id)
+            );
+            context! { name => &p.name, href }
+        })
+        .collect();
+    Ok((identities, link))
+}
+
 async fn account_context(
     state: &AppState,
     page: &Page,
@@ -89,7 +137,7 @@ async fn account_context(
             context! {
                 id => s.id, current => s.current, ip => s.ip,
                 device => device(s.user_agent.as_deref()), user_agent => s.user_agent,
-                created_at => show_time(&s.created_at), last_seen_at => show_time(&s.last_seen_at),
+                created_at => page.time(&s.created_at), last_seen_at => page.time(&s.last_seen_at),
             }
         })
         .collect();
@@ -99,9 +147,9 @@ async fn account_context(
         .map(|k| {
             context! {
                 id => k.id, name => k.name, prefix => k.prefix, tenant_id => k.tenant_id,
-                created_at => show_time(&k.created_at),
-                expires_at => k.expires_at.as_deref().map(show_time),
-                last_used_at => k.last_used_at.as_deref().map(show_time),
+                created_at => page.time(&k.created_at),
+                expires_at => k.expires_at.as_deref().map(|t| page.time(t)),
+                last_used_at => k.last_used_at.as_deref().map(|t| page.time(t)),
             }
         })
         .collect();
@@ -113,8 +161,9 @@ async fn account_context(
             .into_iter()
             .map(|m| {
                 context! {
+                    own => m.user_id == auth.user.id, user_id => m.user_id,
                     email => m.email, nickname => m.nickname, role => m.role.as_str(),
-                    joined_at => show_time(&m.joined_at),
+                    joined_at => page.time(&m.joined_at),
                 }
             })
             .collect();
@@ -123,6 +172,7 @@ async fn account_context(
             owner => t.role == Role::Owner, members,
         });
     }
+    let (identities, link) = identities_context(state, page, auth).await?;
     let user = &auth.user;
     let value = |name: &str, current: &str| -> String {
         match outcome.values {
@@ -145,6 +195,10 @@ async fn account_context(
         sessions,
         keys,
         teams,
+        identities,
+        link,
+        delete_password => accounts::deletion_needs_password(state, auth).await?,
+        has_password => user.password_hash.is_some(),
         new_key => outcome.new_key,
         errors,
         error_form => outcome.form,
@@ -178,8 +232,17 @@ pub async fn account(
         .get("done")
         .and_then(|d| DONE.iter().find(|k| *k == d))
         .copied();
+    let mut errors = FormErrors::default();
+    if let Some(code) = query.get("error") {
+        let key = match ERRORS.iter().find(|k| *k == code) {
+            Some(known) => format!("account_error_{known}"),
+            None => "account_error_unknown".to_string(),
+        };
+        errors.message = Some(page.t(&key).to_string());
+    }
     let outcome = Outcome {
         notice,
+        errors,
         ..Outcome::default()
     };
     render_account(&state, &page, auth, outcome).await
@@ -353,7 +416,7 @@ pub async fn invite(
         &state,
         &page,
         &form,
-        "teams",
+        &format!("team-{id}"),
         "invitation_sent",
         async |auth| {
             let input = form.parse::<InviteInput>(&["email", "role"])?;
@@ -363,6 +426,97 @@ pub async fn invite(
         },
     )
     .await
+}
+
+pub async fn change_role(
+    State(state): State<AppState>,
+    page: Page,
+    Path((id, user_id)): Path<(String, String)>,
+    form: WebForm,
+) -> Response {
+    act(
+        &state,
+        &page,
+        &form,
+        &format!("team-{id}"),
+        "role_changed",
+        async |auth| {
+            let input = form.parse::<RoleInput>(&["role"])?;
+            tenants::update_member(&state, auth, &parse_id(&id)?, &parse_id(&user_id)?, input)
+                .await
+                .map(|_| ())
+        },
+    )
+    .await
+}
+
+pub async fn remove_member(
+    State(state): State<AppState>,
+    page: Page,
+    Path((id, user_id)): Path<(String, String)>,
+    form: WebForm,
+) -> Response {
+    act(
+        &state,
+        &page,
+        &form,
+        &format!("team-{id}"),
+        "member_removed",
+        async |auth| {
+            let (id, user_id) = (parse_id(&id)?, parse_id(&user_id)?);
+            tenants::remove_member(&state, auth, &id, &user_id, &page.client).await
+        },
+    )
+    .await
+}
+
+pub async fn unlink_identity(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<String>,
+    form: WebForm,
+) -> Response {
+    act(
+        &state,
+        &page,
+        &form,
+        "identities",
+        "identity_unlinked",
+        async |auth| oauth::unlink(&state, auth, &parse_id(&id)?, &page.client).await,
+    )
+    .await
+}
+
+/// Delete the account, confirmed as the API's rule asks (the password, or a recent provider
+/// sign-in); then signed out and on to the sign-in page.
+pub async fn delete_account(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
+    let Some(auth) = &page.auth else {
+        return page.to_login();
+    };
+    let result = match form.parse::<DeleteAccount>(&["password"]) {
+        Ok(input) => accounts::delete_account(&state, auth, input, &page.client).await,
+        Err(e) => Err(e),
+    };
+    let err = match result {
+        Ok(()) => return signed_out(&state, "/login?done=account_deleted"),
+        Err(ApiError::Unauthenticated) => return page.to_login(),
+        Err(e) => e,
+    };
+    let mut errors = page.form_errors(&err);
+    if let Some(wrong) = errors.fields.remove("current_password") {
+        // No password sent: say what is missing rather than "wrong password".
+        let message = match form.get("password") {
+            "" => page.t("delete_password_required").to_string(),
+            _ => wrong,
+        };
+        errors.fields.insert("password".into(), message);
+    }
+    let outcome = Outcome {
+        form: "delete",
+        errors,
+        ..Outcome::default()
+    };
+    with_error(render_account(&state, &page, auth, outcome).await, err)
 }
 
 /// The invitation link: sign in first, then a button accepts (the GET changes nothing).

@@ -9,7 +9,7 @@ use axum::response::Response;
 use minijinja::{Value, context};
 
 use super::form::WebForm;
-use super::page::{Page, redirect, show_time};
+use super::page::{Page, redirect};
 use crate::admin::Admin;
 use crate::admin::service::{self as admin, AuditQuery, UpdateUser};
 use crate::http::paging::Paging;
@@ -42,13 +42,13 @@ fn pager(q: &HashMap<String, String>, base: &str, page: i64, per_page: i64, tota
     }
 }
 
-fn user_row(u: &admin::AdminUserView) -> Value {
+fn user_row(page: &Page, u: &admin::AdminUserView) -> Value {
     context! {
         id => &u.user.id, email => &u.user.email, nickname => &u.user.nickname,
         is_active => u.is_active, is_superuser => u.user.is_superuser,
         email_verified => u.user.email_verified,
-        created_at => show_time(&u.user.created_at),
-        last_login_at => u.user.last_login_at.as_deref().map(show_time),
+        created_at => page.time(&u.user.created_at),
+        last_login_at => u.user.last_login_at.as_deref().map(|t| page.time(t)),
     }
 }
 
@@ -66,7 +66,7 @@ pub async fn users(
         Ok::<_, ApiError>(context! {
             title => page.t("admin_users_title"),
             query,
-            users => found.items.iter().map(user_row).collect::<Vec<_>>(),
+            users => found.items.iter().map(|u| user_row(&page, u)).collect::<Vec<_>>(),
             pager => pager(&q, "/admin", found.page, found.per_page, found.total),
         })
     }
@@ -95,7 +95,7 @@ pub async fn user(
             .map(|k| page.t(&format!("admin_done_{k}")));
         Ok::<_, ApiError>(context! {
             title => page.t("admin_user_title"),
-            subject => user_row(&found),
+            subject => user_row(&page, &found),
             own => admin.user_id.as_deref() == Some(found.user.id.as_str()),
             language => &found.user.language,
             login_channel => &found.user.login_channel,
@@ -182,7 +182,7 @@ pub async fn audit(
             .iter()
             .map(|e| {
                 context! {
-                    at => show_time(&e.at), event => &e.event, actor => &e.actor_user_id,
+                    at => page.time(&e.at), event => &e.event, actor => &e.actor_user_id,
                     subject => &e.subject_user_id, ip => &e.ip, detail => e.detail.to_string(),
                 }
             })
@@ -222,8 +222,8 @@ pub async fn outbox(
                 context! {
                     kind => &m.kind, recipient => &m.recipient, subject => &m.subject,
                     status => &m.status, attempts => m.attempts, last_error => &m.last_error,
-                    created_at => show_time(&m.created_at),
-                    sent_at => m.sent_at.as_deref().map(show_time),
+                    created_at => page.time(&m.created_at),
+                    sent_at => m.sent_at.as_deref().map(|t| page.time(t)),
                 }
             })
             .collect();

@@ -9,7 +9,7 @@ use axum::response::Response;
 use minijinja::{Value, context};
 
 use super::form::{WebForm, safe_return_to};
-use super::page::{FormErrors, LANG_COOKIE, Page, redirect, signed_in, with_error};
+use super::page::{FormErrors, LANG_COOKIE, Page, redirect, signed_in, signed_out, with_error};
 use crate::accounts::service::{self as accounts, LoginInput, ProfilePatch, RegisterInput};
 use crate::http::ApiError;
 use crate::http::inputs::{Language, Patch};
@@ -111,7 +111,9 @@ pub async fn login_page(State(state): State<AppState>, page: Page, Query(query):
         errors,
         captcha: Value::UNDEFINED,
     };
-    page.render(&state, "login.html", login_context(&state, &page, form))
+    let notice = (q(&query, "done") == "account_deleted").then(|| page.t("account_deleted"));
+    let ctx = context! { notice, ..login_context(&state, &page, form) };
+    page.render(&state, "login.html", ctx)
 }
 
 pub async fn login_submit(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
@@ -187,12 +189,7 @@ pub async fn logout(State(state): State<AppState>, page: Page, _form: WebForm) -
     {
         return page.error(&state, e);
     }
-    let mut response = redirect("/login");
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        sessions::clear_cookie(state.secure_cookies()),
-    );
-    response
+    signed_out(&state, "/login")
 }
 
 /// The language switch: a cookie for everyone, and the profile setting for a signed-in user.

@@ -8,6 +8,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use jiff::tz::{TimeZone, TimeZoneDatabase};
 use minijinja::{Environment, UndefinedBehavior, Value, context};
 
 use super::i18n;
@@ -109,6 +110,8 @@ pub struct Page {
     pub auth: Option<Authenticated>,
     pub client: ClientInfo,
     pub path: String,
+    /// The zone every date on the page is shown in: the user's, UTC before signing in.
+    zone: TimeZone,
     csrf_seed: String,
     new_seed: bool,
     /// The session cookie's hash (empty without one): a token is only good with the same session.
@@ -143,6 +146,7 @@ impl FromRequestParts<AppState> for Page {
                 .path_and_query()
                 .map(|p| p.as_str().to_string())
                 .unwrap_or_else(|| "/".into()),
+            zone: TimeZone::UTC,
             csrf_seed,
             new_seed,
             binding: token.as_deref().map(sha256_hex).unwrap_or_default(),
@@ -155,6 +159,7 @@ impl FromRequestParts<AppState> for Page {
         }
         if let Some(auth) = &page.auth {
             page.lang = auth.user.lang();
+            page.zone = zone(&auth.user.timezone);
             if let Some(lang) = parts.extensions.get::<RequestLang>() {
                 let _ = lang.user.set(page.lang);
             }
@@ -183,6 +188,11 @@ impl Page {
 
     pub fn t(&self, key: &str) -> &'static str {
         i18n::text(key, self.lang)
+    }
+
+    /// A service's RFC 3339 time as the viewer reads it, in their zone (see [`show_time`]).
+    pub fn time(&self, rfc3339: &str) -> String {
+        show_time(&self.zone, rfc3339)
     }
 
     fn theme(&self) -> &str {
@@ -215,6 +225,7 @@ impl Page {
             is_admin,
             csrf => self.csrf_token(state),
             path => &self.path,
+            timezone => self.zone.iana_name().unwrap_or("UTC"),
         }
     }
 
@@ -383,14 +394,41 @@ pub fn signed_in(state: &AppState, session: &NewSession, to: &str) -> Response {
     response
 }
 
-/// `2026-05-01 14:03 UTC`. Times are shown in UTC, labelled (see docs/decisions/0003-web-pages.md).
-pub fn show_time(rfc3339: &str) -> String {
-    use time::format_description::well_known::Rfc3339;
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    time::OffsetDateTime::parse(rfc3339, &Rfc3339)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| rfc3339.to_string())
+/// Clear the session cookie and go on to `to`.
+pub fn signed_out(state: &AppState, to: &str) -> Response {
+    let mut response = redirect(to);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        sessions::clear_cookie(state.secure_cookies()),
+    );
+    response
+}
+
+/// The time zone database the pages use: the copy built into the binary, so a host without
+/// `/usr/share/zoneinfo` shows the same dates (and the shipped zone list is tested against it).
+static TZDB: LazyLock<TimeZoneDatabase> = LazyLock::new(TimeZoneDatabase::bundled);
+
+/// The zone named in a profile; UTC for a name the database does not know (profiles saved
+/// before the name was checked), so a page never fails over a date.
+fn zone(name: &str) -> TimeZone {
+    TZDB.get(name).unwrap_or(TimeZone::UTC)
+}
+
+/// `2026-11-25 21:04 CET`: minutes in `zone`, labelled with its abbreviation, or with the offset
+/// (`+04:00`) where the zone has no abbreviation of letters. An unreadable value shows as given.
+fn show_time(zone: &TimeZone, rfc3339: &str) -> String {
+    let Ok(at) = rfc3339.parse::<jiff::Timestamp>() else {
+        return rfc3339.to_string();
+    };
+    let local = at.to_zoned_datetime(zone.clone());
+    let format = |f: &str| jiff::fmt::strtime::format(f, &local).ok();
+    let label = format("%Z")
+        .filter(|abbr| !abbr.is_empty() && abbr.chars().all(|c| c.is_ascii_alphabetic()))
+        .or_else(|| format("%:z"));
+    match (format("%Y-%m-%d %H:%M"), label) {
+        (Some(day), Some(label)) => format!("{day} {label}"),
+        _ => rfc3339.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -416,5 +454,35 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{name}: {e:#}"));
             assert!(html.contains("<html lang=\"zh-CN\""), "{name}");
         }
+    }
+
+    /// The profile's list and the dates agree: every zone a user can choose is in the bundled
+    /// database, so nobody is silently shown UTC.
+    #[test]
+    fn every_offered_zone_is_in_the_bundled_database() {
+        for name in include_str!("../../assets/timezones.txt").lines() {
+            if !name.is_empty() {
+                assert!(TZDB.get(name).is_ok(), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn times_show_in_the_zone_with_its_abbreviation_or_offset() {
+        let at = "2026-11-25T20:04:00Z";
+        let shown = |name| show_time(&zone(name), at);
+        assert_eq!(shown("UTC"), "2026-11-25 20:04 UTC");
+        assert_eq!(shown("Europe/Berlin"), "2026-11-25 21:04 CET");
+        assert_eq!(shown("Asia/Shanghai"), "2026-11-26 04:04 CST");
+        assert_eq!(shown("America/New_York"), "2026-11-25 15:04 EST");
+        assert_eq!(shown("Asia/Kolkata"), "2026-11-26 01:34 IST");
+        // Zones whose abbreviation is a number show the offset instead.
+        assert_eq!(shown("Asia/Dubai"), "2026-11-26 00:04 +04:00");
+        // Summer time.
+        let summer = show_time(&zone("Europe/Berlin"), "2026-07-01T12:00:00Z");
+        assert_eq!(summer, "2026-07-01 14:00 CEST");
+        // Unknown names fall back to UTC; unreadable values show as they came.
+        assert_eq!(shown("Mars/Olympus"), "2026-11-25 20:04 UTC");
+        assert_eq!(show_time(&TimeZone::UTC, "yesterday"), "yesterday");
     }
 }

@@ -43,8 +43,21 @@ pub fn router() -> Router<AppState> {
         )
         .route("/account/api-keys", post(account::create_key))
         .route("/account/api-keys/{id}/revoke", post(account::revoke_key))
+        .route(
+            "/account/identities/{id}/unlink",
+            post(account::unlink_identity),
+        )
+        .route("/account/delete", post(account::delete_account))
         .route("/account/teams", post(account::create_team))
         .route("/account/teams/{id}/invitations", post(account::invite))
+        .route(
+            "/account/teams/{id}/members/{user_id}/role",
+            post(account::change_role),
+        )
+        .route(
+            "/account/teams/{id}/members/{user_id}/remove",
+            post(account::remove_member),
+        )
         .route(
             "/invitations/{token}",
             get(account::invitation_page).post(account::accept_invitation),
