@@ -442,7 +442,8 @@ pub async fn change_role(
         "role_changed",
         async |auth| {
             let input = form.parse::<RoleInput>(&["role"])?;
-            tenants::update_member(&state, auth, &parse_id(&id)?, &parse_id(&user_id)?, input)
+            let (id, user_id) = (parse_id(&id)?, parse_id(&user_id)?);
+            tenants::update_member(&state, auth, &id, &user_id, input, &page.client)
                 .await
                 .map(|_| ())
         },
