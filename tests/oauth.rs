@@ -872,6 +872,12 @@ async fn identities_are_listed_linked_and_unlinked_with_a_guard() {
     let callback = to_callback(&app, &mut nb, "generic", None, "mia").await;
     let taken = visit(&mut nb, &callback).await;
     assert_eq!(taken.location, "/account?error=identity_taken");
+    // Any other failure while linking also goes back to the account page, which shows it.
+    let mut db = Browser::new();
+    db.set_cookie(&app.base, "gatehouse_session", &other);
+    let callback = to_callback(&app, &mut db, "generic", None, "deny-mia").await;
+    let denied = visit(&mut db, &callback).await;
+    assert_eq!(denied.location, "/account?error=provider_error");
 
     // A password account may drop its only identity.
     let (pw_token, _) = app.register("olga@example.test").await;

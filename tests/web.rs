@@ -654,6 +654,8 @@ async fn sign_in_methods_are_listed_linked_and_unlinked() {
     // A failed link comes back with a code, shown in words.
     let page = get(&c, &app, "/account?error=identity_taken").await.body;
     assert!(page.contains("That provider account is already linked to another user here."));
+    let page = get(&c, &app, "/account?error=provider_error").await.body;
+    assert!(page.contains("The sign-in provider reported an error or could not be reached."));
     let page = get(&c, &app, "/account?error=whatever").await.body;
     assert!(page.contains("Linking the provider did not succeed"));
 }

@@ -160,6 +160,10 @@ pub enum Failure {
     /// Linking for a signed-in user: the subject belongs to another account.
     #[error("identity_taken")]
     IdentityTaken,
+    /// A flow started by a signed-in user (to link) failed: the user goes back to the account
+    /// page, not to the sign-in page (which would only send them on, dropping the error).
+    #[error("{0}")]
+    WhileLinking(Box<Failure>),
     /// Our own fault (database, store, configuration); logged, shown as `provider_error`.
     #[error("internal: {0:#}")]
     Internal(anyhow::Error),
@@ -179,14 +183,16 @@ impl Failure {
             Self::RegistrationDisabled => "registration_disabled",
             Self::ProviderError | Self::Internal(_) => "provider_error",
             Self::IdentityTaken => "identity_taken",
+            Self::WhileLinking(inner) => inner.code(),
         }
     }
 
-    /// Where the browser goes: `/account?error=identity_taken` for a link conflict, else
-    /// `/login?error=CODE`.
+    /// Where the browser goes: `/account?error=CODE` when linking, else `/login?error=CODE`.
     pub fn location(&self) -> String {
         match self {
-            Self::IdentityTaken => "/account?error=identity_taken".into(),
+            Self::IdentityTaken | Self::WhileLinking(_) => {
+                format!("/account?error={}", self.code())
+            }
             other => format!("/login?error={}", other.code()),
         }
     }

@@ -82,8 +82,8 @@ async fn authorize(
 /// browser goes to `return_to` (after linking for a signed-in user: no new session). Failure:
 /// 302 to `/login?error=CODE` with CODE one of `invalid_state, missing_code, token_failed,
 /// invalid_id_token, email_missing, email_unverified, account_disabled, registration_disabled,
-/// provider_error`; a subject already linked to another user while linking goes to
-/// `/account?error=identity_taken`. Never a 5xx.
+/// provider_error`. A flow started signed in (to link) goes back to `/account?error=CODE`
+/// instead, with `identity_taken` when the subject belongs to another user. Never a 5xx.
 #[utoipa::path(get, path = "/auth/providers/{id}/callback", tag = "sign-in providers",
     params(("id" = String, Path, description = "channel id"),
         ("code" = Option<String>, Query, description = "authorization code"),

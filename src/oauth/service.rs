@@ -101,7 +101,11 @@ pub fn record_failure(state: &AppState, provider_id: &str, failure: &Failure) {
     };
     metrics::counter!("gatehouse_logins_total", "channel" => channel.clone(), "result" => "failed")
         .increment(1);
-    match failure {
+    let cause = match failure {
+        Failure::WhileLinking(inner) => inner,
+        other => other,
+    };
+    match cause {
         Failure::Internal(e) => {
             tracing::error!(provider = channel, error = %format!("{e:#}"), "provider sign-in failed")
         }
@@ -167,6 +171,27 @@ pub async fn callback(
     {
         return Err(Failure::InvalidState);
     }
+    let linking = pending.link_user_id.is_some();
+    finish(state, &channel, answer, pending, client, lang)
+        .await
+        .map_err(|f| {
+            if linking {
+                Failure::WhileLinking(Box::new(f))
+            } else {
+                f
+            }
+        })
+}
+
+/// The rest of [`callback`] once the flow is known to be this browser's.
+async fn finish(
+    state: &AppState,
+    channel: &Channel<'_>,
+    answer: Callback,
+    pending: Pending,
+    client: &ClientInfo,
+    lang: Lang,
+) -> Result<Finished, Failure> {
     if answer.error.is_some() {
         return Err(Failure::ProviderError);
     }
@@ -198,10 +223,10 @@ pub async fn callback(
     }
     let return_to = pending.return_to;
     if let Some(user_id) = pending.link_user_id {
-        link_to_signed_in(state, &channel, &user_id, &profile, client).await?;
+        link_to_signed_in(state, channel, &user_id, &profile, client).await?;
         return Ok(Finished::Linked { return_to });
     }
-    let user = resolve(state, &channel, &profile, client, lang).await?;
+    let user = resolve(state, channel, &profile, client, lang).await?;
     let session = sign_in(state, &user, client, channel.id).await?;
     Ok(Finished::SignedIn { session, return_to })
 }

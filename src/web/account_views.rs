@@ -234,9 +234,12 @@ pub async fn account(
         .copied();
     let mut errors = FormErrors::default();
     if let Some(code) = query.get("error") {
-        let key = match ERRORS.iter().find(|k| *k == code) {
-            Some(known) => format!("account_error_{known}"),
-            None => "account_error_unknown".to_string(),
+        let key = if ERRORS.contains(&code.as_str()) {
+            format!("account_error_{code}")
+        } else if super::auth_views::PROVIDER_ERRORS.contains(&code.as_str()) {
+            format!("login_error_{code}")
+        } else {
+            "account_error_unknown".to_string()
         };
         errors.message = Some(page.t(&key).to_string());
     }

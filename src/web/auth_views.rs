@@ -44,8 +44,9 @@ pub async fn home(page: Page) -> Response {
     })
 }
 
-/// Sign-in provider codes that `/login?error=` may carry, shown in words.
-const PROVIDER_ERRORS: &[&str] = &[
+/// Sign-in provider codes that `/login?error=` (and, after a failed link, `/account?error=`)
+/// may carry, shown in words (`login_error_{code}`).
+pub(super) const PROVIDER_ERRORS: &[&str] = &[
     "invalid_state",
     "missing_code",
     "token_failed",
