@@ -705,7 +705,8 @@ async fn the_account_is_deleted_with_the_password() {
     assert_eq!(app.login(&email, PASSWORD).await.status, 401);
 
     // An account without a password: a recent provider sign-in confirms, and no field is shown.
-    let (p, id) = signed_in_user(&app, &unique_email("sso")).await;
+    let sso_email = unique_email("sso");
+    let (p, id) = signed_in_user(&app, &sso_email).await;
     sql(
         &app,
         "UPDATE users SET password_hash = NULL WHERE id = $1",
@@ -715,6 +716,14 @@ async fn the_account_is_deleted_with_the_password() {
     let page = get(&p, &app, "/account").await.body;
     assert!(page.contains("sign in again with a linked provider"));
     assert!(!page.contains("action=\"/account/delete\""));
+    // No password to confirm with: the page offers to set one instead of the two password forms.
+    assert!(!page.contains("action=\"/account/password\""));
+    assert!(!page.contains("action=\"/account/email\""));
+    assert!(page.contains("this account has no password"));
+    assert!(page.contains("action=\"/forgot-password\""), "{page}");
+    assert!(page.contains(&format!("name=\"email\" value=\"{sso_email}\"")));
+    let signed_with_password = get(&c, &app, "/account").await;
+    assert_eq!(signed_with_password.status, 303, "deleted above");
     sql(
         &app,
         "UPDATE sessions SET auth_method = 'corp' WHERE user_id = $1",

@@ -202,6 +202,17 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Your other sessions will be signed out.",
         "你的其他会话将被退出登录。",
     ),
+    (
+        "password_none",
+        "You sign in with a provider; this account has no password. To set one, we mail you a reset code and link.",
+        "你通过第三方登录，此账户没有密码。如需设置密码，我们会向你发送重置验证码和链接。",
+    ),
+    ("password_set_link", "Set a password", "设置密码"),
+    (
+        "email_needs_password",
+        "Changing the address is confirmed with your password: set one first.",
+        "更改邮箱地址需要用密码确认，请先设置密码。",
+    ),
     ("password_button", "Change password", "更改密码"),
     ("email_heading", "Email address", "邮箱地址"),
     (
