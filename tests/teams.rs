@@ -390,6 +390,19 @@ async fn invitations_are_single_use_and_only_for_the_invited_address() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let token = invitation_token(&app, &guest).await;
+    // The link's holder may see what it offers before signing in.
+    let offer = app.get(&format!("/api/v1/invitations/{token}"), None).await;
+    assert_eq!(offer.status, 200, "{}", offer.text);
+    assert_eq!(
+        (
+            &offer.body["tenant_name"],
+            &offer.body["email"],
+            &offer.body["role"]
+        ),
+        (&json!("Crew"), &json!(guest), &json!("admin"))
+    );
+    let bogus = app.get("/api/v1/invitations/nope", None).await;
+    assert_eq!((bogus.status, bogus.code()), (400, "invalid_token"));
     let (other, _) = app.register(&unique_email("other")).await;
     let mismatch = app
         .post(
@@ -419,6 +432,8 @@ async fn invitations_are_single_use_and_only_for_the_invited_address() {
         )
         .await;
     assert_eq!((reused.status, reused.code()), (400, "invalid_token"));
+    let used = app.get(&format!("/api/v1/invitations/{token}"), None).await;
+    assert_eq!((used.status, used.code()), (400, "invalid_token"));
     let members = app
         .get(
             &format!("/api/v1/tenants/{tenant}/members"),

@@ -769,11 +769,23 @@ async fn teams_are_created_and_invitations_accepted_through_the_pages() {
     );
     let path = invitation_path(&app, &guest_email).await;
 
-    // The link asks to sign in first and comes back.
+    // Signed out, the link shows what it offers and a sign-in that comes back here.
     let guest = browser(&app, "en");
     let r = get(&guest, &app, &path).await;
-    assert_eq!(r.status, 303);
-    assert!(r.location.starts_with("/login?return_to=%2Finvitations%2F"));
+    assert_eq!(r.status, 200);
+    let shown = unescape(&r.body);
+    assert!(
+        shown.contains("<strong>Ops</strong>") && shown.contains(&guest_email),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("href=\"/login?return_to=%2Finvitations%2F"),
+        "{shown}"
+    );
+    assert!(!shown.contains(">Accept invitation<"));
+    let unknown = get(&guest, &app, "/invitations/not-a-token").await;
+    assert_eq!(unknown.status, 422, "a page re-rendered with an error answers 422");
+    assert!(unknown.body.contains("role=\"alert\""));
     // Another account cannot accept it.
     let (other, _) = signed_in_user(&app, &unique_email("other")).await;
     let refused = submit(&other, &app, &path, &path, &[]).await;

@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::service::{
-    self, BroadcastInput, CreateTenant, InvitationView, InviteInput, MemberView, Queued, RoleInput,
-    TenantView,
+    self, BroadcastInput, CreateTenant, InvitationOffer, InvitationView, InviteInput, MemberView,
+    Queued, RoleInput, TenantView,
 };
 use crate::http::{ApiError, ApiJson, ClientInfo, CurrentUser, SessionUser, parse_id};
 use crate::state::AppState;
@@ -18,6 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_members))
         .routes(routes!(update_member, remove_member))
         .routes(routes!(invite))
+        .routes(routes!(show_invitation))
         .routes(routes!(accept_invitation))
         .routes(routes!(broadcast))
 }
@@ -110,6 +111,17 @@ async fn invite(
         StatusCode::CREATED,
         Json(service::invite(&state, &auth, &parse_id(&id)?, input, &client).await?),
     ))
+}
+
+/// What an invitation link offers (team, invited address, role, expiry), so a client can show it
+/// before the holder signs in; the token from the mailed link is the credential.
+#[utoipa::path(get, path = "/invitations/{token}", tag = "tenants", params(("token" = String, Path)),
+    responses((status = 200, body = InvitationOffer), (status = 400, description = "invalid_token: unknown, expired or used")))]
+async fn show_invitation(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Json<InvitationOffer>, ApiError> {
+    service::invitation(&state, &token).await.map(Json)
 }
 
 /// Accept an invitation as the signed-in user it was sent to.

@@ -246,6 +246,33 @@ pub async fn invite(
     })
 }
 
+/// What an invitation link offers, for the person holding it (the link is the credential).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationOffer {
+    /// The team's name.
+    pub tenant_name: String,
+    /// The address it was sent to; only an account with this address can accept.
+    pub email: String,
+    pub role: Role,
+    pub expires_at: String,
+}
+
+/// The live invitation behind `token`; `invalid_token` when unknown, expired or used.
+pub async fn invitation(state: &AppState, token: &str) -> Result<InvitationOffer, ApiError> {
+    let mut conn = state.db.pool().acquire().await?;
+    let now = state.clock.now();
+    let (tenant_name, email, role, expires_at) =
+        store::invitation_offer(&mut conn, &sha256_hex(token.trim()), now)
+            .await?
+            .ok_or(ApiError::InvalidToken)?;
+    Ok(InvitationOffer {
+        tenant_name,
+        email,
+        role: Role::parse(&role),
+        expires_at: rfc3339(expires_at),
+    })
+}
+
 /// Accept an invitation as the signed-in user whose email it was sent to.
 pub async fn accept(
     state: &AppState,

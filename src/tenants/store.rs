@@ -239,6 +239,22 @@ pub async fn live_invitation(
     .await
 }
 
+/// What a live invitation offers: (team name, invited email as written, role, expiry).
+pub async fn invitation_offer(
+    conn: &mut Conn,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<(String, String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT t.name, i.email, i.role, i.expires_at FROM invitations i JOIN tenants t ON t.id = i.tenant_id \
+         WHERE i.token_hash = $1 AND i.accepted_at IS NULL AND i.expires_at > $2",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+}
+
 /// Use an invitation once; false when it was used meanwhile.
 pub async fn claim_invitation(
     conn: &mut Conn,

@@ -524,17 +524,44 @@ pub async fn delete_account(State(state): State<AppState>, page: Page, form: Web
 }
 
 /// The invitation link: sign in first, then a button accepts (the GET changes nothing).
+/// The invitation page: what the link offers, then Accept (signed in) or Sign in (signed out,
+/// returning here); an unusable link or a refused accept is shown in words.
+async fn invitation_view(
+    state: &AppState,
+    page: &Page,
+    token: &str,
+    refused: Option<ApiError>,
+) -> Response {
+    let action = format!("/invitations/{}", encode(token));
+    let login = format!("/login?return_to={}", encode(&action));
+    let (offer, err) = match tenants::invitation(state, token).await {
+        Ok(o) => {
+            let offer = context! {
+                team => o.tenant_name, email => o.email,
+                role => page.t(&format!("role_{}", o.role.as_str())),
+                expires_at => page.time(&o.expires_at),
+            };
+            (Some(offer), refused)
+        }
+        Err(e) => (None, Some(e)),
+    };
+    let error = err
+        .as_ref()
+        .map(|e| crate::i18n::error_message(e.code(), page.lang));
+    let ctx = context! { title => page.t("invitation_title"), action, login, offer, error };
+    let rendered = page.render(state, "invitation.html", ctx);
+    match err {
+        Some(e) => with_error(rendered, e),
+        None => rendered,
+    }
+}
+
 pub async fn invitation_page(
     State(state): State<AppState>,
     page: Page,
     Path(token): Path<String>,
 ) -> Response {
-    if page.auth.is_none() {
-        return page.to_login();
-    }
-    let action = format!("/invitations/{}", encode(&token));
-    let ctx = context! { title => page.t("invitation_title"), action };
-    page.render(&state, "invitation.html", ctx)
+    invitation_view(&state, &page, &token, None).await
 }
 
 pub async fn accept_invitation(
@@ -548,11 +575,6 @@ pub async fn accept_invitation(
     };
     match tenants::accept(&state, auth, &token, &page.client).await {
         Ok(()) => redirect("/account?done=invitation_accepted#teams"),
-        Err(err) => {
-            let message = crate::i18n::error_message(err.code(), page.lang);
-            let action = format!("/invitations/{}", encode(&token));
-            let ctx = context! { title => page.t("invitation_title"), action, error => message };
-            with_error(page.render(&state, "invitation.html", ctx), err)
-        }
+        Err(err) => invitation_view(&state, &page, &token, Some(err)).await,
     }
 }

@@ -202,6 +202,22 @@ try {
   await pa.fill('#keys-name', 'ci');
   await pa.click('#keys form.row button');
   check((await pa.inputValue('#new-key')).startsWith('ghk_'), 'the new API key is shown once');
+
+  // An invitation from the account page; its link's page in both languages, signed out.
+  const GUEST = `guest-${Date.now()}@example.com`;
+  await pa.fill('#invite-1-email', GUEST);
+  await pa.click('form[action$="/invitations"] button');
+  check((await pa.textContent('.notice')).length > 0, 'the invitation is sent from the account page');
+  const invitation = (await mailTo(GUEST, '/invitations/')).match(/\/invitations\/[A-Za-z0-9_-]+/);
+  check(invitation !== null, 'the invitation mail carries its link');
+  for (const [locale, lang] of [['en-US', 'en'], ['zh-CN', 'zh-CN']]) {
+    const ctx = await newContext(locale);
+    const page = await ctx.newPage();
+    await page.goto(BASE + invitation[0]);
+    check(await page.getAttribute('html', 'lang') === lang, `the invitation page has lang=${lang}`);
+    await shoot(page, `invitation-${lang}`);
+    await ctx.close();
+  }
   await pa.click('header form[action="/logout"] button');
 
   // forgot password → reset by the emailed link → sign in with the new password.
@@ -237,6 +253,7 @@ try {
   await pc.goto(`${BASE}/admin?query=${encodeURIComponent(USER.email)}`);
   await shoot(pc, 'admin-users-en');
   await pc.click(`text=${USER.email}`);
+  const userPage = new URL(pc.url()).pathname;
   await shoot(pc, 'admin-user-en');
   await pc.click('form[action$="/disable"] button');
   check((await pc.textContent('.notice')).includes('updated'), 'the administrator disabled the user');
@@ -249,9 +266,12 @@ try {
   // The language switch changes the administrator's own setting: the same pages in Chinese.
   await pc.click('header button[name=language]');
   check(await pc.getAttribute('html', 'lang') === 'zh-CN', 'the language switch turns the pages Chinese');
-  for (const [name, url] of [['account', '/account'], ['admin-users', '/admin'], ['admin-audit', '/admin/audit'], ['admin-outbox', '/admin/outbox']]) {
+  for (const [name, url] of [['account', '/account'], ['admin-users', '/admin'], ['admin-user', userPage],
+    ['admin-audit', '/admin/audit'], ['admin-outbox', '/admin/outbox']]) {
     await pc.goto(BASE + url);
-    check(/[\u4e00-\u9fff]/.test(await pc.textContent('h1')), `${url} heading is Chinese`);
+    // A user's page is headed by their name; its section heading is the page's own text.
+    const heading = name === 'admin-user' ? 'main h2' : 'h1';
+    check(/[\u4e00-\u9fff]/.test(await pc.textContent(heading)), `${url} heading is Chinese`);
     await shoot(pc, `${name}-zh-CN`);
   }
 } catch (e) {
