@@ -550,6 +550,8 @@ async fn dates_show_in_the_viewers_time_zone() {
         "{}",
         detail.body
     );
+    // The user's language by its name, not its code.
+    assert!(detail.body.contains("<dd>English</dd>"), "{}", detail.body);
     let list = get(&utc, &app, "/admin").await.body;
     assert!(list.contains("2026-11-25 21:04 CET"));
     let set = "UPDATE audit_events SET at = CAST($1 AS BIGINT) WHERE subject_user_id = $2";
