@@ -304,6 +304,15 @@ fn table(token: &str) -> Vec<Row> {
         row("nobody's session", Method::DELETE, sessions(&uuid7()))
             .bearer(token)
             .expect(404, "not_found"),
+        // Invitation links: any token is only ever unknown.
+        get("unknown invitation", "/api/v1/invitations/nope").expect(400, "invalid_token"),
+        get(
+            "4000-char invitation",
+            &format!("/api/v1/invitations/{}", "x".repeat(4000)),
+        )
+        .expect(400, "invalid_token"),
+        get("NUL in invitation", "/api/v1/invitations/a%00b").expect(400, "invalid_token"),
+        get("unknown provider", "/api/v1/auth/providers/nope/authorize").expect(404, "not_found"),
         // Credentials.
         get("Bearer", ME)
             .header("authorization", "Bearer")

@@ -668,6 +668,22 @@ async fn ragflow_clients_sign_in_through_the_profile_channels() {
 
     let replay = b.get(&callback).await;
     assert_eq!(location(&replay), "/?error=invalid_state");
+    for hostile in [
+        format!("state={}&code=x", "s".repeat(5000)),
+        "state=%00&code=%ff".to_string(),
+        String::new(),
+    ] {
+        let r = b
+            .get(&format!("{rag}/api/v1/auth/oauth/corp/callback?{hostile}"))
+            .await;
+        assert_eq!(location(&r), "/?error=invalid_state", "{hostile:.40}");
+    }
+    let unknown = b
+        .get(&format!(
+            "{rag}/api/v1/auth/oauth/nope/callback?state=x&code=y"
+        ))
+        .await;
+    assert_eq!(location(&unknown), "/?error=invalid_state");
 
     // A flow started natively is not finished by the profile's callback.
     let native = to_callback(&app, &mut b, "corp", None, "grace").await;
