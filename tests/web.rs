@@ -786,7 +786,10 @@ async fn teams_are_created_and_invitations_accepted_through_the_pages() {
     );
     assert!(!shown.contains(">Accept invitation<"));
     let unknown = get(&guest, &app, "/invitations/not-a-token").await;
-    assert_eq!(unknown.status, 422, "a page re-rendered with an error answers 422");
+    assert_eq!(
+        unknown.status, 422,
+        "a page re-rendered with an error answers 422"
+    );
     assert!(unknown.body.contains("role=\"alert\""));
     // Another account cannot accept it.
     let (other, _) = signed_in_user(&app, &unique_email("other")).await;
