@@ -12,6 +12,11 @@ use sqlx::{Any, AnyPool, ConnectOptions, Transaction};
 pub type Tx = Transaction<'static, Any>;
 pub type Conn = sqlx::AnyConnection;
 
+/// Every SQLite connection: WAL (readers never wait for the writer), fsync at checkpoints only,
+/// foreign keys enforced, and a writer queues up to 10 s for the lock instead of failing.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+    PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -54,19 +59,29 @@ impl Db {
         let pool_options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
         let pool = match backend {
             // One writer at a time is SQLite's model; a small pool keeps readers concurrent.
-            Backend::Sqlite => pool_options.max_connections(8).after_connect(|conn, _| {
-                Box::pin(async move {
-                    use sqlx::Executor;
-                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
-                        .await?;
-                    Ok(())
-                })
-            }),
+            // A connection to a local file does not go stale, so the pool skips the ping it
+            // would otherwise send before every checkout (a round trip to the connection's
+            // thread, as costly as the query itself).
+            Backend::Sqlite => pool_options
+                .max_connections(8)
+                .test_before_acquire(false)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        use sqlx::Executor;
+                        conn.execute(SQLITE_PRAGMAS).await?;
+                        Ok(())
+                    })
+                }),
             Backend::Postgres => pool_options.max_connections(20),
         }
         .connect_with(options)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot connect to the database at {shown}: {}", one_line(&e)))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot connect to the database at {shown}: {}",
+                one_line(&e)
+            )
+        })?;
         Ok(Self { pool, backend })
     }
 
