@@ -11,7 +11,7 @@ pub struct Clock {
 impl Clock {
     /// Unix seconds.
     pub fn now(&self) -> i64 {
-        time::OffsetDateTime::now_utc().unix_timestamp() + self.offset_secs.load(Ordering::Relaxed)
+        jiff::Timestamp::now().as_second() + self.offset_secs.load(Ordering::Relaxed)
     }
 
     /// Move this clock forward (tests only, but harmless elsewhere).
@@ -20,13 +20,35 @@ impl Clock {
     }
 }
 
-/// Unix seconds as an RFC 3339 UTC string.
+/// Unix seconds as an RFC 3339 UTC string (`2026-11-25T21:04:00Z`).
 pub fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+    jiff::Timestamp::from_second(unix)
+        .map(|t| t.to_string())
         .unwrap_or_default()
+}
+
+/// An RFC 3339 time (any offset) as unix seconds.
+pub fn parse_rfc3339(value: &str) -> Option<i64> {
+    value
+        .trim()
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_second())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_is_utc_with_z_and_parses_any_offset() {
+        assert_eq!(rfc3339(1_795_637_040), "2026-11-25T20:04:00Z");
+        assert_eq!(parse_rfc3339("2026-11-25T20:04:00Z"), Some(1_795_637_040));
+        assert_eq!(
+            parse_rfc3339(" 2026-11-26T04:04:00+08:00 "),
+            Some(1_795_637_040)
+        );
+        assert_eq!(parse_rfc3339("2026-11-25 20:04"), None);
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
 }

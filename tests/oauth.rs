@@ -1024,7 +1024,7 @@ async fn id_tokens_are_verified() {
         );
     })
     .await;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = jiff::Timestamp::now().as_second();
     let iss = issuer.clone();
     let claims = move |nonce: &str| {
         json!({

@@ -243,9 +243,7 @@ fn audit_view(r: AuditRow) -> AuditView {
 
 /// Parse an RFC 3339 time for a filter; a bad one is 422 naming `field`.
 pub fn parse_time(field: &str, value: &str) -> Result<i64, ApiError> {
-    time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339)
-        .map(|t| t.unix_timestamp())
-        .map_err(|_| ApiError::field(field, FieldProblem::Invalid))
+    crate::clock::parse_rfc3339(value).ok_or_else(|| ApiError::field(field, FieldProblem::Invalid))
 }
 
 pub struct AuditQuery {

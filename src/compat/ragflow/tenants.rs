@@ -21,8 +21,8 @@ fn role_name(role: Role) -> &'static str {
 }
 
 fn date(rfc3339: &str) -> Value {
-    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-        .map(|t| Value::String(http_date(t.unix_timestamp())))
+    crate::clock::parse_rfc3339(rfc3339)
+        .map(|t| Value::String(http_date(t)))
         .unwrap_or(Value::Null)
 }
 

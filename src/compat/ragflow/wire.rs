@@ -179,12 +179,13 @@ pub fn describe(e: &ApiError) -> String {
 
 /// `Wed, 20 Aug 2025 10:00:00 GMT` for unix seconds.
 pub fn http_date(unix: i64) -> String {
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    time::OffsetDateTime::from_unix_timestamp(unix)
+    jiff::Timestamp::from_second(unix)
         .ok()
-        .and_then(|t| t.format(format).ok())
+        .and_then(|t| {
+            jiff::fmt::rfc2822::DateTimePrinter::new()
+                .timestamp_to_rfc9110_string(&t)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
