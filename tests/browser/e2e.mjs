@@ -1,6 +1,7 @@
 // End-to-end tests of the gatehouse pages in a real Chromium, driven by playwright-core.
-// Starts its own gatehouse (E2E_GATEHOUSE_BIN) on a free port with a temporary data dir and the file
-// mail sink, reads codes and links from {data_dir}/mail/*.eml, checks every page with axe-core
+// Starts its own gatehouse (E2E_GATEHOUSE_BIN) on a free port with a temporary data dir, delivering
+// mail to the SMTP capture peer (tests/peers/smtp_capture.py), whose saved messages give the codes
+// and links, and signing in through the OpenID provider peer; checks every page with axe-core
 // (no serious or critical violations) and saves screenshots under test-artifacts/.
 import { chromium } from 'playwright-core';
 import { spawn, execFileSync } from 'node:child_process';
@@ -35,21 +36,39 @@ const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-e2e-'));
 const port = await freePort();
 const BASE = `http://127.0.0.1:${port}`;
 
+// Every process started here is stopped when this script exits, however it exits.
+const children = [];
+const stop = () => { for (const child of children) if (child.exitCode === null) child.kill('SIGTERM'); };
+process.on('exit', stop);
+
+/// A peer process, and the first line of its stdout that matches `ready`.
+function startPeer(command, args, options, ready) {
+  const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  const line = new Promise((resolve, reject) => {
+    let seen = '';
+    child.stdout.on('data', (chunk) => {
+      seen += chunk;
+      const m = seen.match(ready);
+      if (m) resolve(m);
+    });
+    child.on('exit', () => reject(new Error(`${command} ${args.join(' ')} did not start`)));
+  });
+  return { child, line };
+}
+
+// The SMTP capture peer: every delivered message lands in mailDir as N.eml.
+const mailDir = path.join(dataDir, 'captured');
+const smtpPort = await freePort();
+const smtp = startPeer('python3', [path.join(ROOT, 'tests/peers/smtp_capture.py'), String(smtpPort), mailDir], {}, /smtp capture on/);
+await smtp.line;
+
 // The OpenID provider peer (tests/peers/oidc-op): signs `login_hint`'s account in without a form.
-const op = spawn('node', ['op.mjs'], {
+const oidc = startPeer('node', ['op.mjs'], {
   cwd: path.join(ROOT, 'tests/peers/oidc-op'),
   env: { ...process.env, PORT: '0', RP_REDIRECTS: `${BASE}/api/v1/auth/providers/corp/callback` },
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const ISSUER = await new Promise((resolve, reject) => {
-  let seen = '';
-  op.stdout.on('data', (chunk) => {
-    seen += chunk;
-    const m = seen.match(/OP listening on (\S+)/);
-    if (m) resolve(m[1]);
-  });
-  op.on('exit', () => reject(new Error('the OpenID provider peer did not start')));
-});
+}, /OP listening on (\S+)/);
+const ISSUER = (await oidc.line)[1];
 const configFile = path.join(dataDir, 'gatehouse.toml');
 fs.writeFileSync(configFile, `listen = "127.0.0.1:${port}"
 data_dir = "${dataDir}"
@@ -59,6 +78,11 @@ email_verification_required = true
 
 [captcha]
 enabled = false
+
+[smtp]
+host = "127.0.0.1"
+port = ${smtpPort}
+tls = "none"
 
 [providers.corp]
 type = "oidc"
@@ -72,11 +96,7 @@ fs.mkdirSync(ARTIFACTS, { recursive: true });
 execFileSync(BIN, ['--config', configFile, 'admin', 'create-user', '--email', ADMIN.email, '--nickname', 'Admin', '--superuser'],
   { env: { ...process.env, GATEHOUSE_NEW_PASSWORD: ADMIN.password }, stdio: 'inherit' });
 const server = spawn(BIN, ['--config', configFile, 'serve'], { stdio: ['ignore', 'inherit', 'inherit'] });
-const stop = () => {
-  if (server.exitCode === null) server.kill('SIGTERM');
-  if (op.exitCode === null) op.kill('SIGTERM');
-};
-process.on('exit', stop);
+children.push(server);
 
 for (let i = 0; ; i++) {
   try { if ((await fetch(`${BASE}/healthz`)).ok) break; } catch {}
@@ -86,9 +106,11 @@ for (let i = 0; ; i++) {
 
 /// The newest mail to `to` that mentions `needle`, quoted-printable and base64 parts decoded.
 async function mailTo(to, needle) {
-  const dir = path.join(dataDir, 'mail');
+  const dir = mailDir;
   for (let i = 0; i < 100; i++) {
-    const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.eml')).sort() : [];
+    // The capture peer numbers its files 1.eml, 2.eml, …: newest last in number order.
+    const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.eml'))
+      .sort((a, b) => parseInt(a, 10) - parseInt(b, 10)) : [];
     for (const f of files.reverse()) {
       const raw = fs.readFileSync(path.join(dir, f), 'utf8');
       if (!raw.toLowerCase().includes(to.toLowerCase())) continue;
