@@ -422,7 +422,8 @@ pub struct ConfigError(pub String);
 
 pub struct Loaded {
     pub config: Config,
-    /// `GATEHOUSE_*` variables that name no key: reported, not fatal.
+    /// `GATEHOUSE_*` variables that name no key, and settings that work but will surprise:
+    /// reported, not fatal.
     pub warnings: Vec<String>,
 }
 
@@ -473,7 +474,34 @@ impl Config {
         }
         let config: Config = figment.extract().map_err(describe_figment_error)?;
         config.validate()?;
+        warnings.extend(config.base_url_warnings());
         Ok(Loaded { config, warnings })
+    }
+
+    /// A base URL left to default to a wildcard listen address (`http://0.0.0.0:8080`) names no
+    /// reachable host: the provider redirect URIs built from it cannot work.
+    fn base_url_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.providers.is_empty() {
+            return out;
+        }
+        if self.public_base_url.is_none() && self.listen.ip().is_unspecified() {
+            out.push(format!(
+                "`public_base_url` is not set and `listen` is {}: sign-in providers would be sent to {}; set `public_base_url` to the address users reach",
+                self.listen,
+                self.public_base_url()
+            ));
+        }
+        if let Some(addr) = self.ragflow.listen
+            && self.ragflow.public_base_url.is_none()
+            && addr.ip().is_unspecified()
+        {
+            out.push(format!(
+                "`ragflow.public_base_url` is not set and `ragflow.listen` is {addr}: sign-in providers would be sent to {}; set `ragflow.public_base_url` to the address RAGFlow's clients reach",
+                self.ragflow.public_base_url()
+            ));
+        }
+        out
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -725,6 +753,32 @@ mod tests {
         assert!(k.matches("providers.corp.client_id"));
         assert!(!k.matches("providers.corp.nonsense"));
         assert!(!k.matches("smtp.hots"));
+    }
+
+    #[test]
+    fn a_wildcard_listen_without_a_base_url_is_warned_about_when_providers_need_it() {
+        let mut config = Config {
+            listen: "0.0.0.0:8080".parse().unwrap_or_else(|e| panic!("{e}")),
+            ..Config::default()
+        };
+        assert!(
+            config.base_url_warnings().is_empty(),
+            "no provider, no redirect URI"
+        );
+        config
+            .providers
+            .insert("corp".into(), ProviderConfig::default());
+        config.ragflow.listen = "0.0.0.0:9380".parse().ok();
+        let warnings = config.base_url_warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("http://0.0.0.0:8080"), "{warnings:?}");
+        assert!(
+            warnings[1].contains("`ragflow.public_base_url`"),
+            "{warnings:?}"
+        );
+        config.public_base_url = Some("https://auth.example.com".into());
+        config.ragflow.public_base_url = Some("https://rag.example.com".into());
+        assert!(config.base_url_warnings().is_empty());
     }
 
     #[test]
