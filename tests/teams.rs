@@ -482,6 +482,73 @@ async fn invitations_are_single_use_and_only_for_the_invited_address() {
     assert_eq!(expired.code(), "invalid_token");
 }
 
+/// Managers see the pending invitations and withdraw them; a withdrawn link stops working, an
+/// admin cannot withdraw an owner invitation, and members and outsiders see nothing.
+#[tokio::test]
+async fn pending_invitations_are_listed_and_withdrawn_by_managers() {
+    let (app, _s) = TestApp::spawn().await;
+    let w = world(&app).await;
+    let list_path = format!("/api/v1/tenants/{}/invitations", w.tenant);
+    let invite = |token: String, email: String, role: &'static str| {
+        let (app, path) = (&app, list_path.clone());
+        async move {
+            let r = app
+                .post(&path, Some(&token), json!({"email": email, "role": role}))
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+            r.body["id"].as_str().unwrap().to_string()
+        }
+    };
+    let guest = unique_email("guest");
+    let member_invite = invite(w.admin.0.clone(), guest.clone(), "member").await;
+    let owner_invite = invite(w.owner.0.clone(), unique_email("co"), "owner").await;
+
+    let listed = app.get(&list_path, Some(&w.admin.0)).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let items = listed.body.as_array().unwrap();
+    assert_eq!(items.len(), 2, "{}", listed.text);
+    let mine = items
+        .iter()
+        .find(|i| i["id"] == member_invite.as_str())
+        .unwrap();
+    assert_eq!(
+        (&mine["email"], &mine["role"]),
+        (&json!(guest), &json!("member"))
+    );
+    assert!(mine.get("token").is_none() && !listed.text.contains("token_hash"));
+    assert_eq!(app.get(&list_path, Some(&w.member.0)).await.status, 403);
+    assert_eq!(app.get(&list_path, Some(&w.outsider.0)).await.status, 404);
+
+    let one = |id: &str| format!("{list_path}/{id}");
+    let refused = app.delete(&one(&owner_invite), Some(&w.admin.0)).await;
+    assert_eq!(
+        refused.status, 403,
+        "admins do not withdraw owner invitations"
+    );
+    assert_eq!(
+        app.delete(&one(&member_invite), Some(&w.member.0))
+            .await
+            .status,
+        403
+    );
+    let token = invitation_token(&app, &guest).await;
+    let done = app.delete(&one(&member_invite), Some(&w.admin.0)).await;
+    assert_eq!(done.status, 204, "{}", done.text);
+    let gone = app.get(&format!("/api/v1/invitations/{token}"), None).await;
+    assert_eq!((gone.status, gone.code()), (400, "invalid_token"));
+    let again = app.delete(&one(&member_invite), Some(&w.admin.0)).await;
+    assert_eq!((again.status, again.code()), (404, "not_found"));
+    let left = app.get(&list_path, Some(&w.owner.0)).await.body;
+    assert_eq!(left.as_array().unwrap().len(), 1);
+    assert_eq!(app.audit_events("tenant.invitation_revoked").await.len(), 1);
+    assert_eq!(
+        app.delete(&one(&owner_invite), Some(&w.owner.0))
+            .await
+            .status,
+        204
+    );
+}
+
 #[tokio::test]
 async fn the_last_owner_stays() {
     let (app, _s) = TestApp::spawn().await;

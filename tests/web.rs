@@ -824,6 +824,34 @@ async fn teams_are_created_and_invitations_accepted_through_the_pages() {
             .body
             .contains("The link is invalid, expired or already used.")
     );
+
+    // A pending invitation is listed for the owner and can be withdrawn; its link then fails.
+    let later = unique_email("later");
+    let fields = [("email", later.as_str()), ("role", "admin")];
+    let sent = submit(&owner, &app, "/account", &invite, &fields).await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let later_path = invitation_path(&app, &later).await;
+    let page = unescape(&get(&owner, &app, "/account").await.body);
+    assert!(
+        page.contains("Pending invitations") && page.contains(&later),
+        "{page}"
+    );
+    let withdraw = page
+        .split("action=\"")
+        .map(|rest| rest.split('"').next().unwrap())
+        .find(|action| action.contains("/invitations/") && action.ends_with("/revoke"))
+        .expect("a Withdraw form")
+        .to_string();
+    let done = submit(&owner, &app, "/account", &withdraw, &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let page = get(&owner, &app, &done.location).await.body;
+    assert!(page.contains("The invitation is withdrawn"));
+    assert!(!page.contains(&later));
+    let dead = get(&guest, &app, &later_path).await;
+    assert!(
+        dead.body
+            .contains("The link is invalid, expired or already used.")
+    );
 }
 
 /// Sign in from the page `return_to` leads to; returns where the browser is sent.

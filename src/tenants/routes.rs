@@ -17,7 +17,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_tenants, create_tenant))
         .routes(routes!(list_members))
         .routes(routes!(update_member, remove_member))
-        .routes(routes!(invite))
+        .routes(routes!(invite, list_invitations))
+        .routes(routes!(revoke_invitation))
         .routes(routes!(show_invitation))
         .routes(routes!(accept_invitation))
         .routes(routes!(broadcast))
@@ -111,6 +112,34 @@ async fn invite(
         StatusCode::CREATED,
         Json(service::invite(&state, &auth, &parse_id(&id)?, input, &client).await?),
     ))
+}
+
+/// The team's pending invitations: not used, not expired (owner/admin).
+#[utoipa::path(get, path = "/tenants/{id}/invitations", tag = "tenants", params(("id" = String, Path)),
+    responses((status = 200, body = [InvitationView]), (status = 403), (status = 404)))]
+async fn list_invitations(
+    State(state): State<AppState>,
+    CurrentUser(auth): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<InvitationView>>, ApiError> {
+    service::invitations(&state, &auth, &parse_id(&id)?)
+        .await
+        .map(Json)
+}
+
+/// Withdraw a pending invitation (owner/admin); its link stops working at once.
+#[utoipa::path(delete, path = "/tenants/{id}/invitations/{invitation_id}", tag = "tenants",
+    params(("id" = String, Path), ("invitation_id" = String, Path)),
+    responses((status = 204), (status = 403), (status = 404, description = "not_found: no pending invitation of that id in this team")))]
+async fn revoke_invitation(
+    State(state): State<AppState>,
+    CurrentUser(auth): CurrentUser,
+    client: ClientInfo,
+    Path((id, invitation_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (id, invitation_id) = (parse_id(&id)?, parse_id(&invitation_id)?);
+    service::revoke_invitation(&state, &auth, &id, &invitation_id, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// What an invitation link offers (team, invited address, role, expiry), so a client can show it

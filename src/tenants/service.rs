@@ -246,6 +246,54 @@ pub async fn invite(
     })
 }
 
+/// A team's pending invitations (owner/admin).
+pub async fn invitations(
+    state: &AppState,
+    auth: &Authenticated,
+    tenant_id: &str,
+) -> Result<Vec<InvitationView>, ApiError> {
+    let mut conn = state.db.pool().acquire().await?;
+    manager(&mut conn, auth, tenant_id).await?;
+    let now = state.clock.now();
+    Ok(store::pending_invitations(&mut conn, tenant_id, now)
+        .await?
+        .into_iter()
+        .map(|(id, email, role, expires_at)| InvitationView {
+            id,
+            tenant_id: tenant_id.to_string(),
+            email,
+            role: Role::parse(&role),
+            expires_at: rfc3339(expires_at),
+        })
+        .collect())
+}
+
+/// Withdraw a pending invitation (owner/admin; only owners withdraw an owner invitation, as only
+/// they make one): its link stops working at once.
+pub async fn revoke_invitation(
+    state: &AppState,
+    auth: &Authenticated,
+    tenant_id: &str,
+    invitation_id: &str,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let caller = manager(&mut tx, auth, tenant_id).await?;
+    let role = store::delete_invitation(&mut tx, tenant_id, invitation_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if Role::parse(&role) > caller {
+        return Err(ApiError::Forbidden);
+    }
+    let event = AuditEvent::by_user("tenant.invitation_revoked", &auth.user.id, client)
+        .tenant(tenant_id)
+        .detail(serde_json::json!({"invitation_id": invitation_id, "role": role}));
+    audit::record(&mut tx, now, event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// What an invitation link offers, for the person holding it (the link is the credential).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InvitationOffer {

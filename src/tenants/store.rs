@@ -239,6 +239,38 @@ pub async fn live_invitation(
     .await
 }
 
+/// A team's invitations not yet used and not expired: (id, email as written, role, expiry),
+/// soonest to expire first.
+pub async fn pending_invitations(
+    conn: &mut Conn,
+    tenant_id: &str,
+    now: i64,
+) -> Result<Vec<(String, String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, email, role, expires_at FROM invitations \
+         WHERE tenant_id = $1 AND accepted_at IS NULL AND expires_at > $2 ORDER BY expires_at, id",
+    )
+    .bind(tenant_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await
+}
+
+/// Withdraw an unused invitation of `tenant_id`; its role, or `None` when there was none.
+pub async fn delete_invitation(
+    conn: &mut Conn,
+    tenant_id: &str,
+    id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "DELETE FROM invitations WHERE id = $1 AND tenant_id = $2 AND accepted_at IS NULL RETURNING role",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .fetch_optional(conn)
+    .await
+}
+
 /// What a live invitation offers: (team name, invited email as written, role, expiry).
 pub async fn invitation_offer(
     conn: &mut Conn,

@@ -37,6 +37,7 @@ const DONE: &[&str] = &[
     "invitation_accepted",
     "role_changed",
     "member_removed",
+    "invitation_revoked",
     "identity_linked",
     "identity_unlinked",
 ];
@@ -167,9 +168,18 @@ async fn account_context(
                 }
             })
             .collect();
+        let mut invitations = Vec::new();
+        if manager {
+            for i in tenants::invitations(state, auth, &t.id).await? {
+                invitations.push(context! {
+                    id => i.id, email => i.email,
+                    role => i.role.as_str(), expires_at => page.time(&i.expires_at),
+                });
+            }
+        }
         teams.push(context! {
             id => t.id, name => t.name, role => t.role.as_str(), manager,
-            owner => t.role == Role::Owner, members,
+            owner => t.role == Role::Owner, members, invitations,
         });
     }
     let (identities, link) = identities_context(state, page, auth).await?;
@@ -469,6 +479,26 @@ pub async fn remove_member(
         async |auth| {
             let (id, user_id) = (parse_id(&id)?, parse_id(&user_id)?);
             tenants::remove_member(&state, auth, &id, &user_id, &page.client).await
+        },
+    )
+    .await
+}
+
+pub async fn revoke_invitation(
+    State(state): State<AppState>,
+    page: Page,
+    Path((id, invitation_id)): Path<(String, String)>,
+    form: WebForm,
+) -> Response {
+    act(
+        &state,
+        &page,
+        &form,
+        &format!("team-{id}"),
+        "invitation_revoked",
+        async |auth| {
+            let (id, invitation_id) = (parse_id(&id)?, parse_id(&invitation_id)?);
+            tenants::revoke_invitation(&state, auth, &id, &invitation_id, &page.client).await
         },
     )
     .await

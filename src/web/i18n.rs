@@ -229,6 +229,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("signed_in_at", "Signed in", "登录时间"),
     ("this_session", "this session", "当前会话"),
     ("revoke", "Sign out", "退出"),
+    ("revoke_key", "Revoke", "吊销"),
     ("actions", "Actions", "操作"),
     ("unknown", "Unknown", "未知"),
     ("keys_heading", "API keys", "API 密钥"),
@@ -312,6 +313,13 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "The member is removed from the team.",
         "该成员已被移出团队。",
     ),
+    (
+        "done_invitation_revoked",
+        "The invitation is withdrawn; its link no longer works.",
+        "邀请已撤回，其链接已失效。",
+    ),
+    ("pending_invitations", "Pending invitations", "待接受的邀请"),
+    ("withdraw_invitation", "Withdraw", "撤回"),
     (
         "done_identity_linked",
         "The sign-in method is linked.",

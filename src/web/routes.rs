@@ -51,6 +51,10 @@ pub fn router() -> Router<AppState> {
         .route("/account/teams", post(account::create_team))
         .route("/account/teams/{id}/invitations", post(account::invite))
         .route(
+            "/account/teams/{id}/invitations/{invitation_id}/revoke",
+            post(account::revoke_invitation),
+        )
+        .route(
             "/account/teams/{id}/members/{user_id}/role",
             post(account::change_role),
         )

@@ -224,12 +224,16 @@ try {
   await pa.fill('#keys-name', 'ci');
   await pa.click('#keys form.row button');
   check((await pa.inputValue('#new-key')).startsWith('ghk_'), 'the new API key is shown once');
+  await pa.click('#keys table button:has-text("Revoke")');
+  check((await pa.textContent('#keys')).includes('No API keys yet.'), 'the key is revoked with its Revoke button');
 
   // An invitation from the account page; its link's page in both languages, signed out.
   const GUEST = `guest-${Date.now()}@example.com`;
   await pa.fill('#invite-1-email', GUEST);
   await pa.click('form[action$="/invitations"] button');
   check((await pa.textContent('.notice')).length > 0, 'the invitation is sent from the account page');
+  check((await pa.textContent('#teams')).includes(GUEST), 'the pending invitation is listed');
+  await shoot(pa, 'account-invited-en');
   const invitation = (await mailTo(GUEST, '/invitations/')).match(/\/invitations\/[A-Za-z0-9_-]+/);
   check(invitation !== null, 'the invitation mail carries its link');
   for (const [locale, lang] of [['en-US', 'en'], ['zh-CN', 'zh-CN']]) {
