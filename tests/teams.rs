@@ -156,6 +156,24 @@ async fn every_route_answers_each_kind_of_caller_as_specified() {
             [401, 404, 403, 201, 201, 201, 404, 404],
         ),
         (
+            Method::GET,
+            format!("/api/v1/tenants/{t}/invitations"),
+            None,
+            [401, 404, 403, 200, 200, 200, 404, 404],
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/tenants/{t}/invitations/{m}"),
+            None,
+            [401, 404, 403, 404, 404, 404, 404, 404],
+        ),
+        (
+            Method::GET,
+            "/api/v1/invitations/nonexistent".into(),
+            None,
+            [400, 400, 400, 400, 400, 400, 400, 400],
+        ),
+        (
             Method::PATCH,
             format!("/api/v1/tenants/{t}/members/{m}"),
             Some(json!({"role": "member"})),
