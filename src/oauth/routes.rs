@@ -98,14 +98,7 @@ async fn callback(
     client: ClientInfo,
     ReqLang(lang): ReqLang,
 ) -> Response {
-    let q = query.as_deref();
-    let answer = Callback {
-        state: param(q, "state"),
-        code: param(q, "code"),
-        error: param(q, "error"),
-        iss: param(q, "iss"),
-        binding: flow::binding_from(&headers),
-    };
+    let answer = Callback::read(query.as_deref(), &headers);
     match service::callback(&state, &id, answer, &client, lang, &Door::Native).await {
         Ok(Finished::SignedIn { session, return_to }) => {
             let lifetime = state.config.session_lifetime.secs();

@@ -138,6 +138,20 @@ pub struct Callback {
     pub binding: Option<String>,
 }
 
+impl Callback {
+    /// The answer from the callback's query string and the browser's binding cookie.
+    pub fn read(query: Option<&str>, headers: &HeaderMap) -> Self {
+        let param = |name| super::routes::param(query, name);
+        Self {
+            state: param("state"),
+            code: param("code"),
+            error: param("error"),
+            iss: param("iss"),
+            binding: flow::binding_from(headers),
+        }
+    }
+}
+
 /// How a callback ended well.
 pub enum Finished {
     SignedIn {

@@ -12,7 +12,7 @@ use super::auth::{self, Client};
 use super::wire::{self, code};
 use crate::i18n::Lang;
 use crate::oauth::flow::{self, Door, Failure};
-use crate::oauth::routes::{param, redirect};
+use crate::oauth::routes::redirect;
 use crate::oauth::service::{self, Callback, Finished};
 
 /// Where the binding cookie is sent: the profile's callback routes.
@@ -87,14 +87,7 @@ pub async fn callback(
     headers: HeaderMap,
     Client(client): Client,
 ) -> Response {
-    let q = query.as_deref();
-    let answer = Callback {
-        state: param(q, "state"),
-        code: param(q, "code"),
-        error: param(q, "error"),
-        iss: param(q, "iss"),
-        binding: flow::binding_from(&headers),
-    };
+    let answer = Callback::read(query.as_deref(), &headers);
     let lang = Lang::from_accept_language(
         headers
             .get(axum::http::header::ACCEPT_LANGUAGE)
