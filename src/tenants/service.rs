@@ -41,6 +41,12 @@ impl Role {
         }
     }
 
+    /// Whether a manager with this role may grant, withdraw or take away `role`: only owners
+    /// touch the owner role (the one rule behind invite, withdraw, role change and removal).
+    fn reaches(self, role: Role) -> bool {
+        role <= self
+    }
+
     fn parse(s: &str) -> Self {
         match s {
             "owner" => Self::Owner,
@@ -197,7 +203,7 @@ pub async fn invite(
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let role = manager(&mut tx, auth, tenant_id).await?;
-    if input.role > role {
+    if !role.reaches(input.role) {
         return Err(ApiError::Forbidden);
     }
     let tenant = store::name_of(&mut tx, tenant_id)
@@ -283,7 +289,7 @@ pub async fn revoke_invitation(
     let role = store::delete_invitation(&mut tx, tenant_id, invitation_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if Role::parse(&role) > caller {
+    if !caller.reaches(Role::parse(&role)) {
         return Err(ApiError::Forbidden);
     }
     let event = AuditEvent::by_user("tenant.invitation_revoked", &auth.user.id, client)
@@ -372,7 +378,7 @@ pub async fn update_member(
         .await?
         .ok_or(ApiError::NotFound)?;
     let current = Role::parse(&target.role);
-    if (current == Role::Owner || input.role == Role::Owner) && caller != Role::Owner {
+    if !caller.reaches(current) || !caller.reaches(input.role) {
         return Err(ApiError::Forbidden);
     }
     if current == Role::Owner
@@ -416,7 +422,7 @@ pub async fn remove_member(
         .ok_or(ApiError::NotFound)?;
     let target_role = Role::parse(&target.role);
     let leaving = user_id == auth.user.id;
-    if !leaving && (caller < Role::Admin || (target_role == Role::Owner && caller != Role::Owner)) {
+    if !leaving && (caller < Role::Admin || !caller.reaches(target_role)) {
         return Err(ApiError::Forbidden);
     }
     if target_role == Role::Owner && store::count_owners(&mut tx, tenant_id).await? <= 1 {
