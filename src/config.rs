@@ -38,6 +38,9 @@ pub struct Config {
     pub ip_captcha_after_failures: u32,
     pub lockout_threshold: u32,
     pub lockout_duration: HumanDuration,
+    /// Failed sign-ins of an account without a success after which password sign-in stays
+    /// locked until a reset by mail or an administrator's unlock (NIST SP 800-63B: at most 100).
+    pub max_consecutive_failures: u32,
     pub session_idle_timeout: HumanDuration,
     pub session_lifetime: HumanDuration,
     pub metrics_listen: Option<SocketAddr>,
@@ -69,6 +72,7 @@ impl Default for Config {
             ip_captcha_after_failures: 20,
             lockout_threshold: 10,
             lockout_duration: HumanDuration::from_secs(15 * 60),
+            max_consecutive_failures: 100,
             session_idle_timeout: HumanDuration::from_secs(7 * 86400),
             session_lifetime: HumanDuration::from_secs(30 * 86400),
             metrics_listen: None,
@@ -538,6 +542,12 @@ impl Config {
         if self.lockout_threshold == 0 || self.lockout_threshold > 100 {
             return bad(
                 "lockout_threshold",
+                "must be between 1 and 100 (NIST SP 800-63B allows at most 100)",
+            );
+        }
+        if self.max_consecutive_failures == 0 || self.max_consecutive_failures > 100 {
+            return bad(
+                "max_consecutive_failures",
                 "must be between 1 and 100 (NIST SP 800-63B allows at most 100)",
             );
         }

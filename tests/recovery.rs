@@ -285,6 +285,7 @@ async fn five_wrong_codes_lock_the_address_and_a_new_mail_does_not_unlock_it() {
     app.state
         .kv
         .del(&gatehouse::codes::key(
+            &app.state,
             "mail",
             "recovery",
             &email.to_lowercase(),

@@ -201,51 +201,62 @@ pub async fn login(
     input: LoginInput,
     client: &ClientInfo,
 ) -> Result<(User, NewSession), ApiError> {
+    let LoginInput {
+        email,
+        password,
+        captcha_id,
+        captcha_answer,
+    } = input;
+    let captcha = Some((captcha_id.as_deref(), captcha_answer.as_deref()));
+    login_revealing(state, &email, captcha, client, || Some(password)).await
+}
+
+/// [`login`] for a password that is opened only once the attempt is counted (the RAGFlow
+/// profile's RSA transport: decrypting is work a flood must not get for free). `reveal`
+/// answering `None` is a `validation_failed` on `password`.
+pub async fn login_revealing(
+    state: &AppState,
+    email: &str,
+    captcha: throttle::CaptchaAnswer<'_>,
+    client: &ClientInfo,
+    reveal: impl FnOnce() -> Option<Password>,
+) -> Result<(User, NewSession), ApiError> {
     if !state.config.password_login_enabled {
         return Err(ApiError::PasswordLoginDisabled);
     }
-    if input.password.expose().chars().count() > MAX_LOGIN_PASSWORD || input.email.len() > 1024 {
+    if email.len() > 1024 {
         return Err(ApiError::InvalidCredentials);
     }
-    let normalized = crate::http::inputs::normalize_email(&input.email);
-    let standing = throttle::check(state, &normalized, client.ip).await?;
-    crate::captcha::service::require(
-        state,
-        standing.captcha_required,
-        input.captcha_id.as_deref(),
-        input.captcha_answer.as_deref(),
-    )
-    .await?;
-
+    let normalized = crate::http::inputs::normalize_email(email);
+    let attempt = throttle::reserve(state, &normalized, client.ip, captcha).await?;
+    let Some(password) = reveal() else {
+        attempt.release(state).await?;
+        return Err(ApiError::field(
+            "password",
+            crate::http::error::FieldProblem::Invalid,
+        ));
+    };
     let user = store::find_by_email(&state.db, &normalized).await?;
-    let known_id = user.as_ref().map(|u| u.id.clone());
-    let verified = match user
-        .as_ref()
-        .and_then(|u| u.password_hash.as_deref().map(|h| (u, h)))
-    {
-        Some((_, hash)) => state.hasher.verify(input.password.expose(), hash).await?,
-        None => {
-            state.hasher.dummy_verify(input.password.expose()).await?;
-            crate::passwords::Verified {
-                ok: false,
-                needs_rehash: false,
-            }
-        }
-    };
+    let verified = check_password(state, user.as_ref(), password.expose()).await?;
     let Some(user) = user.filter(|_| verified.ok) else {
-        return Err(login_failed(state, &normalized, client, known_id.as_deref()).await);
+        let failed = attempt.failed(state).await?;
+        let known = store::find_by_email(&state.db, &normalized).await?;
+        return Err(login_failed(state, &normalized, client, known.as_ref(), failed).await);
     };
-    if !user.is_active() {
-        return Err(ApiError::AccountDisabled);
+    if !user.is_active() || (state.config.email_verification_required && !user.email_verified()) {
+        // The password was right, so nothing was guessed; but nobody signed in either.
+        attempt.release(state).await?;
+        return Err(if user.is_active() {
+            ApiError::EmailUnverified
+        } else {
+            ApiError::AccountDisabled
+        });
     }
-    if state.config.email_verification_required && !user.email_verified() {
-        return Err(ApiError::EmailUnverified);
-    }
-    throttle::record_success(state, &normalized).await?;
+    attempt.succeeded(state).await?;
     if verified.needs_rehash
         && let Some(old) = user.password_hash.as_deref()
     {
-        let fresh = state.hasher.hash(&input.password).await?;
+        let fresh = state.hasher.hash(&password).await?;
         store::upgrade_password_hash(&state.db, &user.id, old, &fresh).await?;
     }
     let session = sign_in(state, &user, client, "password").await?;
@@ -253,6 +264,29 @@ pub async fn login(
         .await?
         .ok_or(ApiError::Unauthenticated)?;
     Ok((user, session))
+}
+
+/// Check `password` against the user's hash; without a user (or a password) a dummy check
+/// keeps the time alike. Absurdly long passwords are wrong without hashing.
+async fn check_password(
+    state: &AppState,
+    user: Option<&User>,
+    password: &str,
+) -> Result<crate::passwords::Verified, ApiError> {
+    let wrong = crate::passwords::Verified {
+        ok: false,
+        needs_rehash: false,
+    };
+    if password.chars().count() > MAX_LOGIN_PASSWORD {
+        return Ok(wrong);
+    }
+    match user.and_then(|u| u.password_hash.as_deref()) {
+        Some(hash) => Ok(state.hasher.verify(password, hash).await?),
+        None => {
+            state.hasher.dummy_verify(password).await?;
+            Ok(wrong)
+        }
+    }
 }
 
 /// Issue a session after a successful sign-in by any channel, with its audit event.
@@ -275,44 +309,64 @@ pub async fn sign_in(
     Ok(session)
 }
 
-/// Count a failed password check against the account and the IP, and record it. The email is
-/// recorded only as a hash: a mistyped password can be someone's password for another site.
+/// Record a failed password check and what it set off (a lock; the owner's mail when the
+/// address reached `max_consecutive_failures`). The email is recorded only as its keyed tag:
+/// a mistyped address or password can be someone's secret elsewhere.
 async fn login_failed(
     state: &AppState,
     normalized: &str,
     client: &ClientInfo,
-    user_id: Option<&str>,
+    user: Option<&User>,
+    failed: throttle::Failed,
 ) -> ApiError {
     metrics::counter!("gatehouse_logins_total", "channel" => "password", "result" => "failed")
         .increment(1);
-    let locked = match throttle::record_failure(state, normalized, client.ip).await {
-        Ok(locked) => locked,
-        Err(e) => return e,
-    };
+    match record_failure(state, normalized, client, user, failed).await {
+        Ok(()) if failed.locked_for_good => ApiError::AccountLocked,
+        Ok(()) => ApiError::InvalidCredentials,
+        Err(e) => e,
+    }
+}
+
+async fn record_failure(
+    state: &AppState,
+    normalized: &str,
+    client: &ClientInfo,
+    user: Option<&User>,
+    failed: throttle::Failed,
+) -> Result<(), ApiError> {
     let now = state.clock.now();
-    let result = async {
-        let mut conn = state.db.pool().acquire().await?;
-        let detail =
-            serde_json::json!({"email_sha256": sha256_hex(normalized), "channel": "password"});
-        let event = |name: &'static str| AuditEvent {
-            event: name,
-            actor_user_id: None,
-            subject_user_id: user_id,
-            tenant_id: None,
-            client: Some(client),
-            detail: detail.clone(),
-        };
-        audit::record(&mut conn, now, event("user.login_failed")).await?;
-        if locked {
-            audit::record(&mut conn, now, event("user.locked")).await?;
-        }
-        Ok::<_, sqlx::Error>(())
+    let tag = state.key.address_tag(normalized);
+    let event = |name: &'static str, detail: serde_json::Value| AuditEvent {
+        event: name,
+        actor_user_id: None,
+        subject_user_id: user.map(|u| u.id.as_str()),
+        tenant_id: None,
+        client: Some(client),
+        detail,
+    };
+    let mut tx = state.db.begin().await?;
+    let detail = serde_json::json!({"email_tag": tag, "channel": "password"});
+    audit::record(&mut tx, now, event("user.login_failed", detail)).await?;
+    if failed.locked || failed.locked_for_good {
+        let detail = serde_json::json!({"email_tag": tag, "until_reset": failed.locked_for_good});
+        audit::record(&mut tx, now, event("user.locked", detail)).await?;
     }
-    .await;
-    if let Err(e) = result {
-        return ApiError::from(e);
+    if failed.locked_for_good
+        && let Some(user) = user
+    {
+        let link = mail::link(state, "/forgot-password");
+        mail::enqueue(
+            &mut tx,
+            state,
+            &user.email,
+            &Template::AccountLocked { link: &link },
+            user.lang(),
+        )
+        .await?;
     }
-    ApiError::InvalidCredentials
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Check the signed-in user's password for a sensitive change. A wrong one counts like a
@@ -323,17 +377,15 @@ pub async fn confirm_password(
     password: &str,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    throttle::check(state, &user.email_normalized, client.ip).await?;
-    let ok = match user.password_hash.as_deref() {
-        Some(hash) if password.chars().count() <= MAX_LOGIN_PASSWORD => {
-            state.hasher.verify(password, hash).await?.ok
-        }
-        _ => false,
-    };
-    if ok {
-        return Ok(());
+    if !state.config.password_login_enabled {
+        return Err(ApiError::PasswordLoginDisabled);
     }
-    match login_failed(state, &user.email_normalized, client, Some(&user.id)).await {
+    let attempt = throttle::reserve(state, &user.email_normalized, client.ip, None).await?;
+    if check_password(state, Some(user), password).await?.ok {
+        return attempt.succeeded(state).await;
+    }
+    let failed = attempt.failed(state).await?;
+    match login_failed(state, &user.email_normalized, client, Some(user), failed).await {
         ApiError::InvalidCredentials => Err(ApiError::WrongPassword),
         other => Err(other),
     }
@@ -593,10 +645,10 @@ pub async fn erase_user(
     Ok(())
 }
 
-/// A recovered account starts with a clean failure count.
+/// A recovered (or unlocked) account starts with a clean failure count.
 pub async fn forget_login_failures(
     state: &AppState,
     email_normalized: &str,
 ) -> Result<(), ApiError> {
-    throttle::record_success(state, email_normalized).await
+    throttle::clear(state, email_normalized).await
 }

@@ -277,3 +277,44 @@ pub async fn mark_email_verified(conn: &mut Conn, id: &str) -> Result<(), sqlx::
         .await
         .map(|_| ())
 }
+
+/// Count one more failure under `key` (a `failure_counts` key); the new count. One statement,
+/// so parallel attempts each get their own number.
+pub async fn add_failure(db: &Db, key: &str, now: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO failure_counts (key, failures, updated_at) VALUES ($1, 1, $2) \
+         ON CONFLICT (key) DO UPDATE SET failures = failure_counts.failures + 1, updated_at = $2 \
+         RETURNING failures",
+    )
+    .bind(key)
+    .bind(now)
+    .fetch_one(db.pool())
+    .await
+}
+
+/// Give back a failure counted for an attempt that was refused before anything was checked.
+pub async fn release_failure(db: &Db, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE failure_counts SET failures = failures - 1 WHERE key = $1 AND failures > 0")
+        .bind(key)
+        .execute(db.pool())
+        .await
+        .map(|_| ())
+}
+
+/// The failures counted under `key`.
+pub async fn failures(db: &Db, key: &str) -> Result<i64, sqlx::Error> {
+    let n: Option<i64> = sqlx::query_scalar("SELECT failures FROM failure_counts WHERE key = $1")
+        .bind(key)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(n.unwrap_or(0))
+}
+
+/// Forget the failures counted under `key`.
+pub async fn clear_failures(db: &Db, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM failure_counts WHERE key = $1")
+        .bind(key)
+        .execute(db.pool())
+        .await
+        .map(|_| ())
+}

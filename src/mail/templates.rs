@@ -50,6 +50,33 @@ pub enum Template<'a> {
         subject: &'a str,
         body: &'a str,
     },
+    /// `max_consecutive_failures` reached: password sign-in stays locked until a reset.
+    AccountLocked {
+        link: &'a str,
+    },
+    /// A way to sign in was added, removed or changed; `detail` names it (a provider, the new
+    /// address).
+    SignInChanged {
+        change: SignInChange,
+        detail: &'a str,
+        link: &'a str,
+    },
+}
+
+/// The sign-in changes the owner is told about (besides the password, which has its own mail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInChange {
+    IdentityLinked,
+    EmailChanged,
+}
+
+impl SignInChange {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::IdentityLinked => "identity_linked",
+            Self::EmailChanged => "email_changed",
+        }
+    }
 }
 
 impl std::fmt::Debug for Template<'_> {
@@ -71,6 +98,8 @@ impl Template<'_> {
             Self::SignupAttempt { .. } => "signup_attempt",
             Self::Invitation { .. } => "invitation",
             Self::Broadcast { .. } => "broadcast",
+            Self::AccountLocked { .. } => "account_locked",
+            Self::SignInChanged { .. } => "sign_in_changed",
         }
     }
 
@@ -83,7 +112,14 @@ impl Template<'_> {
             } => context! { code, link, minutes },
             Self::Recovery { code, link } => context! { code, link },
             Self::ResetCode { code, minutes } => context! { code, minutes },
-            Self::PasswordChanged { link } | Self::SignupAttempt { link } => context! { link },
+            Self::PasswordChanged { link }
+            | Self::SignupAttempt { link }
+            | Self::AccountLocked { link } => context! { link },
+            Self::SignInChanged {
+                change,
+                detail,
+                link,
+            } => context! { change => change.as_str(), detail, link },
             Self::EmailChangeConfirm {
                 code,
                 link,
@@ -140,6 +176,8 @@ const SOURCES: &[(&str, &str)] = mail_templates!(
     "signup_attempt",
     "invitation",
     "broadcast",
+    "account_locked",
+    "sign_in_changed",
 );
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -236,6 +274,19 @@ mod tests {
                 tenant: "Ops",
                 subject: "Maintenance",
                 body: "We <b>restart</b> at 9.",
+            },
+            Template::AccountLocked {
+                link: "https://a.example/forgot-password",
+            },
+            Template::SignInChanged {
+                change: SignInChange::IdentityLinked,
+                detail: "Corp SSO",
+                link: "https://a.example/forgot-password",
+            },
+            Template::SignInChanged {
+                change: SignInChange::EmailChanged,
+                detail: "n@x.example",
+                link: "https://a.example/forgot-password",
             },
         ]
     }

@@ -158,7 +158,7 @@ pub async fn verify(
     let matched = match (&input.token, &input.email, &input.code) {
         (Some(_), None, None) => None,
         (None, Some(email), Some(code)) => {
-            Some(check_code(state, &normalize_email(email), code).await?)
+            Some(check_code(state, &normalize_email(email), code, client).await?)
         }
         _ => return Err(ApiError::field("token", FieldProblem::Required)),
     };
@@ -230,9 +230,15 @@ pub async fn verify(
 }
 
 /// Check a typed code against the live verification of the address (a new account's, or an
-/// email change towards it). Wrong codes count; the fifth locks the address for 30 minutes.
-async fn check_code(state: &AppState, normalized: &str, code: &str) -> Result<Matched, ApiError> {
-    codes::ensure_not_locked(state, SCOPE, normalized).await?;
+/// email change towards it). Checks count before the comparison; the fifth wrong one locks the
+/// address for 30 minutes.
+async fn check_code(
+    state: &AppState,
+    normalized: &str,
+    code: &str,
+    client: &ClientInfo,
+) -> Result<Matched, ApiError> {
+    let attempt = codes::reserve_try(state, SCOPE, normalized, client.ip).await?;
     let now = state.clock.now();
     let user = users::find_by_email(&state.db, normalized)
         .await?
@@ -241,7 +247,7 @@ async fn check_code(state: &AppState, normalized: &str, code: &str) -> Result<Ma
         && let Some((id, stored)) = store::live_code(&state.db, &user.id, now).await?
         && codes::matches(state, CODE_PURPOSE, code, &stored)
     {
-        codes::clear_wrong(state, SCOPE, normalized).await?;
+        attempt.right(state).await?;
         return Ok(Matched::Verification {
             id,
             user_id: user.id.clone(),
@@ -250,10 +256,10 @@ async fn check_code(state: &AppState, normalized: &str, code: &str) -> Result<Ma
     if let Some((change, stored)) = store::live_change(&state.db, normalized, now).await?
         && codes::matches(state, CHANGE_CODE_PURPOSE, code, &stored)
     {
-        codes::clear_wrong(state, SCOPE, normalized).await?;
+        attempt.right(state).await?;
         return Ok(Matched::Change(change));
     }
-    if codes::record_wrong(state, SCOPE, normalized).await?
+    if attempt.wrong(state).await?
         && let Some(user) = &user
     {
         store::kill_codes(&state.db, &user.id).await?;
