@@ -184,15 +184,43 @@ pub async fn ip_limit(
     .await
 }
 
-/// A per-user limit on requests that make gatehouse mail someone: 429 past `max` in `window`.
-pub async fn user_limit(
-    state: &AppState,
-    scope: &str,
-    user_id: &str,
-    max: i64,
+/// How often a signed-in user (and an IP) may make gatehouse mail someone else.
+#[derive(Debug)]
+pub struct MailLimit {
+    scope: &'static str,
+    per_user: i64,
+    per_ip: i64,
     window: Duration,
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// Invitations: 20 per user per hour (API.md), and 60 per IP.
+pub const INVITATIONS: MailLimit = MailLimit {
+    scope: "invitation",
+    per_user: 20,
+    per_ip: 60,
+    window: HOUR,
+};
+
+/// Email-change requests (each mails the new address): 5 per user per hour, and 20 per IP.
+pub const EMAIL_CHANGES: MailLimit = MailLimit {
+    scope: "email-change",
+    per_user: 5,
+    per_ip: 20,
+    window: HOUR,
+};
+
+/// 429 + Retry-After once `user_id` or `ip` is past `limit`; counts this request.
+pub async fn mail_limits(
+    state: &AppState,
+    limit: &MailLimit,
+    user_id: &str,
+    ip: IpAddr,
 ) -> Result<(), ApiError> {
-    limit(state, &format!("codes:user:{scope}:{user_id}"), max, window).await
+    let user_key = format!("codes:user:{}:{user_id}", limit.scope);
+    self::limit(state, &user_key, limit.per_user, limit.window).await?;
+    ip_limit(state, limit.scope, ip, limit.per_ip, limit.window).await
 }
 
 async fn limit(state: &AppState, key: &str, max: i64, window: Duration) -> Result<(), ApiError> {

@@ -52,13 +52,35 @@ pub async fn register(
     lang: Lang,
     client: &ClientInfo,
 ) -> Result<Registered, ApiError> {
+    register_with(state, input, lang, client, true).await
+}
+
+/// [`register`], with the policy check on the password optional (the RAGFlow profile's
+/// `password_policy = "ragflow"`).
+pub async fn register_with(
+    state: &AppState,
+    input: RegisterInput,
+    lang: Lang,
+    client: &ClientInfo,
+    check_policy: bool,
+) -> Result<Registered, ApiError> {
     if !state.config.registration_enabled {
         return Err(ApiError::RegistrationDisabled);
     }
-    check_new_password(&input.password, &input.email.display, "password")?;
+    if !state.config.password_login_enabled {
+        // A password would be made that nothing accepts; providers register accounts instead.
+        return Err(ApiError::PasswordLoginDisabled);
+    }
+    if check_policy {
+        check_new_password(&input.password, &input.email.display, "password")?;
+    }
+    let verification = state.config.email_verification_required;
+    if verification {
+        // Each such registration mails the address it names (a code, or a notice to an owner).
+        crate::verification::service::limit_requests(state, client).await?;
+    }
     let hash = state.hasher.hash(&input.password).await?;
     let now = state.clock.now();
-    let verification = state.config.email_verification_required;
     let language = input.language.map(|l| l.0).unwrap_or(lang);
     let timezone = input.timezone.map(|t| t.0).unwrap_or_else(|| "UTC".into());
     let account = NewAccount {
@@ -490,6 +512,10 @@ pub async fn change_password_with(
     client: &ClientInfo,
     check_policy: bool,
 ) -> Result<(), ApiError> {
+    if auth.api_key.is_some() {
+        // A key (or a RAGFlow API token) must not be able to take the account over.
+        return Err(ApiError::SessionRequired);
+    }
     let user = &auth.user;
     confirm_password(state, user, input.current_password.expose(), client).await?;
     if check_policy {
@@ -514,6 +540,9 @@ pub async fn change_password_with(
         revoked,
     )
     .await?;
+    let link = mail::link(state, "/forgot-password");
+    let notice = Template::PasswordChanged { link: &link };
+    mail::enqueue(&mut tx, state, &user.email, &notice, user.lang()).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -536,6 +565,7 @@ pub async fn request_email_change(
 ) -> Result<(), ApiError> {
     let user = &auth.user;
     confirm_password(state, user, input.password.expose(), client).await?;
+    crate::codes::mail_limits(state, &crate::codes::EMAIL_CHANGES, &user.id, client.ip).await?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     if input.new_email.normalized == user.email_normalized
@@ -642,6 +672,45 @@ pub async fn erase_user(
     event.actor_user_id = Some(actor_id);
     audit::record(&mut tx, state.clock.now(), event).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Someone just proved control of the account's address (a password reset by mail, or a
+/// provider vouching for it). What was made before the proof may be an attacker's, planted
+/// while the account was theirs to use (account pre-hijacking): sessions, API keys (with the
+/// RAGFlow tokens made of them) and pending email changes go; at the *first* proof of an address
+/// never verified before, linked identities go too. Runs in the caller's transaction.
+pub async fn end_access_before_proof(
+    conn: &mut crate::db::Conn,
+    state: &AppState,
+    user_id: &str,
+    client: &ClientInfo,
+    first_proof: bool,
+) -> Result<(), ApiError> {
+    let revoked = AuditEvent::by_user("session.revoked", user_id, client);
+    sessions::service::revoke_all_but(conn, state, user_id, None, revoked).await?;
+    let now = state.clock.now();
+    let keys = crate::api_keys::service::revoke_all(conn, user_id).await?;
+    let changes = store::cancel_email_changes(conn, user_id).await?;
+    let identities = if first_proof {
+        crate::oauth::service::unlink_all(conn, user_id).await?
+    } else {
+        0
+    };
+    let record = |event: &'static str, count: u64| {
+        (count > 0).then(|| {
+            AuditEvent::by_user(event, user_id, client)
+                .detail(serde_json::json!({"count": count, "reason": "address_proved"}))
+        })
+    };
+    let events = [
+        record("api_key.revoked", keys),
+        record("identity.unlinked", identities),
+        record("user.email_change_cancelled", changes),
+    ];
+    for event in events.into_iter().flatten() {
+        audit::record(conn, now, event).await?;
+    }
     Ok(())
 }
 

@@ -248,10 +248,7 @@ pub async fn insert_email_change(
     conn: &mut Conn,
     c: NewEmailChange<'_>,
 ) -> Result<String, sqlx::Error> {
-    sqlx::query("DELETE FROM email_changes WHERE user_id = $1 AND used_at IS NULL")
-        .bind(c.user_id)
-        .execute(&mut *conn)
-        .await?;
+    cancel_email_changes(&mut *conn, c.user_id).await?;
     let id = uuid::Uuid::now_v7().to_string();
     sqlx::query(
         "INSERT INTO email_changes (id, user_id, new_email, new_email_normalized, token_hash, code_hash, created_at, expires_at) \
@@ -268,6 +265,15 @@ pub async fn insert_email_change(
     .execute(conn)
     .await?;
     Ok(id)
+}
+
+/// Drop the user's pending (unconfirmed) email changes; how many went.
+pub async fn cancel_email_changes(conn: &mut Conn, user_id: &str) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM email_changes WHERE user_id = $1 AND used_at IS NULL")
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 pub async fn mark_email_verified(conn: &mut Conn, id: &str) -> Result<(), sqlx::Error> {

@@ -14,7 +14,6 @@ use crate::http::inputs::normalize_email;
 use crate::http::{ApiError, ClientInfo};
 use crate::mail::{self, Template};
 use crate::passwords::{Password, check_new_password};
-use crate::sessions;
 use crate::state::AppState;
 use crate::tokens::{new_token, sha256_hex};
 
@@ -243,6 +242,11 @@ pub async fn verify_code_with(
     })
 }
 
+/// Forget the address's wrong recovery codes and lift its lock (an administrator's unlock).
+pub async fn forget_wrong_codes(state: &AppState, email_normalized: &str) -> Result<(), ApiError> {
+    codes::clear(state, SCOPE, email_normalized).await
+}
+
 /// Recovery sets a password: with password sign-in turned off there is none to set.
 fn ensure_password_login(state: &AppState) -> Result<(), ApiError> {
     if state.config.password_login_enabled {
@@ -299,8 +303,15 @@ pub async fn reset_with(
     }
     users::set_password_hash(&mut tx, &user.id, &hash, now).await?;
     users::mark_email_verified(&mut tx, &user.id).await?;
-    let revoked = AuditEvent::by_user("session.revoked", &user.id, client);
-    sessions::service::revoke_all_but(&mut tx, state, &user.id, None, revoked).await?;
+    let first_proof = !user.email_verified();
+    crate::accounts::service::end_access_before_proof(
+        &mut tx,
+        state,
+        &user.id,
+        client,
+        first_proof,
+    )
+    .await?;
     audit::record(
         &mut tx,
         now,

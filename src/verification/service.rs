@@ -1,8 +1,6 @@
 //! Verification rules: mail a code and a link; accept either once; apply email changes on
 //! confirmation. Wrong codes are limited per address like recovery codes.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -91,20 +89,26 @@ pub struct ResendInput {
     pub email: String,
 }
 
+/// Requests that mail a verification to an address the caller names (resends, and
+/// registrations that must be verified): [`REQUESTS_PER_IP`] per IP in 15 minutes, then 429.
+pub async fn limit_requests(state: &AppState, client: &ClientInfo) -> Result<(), ApiError> {
+    codes::ip_limit(
+        state,
+        "verification",
+        client.ip,
+        REQUESTS_PER_IP,
+        codes::IP_WINDOW,
+    )
+    .await
+}
+
 /// Mail a new code and link to an unverified address; the answer never says which addresses exist.
 pub async fn resend(
     state: &AppState,
     input: ResendInput,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    codes::ip_limit(
-        state,
-        "verification",
-        client.ip,
-        REQUESTS_PER_IP,
-        Duration::from_secs(15 * 60),
-    )
-    .await?;
+    limit_requests(state, client).await?;
     let normalized = normalize_email(&input.email);
     let Some(user) = users::find_by_email(&state.db, &normalized).await? else {
         return Ok(());
@@ -210,6 +214,9 @@ pub async fn verify(
             }
         }
         Proof::Change((_, user_id, email, normalized)) => {
+            let old = users::find_by_id(&state.db, &user_id)
+                .await?
+                .ok_or(ApiError::InvalidToken)?;
             if let Err(e) = store::set_email(&mut tx, &user_id, &email, &normalized, now).await {
                 return Err(if is_unique_violation(&e) {
                     ApiError::EmailTaken
@@ -223,6 +230,14 @@ pub async fn verify(
                 AuditEvent::by_user("user.email_changed", &user_id, client),
             )
             .await?;
+            // The old address is told: it no longer signs in, and may be the one that knows.
+            let link = mail::link(state, "/forgot-password");
+            let notice = Template::SignInChanged {
+                change: mail::SignInChange::EmailChanged,
+                detail: &email,
+                link: &link,
+            };
+            mail::enqueue(&mut tx, state, &old.email, &notice, old.lang()).await?;
             tx.commit().await?;
         }
     }
