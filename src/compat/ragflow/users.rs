@@ -98,9 +98,6 @@ fn login_fault(e: ApiError) -> Response {
             code::AUTHENTICATION_ERROR,
             "Too many failed attempts: sign in on the gatehouse page, which asks for a captcha.",
         ),
-        ApiError::PasswordLoginDisabled => {
-            wire::fail(code::AUTHENTICATION_ERROR, "Password login is disabled!")
-        }
         ApiError::EmailUnverified => wire::fail(code::AUTHENTICATION_ERROR, "email not verified"),
         ApiError::Validation(_) => crypt_failed(),
         other => wire::fault(other),
@@ -150,9 +147,6 @@ pub async fn register(State(p): State<Profile>, Client(client): Client, body: Bo
         ),
         Err(e @ (ApiError::Validation(_) | ApiError::WeakPassword(_))) => {
             wire::fail(code::ARGUMENT_ERROR, &wire::describe(&e))
-        }
-        Err(ApiError::PasswordLoginDisabled) => {
-            wire::fail(code::AUTHENTICATION_ERROR, "Password login is disabled!")
         }
         Err(e) => wire::fault(e),
     }
