@@ -6,7 +6,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::auth::{API_TOKEN_PREFIX, Client, RagUser};
-use super::wire::{self, code, http_date};
+use super::wire::{self, http_date};
 use super::{Profile, store};
 use crate::api_keys::service::{self as api_keys, CreateKey};
 use crate::http::ApiError;
