@@ -24,7 +24,7 @@ fn millis(ttl: Duration) -> u64 {
 
 impl RedisKv {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, KvError> {
-        let shown = crate::config::mask_url_password(url).unwrap_or_else(|| url.to_string());
+        let shown = crate::config::shown_url(url);
         let client = redis::Client::open(url)
             .map_err(|e| KvError(format!("invalid redis_url {shown}: {e}")))?;
         let config = redis::aio::ConnectionManagerConfig::new()
