@@ -131,7 +131,7 @@ impl Template<'_> {
                 inviter,
                 tenant,
                 link,
-            } => context! { inviter, tenant, link },
+            } => context! { inviter => unlinkable(inviter), tenant => unlinkable(tenant), link },
             Self::Broadcast {
                 tenant,
                 subject,
@@ -139,6 +139,20 @@ impl Template<'_> {
             } => context! { tenant, subject, body },
         }
     }
+}
+
+/// A name someone else chose (a team's, an inviter's), made to read as plain text in the
+/// recipient's mail client: a zero-width space after each `.`, `:` and `/` keeps clients from
+/// turning `pay.example/login` into a link that seems to come from us.
+fn unlinkable(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 8);
+    for c in name.chars() {
+        out.push(c);
+        if matches!(c, '.' | ':' | '/' | '@') {
+            out.push('\u{200B}');
+        }
+    }
+    out
 }
 
 /// A mail ready to queue.
@@ -306,6 +320,27 @@ mod tests {
                 assert!(!r.text.contains("{{") && !r.html.contains("{{"));
             }
         }
+    }
+
+    #[test]
+    fn names_others_chose_never_read_as_links() {
+        let t = Template::Invitation {
+            inviter: "Ann",
+            tenant: "Visit https://pay.example/login now",
+            link: "https://a.example/invitations/t",
+        };
+        let r = render(&t, Lang::En, "Acme").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!r.text.contains("https://pay.example"), "{}", r.text);
+        assert!(!r.subject.contains("pay.example"), "{}", r.subject);
+        assert!(
+            r.text.contains("https://a.example/invitations/t"),
+            "our link stays whole"
+        );
+        let shown: String = r.text.chars().filter(|c| *c != '\u{200B}').collect();
+        assert!(
+            shown.contains("Visit https://pay.example/login now"),
+            "the name still reads the same"
+        );
     }
 
     #[test]
