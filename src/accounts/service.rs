@@ -260,10 +260,12 @@ pub async fn login_revealing(
     };
     let user = store::find_by_email(&state.db, &normalized).await?;
     let verified = check_password(state, user.as_ref(), password.expose()).await?;
-    let Some(user) = user.filter(|_| verified.ok) else {
-        let failed = attempt.failed(state).await?;
-        let known = store::find_by_email(&state.db, &normalized).await?;
-        return Err(login_failed(state, &normalized, client, known.as_ref(), failed).await);
+    let user = match user {
+        Some(user) if verified.ok => user,
+        other => {
+            let failed = attempt.failed(state).await?;
+            return Err(login_failed(state, &normalized, client, other.as_ref(), failed).await);
+        }
     };
     if !user.is_active() || (state.config.email_verification_required && !user.email_verified()) {
         // The password was right, so nothing was guessed; but nobody signed in either.
