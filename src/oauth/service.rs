@@ -119,7 +119,8 @@ pub fn record_failure(state: &AppState, provider_id: &str, failure: &Failure) {
 
 /// The user behind the request's session, if any (API keys do not link identities).
 async fn signed_in_user(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some((token, _)) = crate::http::extractors::credential(headers) else {
+    let Some((token, _)) = crate::http::extractors::credential(headers, state.secure_cookies())
+    else {
         return Ok(None);
     };
     Ok(sessions::service::authenticate(state, &token)

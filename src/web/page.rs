@@ -126,7 +126,7 @@ impl FromRequestParts<AppState> for Page {
             return Ok(page.clone());
         }
         let headers = &parts.headers;
-        let token = sessions::cookie_token(headers);
+        let token = sessions::cookie_token(headers, state.secure_cookies());
         let accept = parts
             .extensions
             .get::<RequestLang>()
