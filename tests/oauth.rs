@@ -684,6 +684,13 @@ async fn ragflow_clients_sign_in_through_the_profile_channels() {
     );
     let r = b.get(&callback).await;
     assert_eq!(r.status(), 302);
+    assert_eq!(
+        r.headers()
+            .get("referrer-policy")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-referrer"),
+        "the token in the URL must not travel on in Referer"
+    );
     let landing = location(&r);
     let token = landing
         .strip_prefix("/?auth=")
