@@ -41,6 +41,7 @@ const TEMPLATES: &[(&str, &str)] = web_templates!(
     "message.html",
     "account.html",
     "invitation.html",
+    "link.html",
     "admin_users.html",
     "admin_user.html",
     "admin_audit.html",
