@@ -231,8 +231,8 @@ impl FromRequestParts<AppState> for SessionUser {
 }
 
 /// The credential a request carries, and whether it came from the cookie (which makes
-/// unsafe methods subject to the same-origin check).
-pub fn credential(headers: &HeaderMap) -> Option<(String, bool)> {
+/// unsafe methods subject to the same-origin check); `secure_cookies` names the cookie.
+pub fn credential(headers: &HeaderMap, secure_cookies: bool) -> Option<(String, bool)> {
     if let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -242,14 +242,15 @@ pub fn credential(headers: &HeaderMap) -> Option<(String, bool)> {
             .eq_ignore_ascii_case("bearer")
             .then(|| (token.trim().to_string(), false));
     }
-    sessions::cookie_token(headers).map(|t| (t, true))
+    sessions::cookie_token(headers, secure_cookies).map(|t| (t, true))
 }
 
 async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Authenticated, ApiError> {
     if let Some(auth) = parts.extensions.get::<Authenticated>() {
         return Ok(auth.clone());
     }
-    let (token, from_cookie) = credential(&parts.headers).ok_or(ApiError::Unauthenticated)?;
+    let (token, from_cookie) =
+        credential(&parts.headers, state.secure_cookies()).ok_or(ApiError::Unauthenticated)?;
     if from_cookie && is_unsafe(&parts.method) {
         super::csrf::check_same_origin(&parts.headers, &state.public_base_url)?;
     }
