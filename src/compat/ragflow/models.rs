@@ -376,21 +376,18 @@ pub async fn put_provider(
     .await
 }
 
-/// `model_info`: the models to bind, each `{model_name, model_type, max_tokens?, extra?}`.
-fn model_info(body: &Body) -> Result<Vec<NewModel>, Response> {
+/// `model_info`: the models to bind, each `{model_name, model_type, max_tokens?, extra?}`
+/// (`None`: an entry without a model name).
+fn model_info(body: &Body) -> Option<Vec<NewModel>> {
     let Some(Value::Array(items)) = body.0.get("model_info") else {
-        return Ok(Vec::new());
+        return Some(Vec::new());
     };
     items
         .iter()
         .map(|item| {
             let name = item.get("model_name").and_then(Value::as_str);
-            let Some(name) = name.filter(|n| !n.is_empty()) else {
-                return Err(wire::data_error(
-                    "model_info: every model needs a model_name",
-                ));
-            };
-            Ok(NewModel {
+            let name = name.filter(|n| !n.is_empty())?;
+            Some(NewModel {
                 name: name.to_string(),
                 model_type: type_bits(item.get("model_type").unwrap_or(&Value::Null)),
                 max_tokens: item.get("max_tokens").cloned().unwrap_or(json!(8192)),
@@ -459,9 +456,8 @@ pub async fn add_instance(
         return wire::result_error(code::ARGUMENT_ERROR, "instance_name is required");
     };
     let name_only = body.0.len() == 1;
-    let requested = match model_info(&body) {
-        Ok(m) => m,
-        Err(answer) => return answer,
+    let Some(requested) = model_info(&body) else {
+        return wire::data_error("model_info: every model needs a model_name");
     };
     let sealed = match body.0.get("api_key") {
         None | Some(Value::Null) => None,
