@@ -271,6 +271,9 @@ pub struct RagflowConfig {
     pub disable_password_login: bool,
     pub token_max_age: HumanDuration,
     pub password_policy: String,
+    /// RAGFlow's model catalog (`conf/llm_factories.json`): the providers the profile accepts
+    /// and the models an instance created without `model_info` gets.
+    pub llm_factories: Option<PathBuf>,
 }
 
 impl RagflowConfig {
@@ -297,6 +300,7 @@ impl Default for RagflowConfig {
             disable_password_login: false,
             token_max_age: HumanDuration::from_secs(7 * 86400),
             password_policy: "native".into(),
+            llm_factories: None,
         }
     }
 }

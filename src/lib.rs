@@ -25,6 +25,7 @@ mod fuzz;
 pub mod http;
 pub mod i18n;
 pub mod kv;
+pub mod logging;
 pub mod mail;
 pub mod oauth;
 pub mod passwords;

@@ -10,7 +10,12 @@ pub async fn create_with_owner(
     personal: bool,
     now: i64,
 ) -> Result<String, sqlx::Error> {
-    let id = uuid::Uuid::now_v7().to_string();
+    // A personal tenant shares its owner's id, as RAGFlow's does (API.md settled 17).
+    let id = if personal {
+        owner_id.to_string()
+    } else {
+        uuid::Uuid::now_v7().to_string()
+    };
     sqlx::query("INSERT INTO tenants (id, name, is_personal, settings, created_at) VALUES ($1, $2, $3, '{}', $4)")
         .bind(&id)
         .bind(name)
