@@ -270,7 +270,7 @@ pub struct RagflowConfig {
     pub register_enabled: bool,
     pub disable_password_login: bool,
     pub token_max_age: HumanDuration,
-    pub password_policy: String,
+    pub password_policy: crate::passwords::PasswordPolicy,
     /// RAGFlow's model catalog (`conf/llm_factories.json`): the providers the profile accepts
     /// and the models an instance created without `model_info` gets.
     pub llm_factories: Option<PathBuf>,
@@ -299,7 +299,7 @@ impl Default for RagflowConfig {
             register_enabled: true,
             disable_password_login: false,
             token_max_age: HumanDuration::from_secs(7 * 86400),
-            password_policy: "native".into(),
+            password_policy: crate::passwords::PasswordPolicy::Native,
             llm_factories: None,
         }
     }
@@ -594,12 +594,6 @@ impl Config {
             && secret.expose().len() < 32
         {
             return bad("secret_key", "must be at least 32 characters");
-        }
-        if !matches!(self.ragflow.password_policy.as_str(), "native" | "ragflow") {
-            return bad(
-                "ragflow.password_policy",
-                "expected \"native\" or \"ragflow\"",
-            );
         }
         self.smtp.check()?;
         self.web.check()?;

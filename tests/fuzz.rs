@@ -168,7 +168,7 @@ fn fuzz_native_credentials_are_refused_unless_real() {
 fn fuzz_ragflow_credentials_are_refused_unless_real() {
     let rt = runtime();
     let (app, _storage) = rt.block_on(TestApp::spawn_with(|c| {
-        c.ragflow.password_policy = "ragflow".into()
+        c.ragflow.password_policy = gatehouse::passwords::PasswordPolicy::Ragflow
     }));
     let base = rt.block_on(spawn_ragflow(&app));
     let http = app.http.clone();

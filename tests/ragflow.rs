@@ -99,8 +99,10 @@ impl Rag {
 
 /// RAGFlow's own account and password ("123") need `password_policy = "ragflow"`.
 async fn ragflow_policy() -> (TestApp, common::Storage, Rag) {
-    let (app, storage) =
-        TestApp::spawn_with(|c| c.ragflow.password_policy = "ragflow".into()).await;
+    let (app, storage) = TestApp::spawn_with(|c| {
+        c.ragflow.password_policy = gatehouse::passwords::PasswordPolicy::Ragflow
+    })
+    .await;
     let rag = Rag::new(&app).await;
     (app, storage, rag)
 }
@@ -635,7 +637,7 @@ async fn an_imported_ragflow_hash_logs_in_and_becomes_argon2id() {
 #[tokio::test]
 async fn signed_tokens_expire_after_token_max_age() {
     let (app, _s) = TestApp::spawn_with(|c| {
-        c.ragflow.password_policy = "ragflow".into();
+        c.ragflow.password_policy = gatehouse::passwords::PasswordPolicy::Ragflow;
         c.ragflow.token_max_age = gatehouse::config::HumanDuration::from_secs(60);
     })
     .await;
@@ -886,7 +888,7 @@ async fn with_ragflows_catalog_unknown_providers_are_refused_and_models_bound() 
         "/tests/data/ragflow-llm-factories.json"
     );
     let (_app, _s) = TestApp::spawn_with(|c| {
-        c.ragflow.password_policy = "ragflow".into();
+        c.ragflow.password_policy = gatehouse::passwords::PasswordPolicy::Ragflow;
         c.ragflow.llm_factories = Some(catalog.into());
     })
     .await;

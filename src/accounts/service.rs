@@ -13,7 +13,7 @@ use crate::http::inputs::{
 use crate::http::{ApiError, ClientInfo};
 use crate::i18n::Lang;
 use crate::mail::{self, Template};
-use crate::passwords::{Password, check_new_password};
+use crate::passwords::{Password, PasswordPolicy, check_new_password};
 use crate::sessions::{self, Authenticated, NewSession};
 use crate::state::AppState;
 use crate::tokens::{new_token, sha256_hex};
@@ -52,17 +52,16 @@ pub async fn register(
     lang: Lang,
     client: &ClientInfo,
 ) -> Result<Registered, ApiError> {
-    register_with(state, input, lang, client, true).await
+    register_with(state, input, lang, client, PasswordPolicy::Native).await
 }
 
-/// [`register`], with the policy check on the password optional (the RAGFlow profile's
-/// `password_policy = "ragflow"`).
+/// [`register`] under a password `policy` (the RAGFlow profile's `password_policy`).
 pub async fn register_with(
     state: &AppState,
     input: RegisterInput,
     lang: Lang,
     client: &ClientInfo,
-    check_policy: bool,
+    policy: PasswordPolicy,
 ) -> Result<Registered, ApiError> {
     if !state.config.registration_enabled {
         return Err(ApiError::RegistrationDisabled);
@@ -71,9 +70,7 @@ pub async fn register_with(
         // A password would be made that nothing accepts; providers register accounts instead.
         return Err(ApiError::PasswordLoginDisabled);
     }
-    if check_policy {
-        check_new_password(&input.password, &input.email.display, "password")?;
-    }
+    policy.check(&input.password, &input.email.display, "password")?;
     let verification = state.config.email_verification_required;
     if verification {
         // Each such registration mails the address it names (a code, or a notice to an owner).
@@ -502,17 +499,16 @@ pub async fn change_password(
     input: PasswordChange,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    change_password_with(state, auth, input, client, true).await
+    change_password_with(state, auth, input, client, PasswordPolicy::Native).await
 }
 
-/// [`change_password`], with the policy check on the new password optional (the RAGFlow
-/// profile's `password_policy = "ragflow"`).
+/// [`change_password`] under a password `policy` (the RAGFlow profile's `password_policy`).
 pub async fn change_password_with(
     state: &AppState,
     auth: &Authenticated,
     input: PasswordChange,
     client: &ClientInfo,
-    check_policy: bool,
+    policy: PasswordPolicy,
 ) -> Result<(), ApiError> {
     if auth.api_key.is_some() {
         // A key (or a RAGFlow API token) must not be able to take the account over.
@@ -520,9 +516,7 @@ pub async fn change_password_with(
     }
     let user = &auth.user;
     confirm_password(state, user, input.current_password.expose(), client).await?;
-    if check_policy {
-        check_new_password(&input.new_password, &user.email, "new_password")?;
-    }
+    policy.check(&input.new_password, &user.email, "new_password")?;
     let hash = state.hasher.hash(&input.new_password).await?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;

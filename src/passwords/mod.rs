@@ -12,7 +12,7 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use tokio::sync::Semaphore;
 
-pub use policy::{Password, check_new_password, is_common};
+pub use policy::{Password, PasswordPolicy, check_new_password, is_common};
 
 use crate::http::error::ApiError;
 

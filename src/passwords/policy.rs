@@ -41,7 +41,35 @@ pub fn is_common(plain: &str) -> bool {
     COMMON.contains(plain.to_lowercase().as_str())
 }
 
-/// Check a password someone is about to set; `field` names it in the 422 answer.
+/// Which rules a new password must meet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PasswordPolicy {
+    /// 8–256 characters, not the email, not among the 10,000 most common passwords.
+    #[default]
+    Native,
+    /// RAGFlow's (none): for the compatibility profile of deployments whose users and tests
+    /// keep RAGFlow's passwords.
+    Ragflow,
+}
+
+impl PasswordPolicy {
+    /// Check a password someone is about to set; `field` names it in the 422 answer.
+    pub fn check(
+        self,
+        password: &Password,
+        email: &str,
+        field: &'static str,
+    ) -> Result<(), ApiError> {
+        match self {
+            Self::Native => check_new_password(password, email, field),
+            Self::Ragflow => Ok(()),
+        }
+    }
+}
+
+/// Check a password someone is about to set against the native rules; `field` names it in the
+/// 422 answer.
 pub fn check_new_password(
     password: &Password,
     email: &str,

@@ -13,7 +13,7 @@ use crate::codes;
 use crate::http::inputs::normalize_email;
 use crate::http::{ApiError, ClientInfo};
 use crate::mail::{self, Template};
-use crate::passwords::{Password, check_new_password};
+use crate::passwords::{Password, PasswordPolicy};
 use crate::state::AppState;
 use crate::tokens::{new_token, sha256_hex};
 
@@ -270,16 +270,15 @@ pub async fn reset(
     input: ResetInput,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    reset_with(state, input, client, true).await
+    reset_with(state, input, client, PasswordPolicy::Native).await
 }
 
-/// [`reset`], with the policy check on the new password optional (the RAGFlow profile's
-/// `password_policy = "ragflow"`).
+/// [`reset`] under a password `policy` (the RAGFlow profile's `password_policy`).
 pub async fn reset_with(
     state: &AppState,
     input: ResetInput,
     client: &ClientInfo,
-    check_policy: bool,
+    policy: PasswordPolicy,
 ) -> Result<(), ApiError> {
     ensure_password_login(state)?;
     let token_hash = sha256_hex(input.reset_token.trim());
@@ -290,9 +289,7 @@ pub async fn reset_with(
     let user = users::find_by_id(&state.db, &user_id)
         .await?
         .ok_or(ApiError::InvalidToken)?;
-    if check_policy {
-        check_new_password(&input.new_password, &user.email, "new_password")?;
-    }
+    policy.check(&input.new_password, &user.email, "new_password")?;
     let hash = state.hasher.hash(&input.new_password).await?;
     let mut tx = state.db.begin().await?;
     if store::claim_token(&mut tx, &token_hash, now)

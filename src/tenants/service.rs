@@ -71,6 +71,27 @@ async fn membership(
     Ok(Role::parse(&role))
 }
 
+/// The caller's role in `tenant_id`, for other features that act in a team (the RAGFlow
+/// profile): 404 for outsiders and for API keys of other tenants.
+pub async fn require_member(
+    state: &AppState,
+    auth: &Authenticated,
+    tenant_id: &str,
+) -> Result<Role, ApiError> {
+    let mut conn = state.db.pool().acquire().await?;
+    membership(&mut conn, auth, tenant_id).await
+}
+
+/// [`require_member`] for what only an owner or admin may do (403 for other members).
+pub async fn require_manager(
+    state: &AppState,
+    auth: &Authenticated,
+    tenant_id: &str,
+) -> Result<Role, ApiError> {
+    let mut conn = state.db.pool().acquire().await?;
+    manager(&mut conn, auth, tenant_id).await
+}
+
 /// The caller's role, which must be owner or admin.
 async fn manager(conn: &mut Conn, auth: &Authenticated, tenant_id: &str) -> Result<Role, ApiError> {
     let role = membership(conn, auth, tenant_id).await?;

@@ -1,6 +1,6 @@
 //! SQL of `tenants` and `tenant_members`.
 
-use crate::db::{Backend, Conn, flag};
+use crate::db::{Backend, Conn, Db, flag};
 
 /// Create a tenant with `owner_id` as its owner; returns the tenant id.
 pub async fn create_with_owner(
@@ -322,4 +322,21 @@ pub async fn claim_invitation(
         .execute(conn)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The team's settings (a JSON object as text; features keep their own keys in it).
+pub async fn settings(db: &Db, tenant_id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT settings FROM tenants WHERE id = $1")
+        .bind(tenant_id)
+        .fetch_optional(db.pool())
+        .await
+}
+
+pub async fn set_settings(db: &Db, tenant_id: &str, settings: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tenants SET settings = $1 WHERE id = $2")
+        .bind(settings)
+        .bind(tenant_id)
+        .execute(db.pool())
+        .await
+        .map(|_| ())
 }

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::auth::{Body, RagUser};
 use super::wire::{self, code, native_id, rag_id};
-use super::{Profile, store};
+use super::Profile;
 use crate::http::ApiError;
 use crate::sessions::Authenticated;
 
@@ -260,7 +260,7 @@ async fn own_tenant(p: &Profile, auth: &Authenticated) -> Result<Option<String>,
 }
 
 async fn settings(p: &Profile, tenant_id: &str) -> Result<Map<String, Value>, ApiError> {
-    let text = store::tenant_settings(&p.app.db, tenant_id)
+    let text = crate::tenants::store::settings(&p.app.db, tenant_id)
         .await?
         .unwrap_or_default();
     let all: Value = serde_json::from_str(&text).unwrap_or_else(|_| json!({}));
@@ -272,7 +272,7 @@ async fn settings(p: &Profile, tenant_id: &str) -> Result<Map<String, Value>, Ap
 }
 
 async fn save(p: &Profile, tenant_id: &str, ragflow: Map<String, Value>) -> Result<(), ApiError> {
-    let text = store::tenant_settings(&p.app.db, tenant_id)
+    let text = crate::tenants::store::settings(&p.app.db, tenant_id)
         .await?
         .unwrap_or_default();
     let mut all = match serde_json::from_str::<Value>(&text) {
@@ -280,7 +280,10 @@ async fn save(p: &Profile, tenant_id: &str, ragflow: Map<String, Value>) -> Resu
         _ => Map::new(),
     };
     all.insert("ragflow".into(), Value::Object(ragflow));
-    Ok(store::set_tenant_settings(&p.app.db, tenant_id, &Value::Object(all).to_string()).await?)
+    Ok(
+        crate::tenants::store::set_settings(&p.app.db, tenant_id, &Value::Object(all).to_string())
+            .await?,
+    )
 }
 
 /// Update the ragflow settings of the caller's own tenant with `change`.
@@ -551,18 +554,17 @@ pub async fn list(
         .map_or(0, |t| type_bits(&Value::String(t.to_lowercase())));
     let result = async {
         let own = own_tenant(&p, &auth).await?.ok_or(ApiError::NotFound)?;
-        let mut conn = p.app.db.pool().acquire().await?;
         let tenant = match params.get("owner_tenant_id").filter(|t| !t.is_empty()) {
             Some(t) if native_id(t) != own => {
                 let t = native_id(t);
-                let role = crate::tenants::store::role_of(&mut conn, &t, &auth.user.id).await?;
-                if role.is_none() || !auth.may_use_tenant(&t) {
-                    return Err(ApiError::Forbidden);
-                }
+                crate::tenants::service::require_member(&p.app, &auth, &t)
+                    .await
+                    .map_err(outsider_forbidden)?;
                 t
             }
             _ => own,
         };
+        let mut conn = p.app.db.pool().acquire().await?;
         let tenant_name = crate::tenants::store::name_of(&mut conn, &tenant)
             .await?
             .unwrap_or_default();
@@ -663,12 +665,9 @@ pub async fn set_tenant_info(
     }
     let tenant = native_id(&body.text("tenant_id").unwrap_or_default());
     let result = async {
-        let mut conn = p.app.db.pool().acquire().await?;
-        let role = crate::tenants::store::role_of(&mut conn, &tenant, &auth.user.id).await?;
-        drop(conn);
-        if !auth.may_use_tenant(&tenant) || !matches!(role.as_deref(), Some("owner" | "admin")) {
-            return Err(ApiError::Forbidden);
-        }
+        crate::tenants::service::require_manager(&p.app, &auth, &tenant)
+            .await
+            .map_err(outsider_forbidden)?;
         let mut s = settings(&p, &tenant).await?;
         copy_model_keys(&mut s, &body);
         save(&p, &tenant, s).await
@@ -678,5 +677,13 @@ pub async fn set_tenant_info(
         Ok(()) => wire::ok(Value::Bool(true)),
         Err(ApiError::Forbidden) => wire::fail(code::AUTHENTICATION_ERROR, "no authorization"),
         Err(e) => wire::fault(e),
+    }
+}
+
+/// RAGFlow answers "no authorization" alike for outsiders and for members without the role.
+fn outsider_forbidden(e: ApiError) -> ApiError {
+    match e {
+        ApiError::NotFound => ApiError::Forbidden,
+        other => other,
     }
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::Profile;
 use super::auth::{Body, Client, token_for};
-use super::users::{crypt_failed, native_policy, password, user_dict};
+use super::users::{crypt_failed, password, policy, user_dict};
 use super::wire::{self, code};
 use crate::http::ApiError;
 use crate::http::inputs::normalize_email;
@@ -159,7 +159,7 @@ pub async fn reset(State(p): State<Profile>, Client(client): Client, body: Body)
             reset_token,
             new_password: new,
         };
-        recovery::reset_with(&p.app, input, &client, native_policy(&p)).await?;
+        recovery::reset_with(&p.app, input, &client, policy(&p)).await?;
         p.app.kv.del(&verified_key(&email)).await?;
         let user = crate::accounts::store::find_by_email(&p.app.db, &normalize_email(&email))
             .await?

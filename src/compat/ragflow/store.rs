@@ -87,23 +87,3 @@ pub async fn api_token_id(
     .fetch_optional(db.pool())
     .await
 }
-
-pub async fn tenant_settings(db: &Db, tenant_id: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT settings FROM tenants WHERE id = $1")
-        .bind(tenant_id)
-        .fetch_optional(db.pool())
-        .await
-}
-
-pub async fn set_tenant_settings(
-    db: &Db,
-    tenant_id: &str,
-    settings: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE tenants SET settings = $1 WHERE id = $2")
-        .bind(settings)
-        .bind(tenant_id)
-        .execute(db.pool())
-        .await
-        .map(|_| ())
-}

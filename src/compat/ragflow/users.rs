@@ -49,9 +49,9 @@ pub fn crypt_failed() -> Response {
     wire::fail(code::SERVER_ERROR, "Fail to crypt password")
 }
 
-/// Whether new passwords follow the native policy (`password_policy = "native"`).
-pub fn native_policy(p: &Profile) -> bool {
-    p.app.config.ragflow.password_policy != "ragflow"
+/// The rules new passwords set through the profile meet (`[ragflow] password_policy`).
+pub fn policy(p: &Profile) -> crate::passwords::PasswordPolicy {
+    p.app.config.ragflow.password_policy
 }
 
 /// `POST /auth/login`: a new gatehouse session per login; unknown email and wrong password
@@ -168,7 +168,7 @@ async fn create_account(
         language: None,
         timezone: None,
     };
-    match accounts::register_with(&p.app, input, Lang::En, client, native_policy(p)).await? {
+    match accounts::register_with(&p.app, input, Lang::En, client, policy(p)).await? {
         accounts::Registered::SignedIn(user, session) => {
             Ok(Some((*user, token_for(p, &session).await?)))
         }
@@ -222,8 +222,7 @@ pub async fn update_me(
                     current_password: current,
                     new_password,
                 };
-                accounts::change_password_with(&p.app, &auth, change, &client, native_policy(&p))
-                    .await
+                accounts::change_password_with(&p.app, &auth, change, &client, policy(&p)).await
             }
             None => return crypt_failed(),
         },
