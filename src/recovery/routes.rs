@@ -41,7 +41,8 @@ async fn verify_code(
 
 /// Set a new password with a reset token (from the code exchange or the mailed link).
 #[utoipa::path(post, path = "/auth/password/reset", tag = "recovery", request_body = ResetInput,
-    responses((status = 204), (status = 400, description = "invalid_token"), (status = 422)))]
+    responses((status = 204), (status = 400, description = "invalid_token"), (status = 422, description = "weak_password"),
+        (status = 503, description = "busy")))]
 async fn reset(
     State(state): State<AppState>,
     client: ClientInfo,
