@@ -75,7 +75,8 @@ async fn list_users(
 }
 
 /// Create a user (email taken as verified).
-#[utoipa::path(post, path = "/admin/users", tag = "admin", request_body = CreateUser, security(("session" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/admin/users", tag = "admin", request_body = CreateUser,
+    security(("session" = []), ("cookie" = [])),
     responses((status = 201, body = AdminUserView), (status = 403, description = "forbidden: not a superuser"), (status = 409, description = "email_taken"),
         (status = 422, description = "weak_password"), (status = 503, description = "busy")))]
 async fn create_user(
@@ -89,7 +90,8 @@ async fn create_user(
     ))
 }
 
-#[utoipa::path(get, path = "/admin/users/{id}", tag = "admin", params(("id" = String, Path)), security(("session" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/admin/users/{id}", tag = "admin", params(("id" = String, Path)),
+    security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = AdminUserView), (status = 403, description = "forbidden: not a superuser"), (status = 404, description = "not_found")))]
 async fn get_user(
     State(state): State<AppState>,
@@ -102,7 +104,8 @@ async fn get_user(
 }
 
 /// Enable/disable, promote/demote, rename. Disabling revokes every session and API key at once.
-#[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", request_body = UpdateUser, params(("id" = String, Path)), security(("session" = []), ("cookie" = [])),
+#[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", request_body = UpdateUser, params(("id" = String, Path)),
+    security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = AdminUserView), (status = 403, description = "forbidden: not a superuser, or not on yourself"),
         (status = 404, description = "not_found")))]
 async fn update_user(
@@ -117,7 +120,8 @@ async fn update_user(
         .map(Json)
 }
 
-#[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin", params(("id" = String, Path)), security(("session" = []), ("cookie" = [])),
+#[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin", params(("id" = String, Path)),
+    security(("session" = []), ("cookie" = [])),
     responses((status = 204), (status = 403, description = "forbidden: not a superuser, or not on yourself"),
         (status = 404, description = "not_found"), (status = 409, description = "tenant_has_members")))]
 async fn delete_user(
@@ -131,7 +135,8 @@ async fn delete_user(
 }
 
 /// Mail the user a password reset code and link.
-#[utoipa::path(post, path = "/admin/users/{id}/password-reset", tag = "admin", params(("id" = String, Path)), security(("session" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/admin/users/{id}/password-reset", tag = "admin", params(("id" = String, Path)),
+    security(("session" = []), ("cookie" = [])),
     responses((status = 202), (status = 403, description = "forbidden: not a superuser"), (status = 404, description = "not_found")))]
 async fn send_password_reset(
     State(state): State<AppState>,
@@ -144,7 +149,8 @@ async fn send_password_reset(
 }
 
 /// Sign the user out everywhere.
-#[utoipa::path(delete, path = "/admin/users/{id}/sessions", tag = "admin", params(("id" = String, Path)), security(("session" = []), ("cookie" = [])),
+#[utoipa::path(delete, path = "/admin/users/{id}/sessions", tag = "admin", params(("id" = String, Path)),
+    security(("session" = []), ("cookie" = [])),
     responses((status = 204), (status = 403, description = "forbidden: not a superuser"), (status = 404, description = "not_found")))]
 async fn revoke_sessions(
     State(state): State<AppState>,
@@ -161,7 +167,8 @@ async fn revoke_sessions(
     params(("user_id" = Option<String>, Query), ("event" = Option<String>, Query), ("since" = Option<String>, Query),
         ("until" = Option<String>, Query), ("page" = Option<i64>, Query), ("per_page" = Option<i64>, Query)),
     security(("session" = []), ("cookie" = [])),
-    responses((status = 200, body = Page<AuditView>), (status = 403, description = "forbidden: not a superuser"), (status = 422, description = "validation_failed: since/until not RFC 3339")))]
+    responses((status = 200, body = Page<AuditView>), (status = 403, description = "forbidden: not a superuser"),
+        (status = 422, description = "validation_failed: since or until not RFC 3339, or a bad page")))]
 async fn audit(
     State(state): State<AppState>,
     admin: Admin,

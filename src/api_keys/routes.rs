@@ -16,7 +16,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Create an API key; `key` is shown only in this answer.
-#[utoipa::path(post, path = "/api-keys", tag = "api-keys", request_body = CreateKey, security(("session" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/api-keys", tag = "api-keys", request_body = CreateKey,
+    security(("session" = []), ("cookie" = [])),
     responses((status = 201, body = KeyView), (status = 403, description = "forbidden")))]
 async fn create_key(
     State(state): State<AppState>,

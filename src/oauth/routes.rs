@@ -114,7 +114,8 @@ async fn callback(
 }
 
 /// The provider identities linked to the caller.
-#[utoipa::path(get, path = "/users/me/identities", tag = "sign-in providers", security(("session" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/users/me/identities", tag = "sign-in providers",
+    security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = [IdentityView])))]
 async fn list_identities(
     State(state): State<AppState>,
@@ -124,7 +125,8 @@ async fn list_identities(
 }
 
 /// Unlink one of the caller's identities.
-#[utoipa::path(delete, path = "/users/me/identities/{id}", tag = "sign-in providers", security(("session" = []), ("cookie" = [])),
+#[utoipa::path(delete, path = "/users/me/identities/{id}", tag = "sign-in providers",
+    security(("session" = []), ("cookie" = [])),
     params(("id" = String, Path, description = "identity id")),
     responses((status = 204), (status = 404, description = "not_found (also another user's identity)"),
         (status = 409, description = "last_login_method: the account would have no password and no other identity")))]

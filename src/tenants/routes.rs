@@ -25,7 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The caller's teams and their role in each.
-#[utoipa::path(get, path = "/tenants", tag = "tenants", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = [TenantView])))]
+#[utoipa::path(get, path = "/tenants", tag = "tenants",
+    security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = [TenantView])))]
 async fn list_tenants(
     State(state): State<AppState>,
     CurrentUser(auth): CurrentUser,
@@ -34,7 +35,8 @@ async fn list_tenants(
 }
 
 /// Create a team; the caller becomes its owner.
-#[utoipa::path(post, path = "/tenants", tag = "tenants", request_body = CreateTenant, security(("session" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/tenants", tag = "tenants", request_body = CreateTenant,
+    security(("session" = []), ("cookie" = [])),
     responses((status = 201, body = TenantView)))]
 async fn create_tenant(
     State(state): State<AppState>,
@@ -49,7 +51,8 @@ async fn create_tenant(
 }
 
 /// Members of a team (members only; 404 for others).
-#[utoipa::path(get, path = "/tenants/{id}/members", tag = "tenants", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/tenants/{id}/members", tag = "tenants", params(("id" = String, Path)),
+    security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = [MemberView]), (status = 404, description = "not_found")))]
 async fn list_members(
     State(state): State<AppState>,
@@ -102,7 +105,8 @@ async fn remove_member(
 }
 
 /// Invite an address to the team (owner/admin); a single-use link is mailed, valid 7 days.
-#[utoipa::path(post, path = "/tenants/{id}/invitations", tag = "tenants", request_body = InviteInput, params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/tenants/{id}/invitations", tag = "tenants", request_body = InviteInput, params(("id" = String, Path)),
+    security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = InvitationView), (status = 403, description = "forbidden"), (status = 404, description = "not_found")))]
 async fn invite(
     State(state): State<AppState>,
@@ -118,7 +122,8 @@ async fn invite(
 }
 
 /// The team's pending invitations: not used, not expired (owner/admin).
-#[utoipa::path(get, path = "/tenants/{id}/invitations", tag = "tenants", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/tenants/{id}/invitations", tag = "tenants", params(("id" = String, Path)),
+    security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = [InvitationView]), (status = 403, description = "forbidden"), (status = 404, description = "not_found")))]
 async fn list_invitations(
     State(state): State<AppState>,
@@ -157,7 +162,8 @@ async fn show_invitation(
 }
 
 /// Accept an invitation as the signed-in user it was sent to.
-#[utoipa::path(post, path = "/invitations/{token}/accept", tag = "tenants", params(("token" = String, Path)), security(("session" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/invitations/{token}/accept", tag = "tenants", params(("token" = String, Path)),
+    security(("session" = []), ("cookie" = [])),
     responses((status = 204), (status = 400, description = "invalid_token"), (status = 403, description = "invitation_email_mismatch")))]
 async fn accept_invitation(
     State(state): State<AppState>,
@@ -170,7 +176,8 @@ async fn accept_invitation(
 }
 
 /// Mail every member (owner/admin); `subject` and `body` may be given per language.
-#[utoipa::path(post, path = "/tenants/{id}/broadcast", tag = "tenants", request_body = BroadcastInput, params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/tenants/{id}/broadcast", tag = "tenants", request_body = BroadcastInput, params(("id" = String, Path)),
+    security(("bearer" = []), ("cookie" = [])),
     responses((status = 202, body = Queued), (status = 403, description = "forbidden"), (status = 404, description = "not_found"),
         (status = 429, description = "rate_limited")))]
 async fn broadcast(
