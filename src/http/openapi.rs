@@ -55,8 +55,8 @@ impl utoipa::Modify for SecuritySchemes {
     }
 }
 
-/// Add the standard error answers (see the module table) to every operation, and give every
-/// error answer the API's error body.
+/// Add the standard error answers (see the module table) to every operation, give every error
+/// answer the API's error body, and every answer a description.
 pub fn add_standard_errors(openapi: &mut OpenApi) {
     for item in openapi.paths.paths.values_mut() {
         let operations = [
@@ -72,6 +72,7 @@ pub fn add_standard_errors(openapi: &mut OpenApi) {
                     document(&mut operation.responses, status, code);
                 }
                 add_error_bodies(&mut operation.responses);
+                describe_the_undescribed(&mut operation.responses);
             }
         }
     }
@@ -161,6 +162,23 @@ fn add_error_bodies(responses: &mut Responses) {
     }
 }
 
+/// OpenAPI requires a description on every answer; `(status = 204)` alone leaves it empty (and
+/// utoipa then omits it), so the status's reason phrase stands in.
+fn describe_the_undescribed(responses: &mut Responses) {
+    for (status, response) in responses.responses.iter_mut() {
+        if let RefOr::T(response) = response
+            && response.description.is_empty()
+        {
+            let reason = status
+                .parse::<u16>()
+                .ok()
+                .and_then(|s| axum::http::StatusCode::from_u16(s).ok())
+                .and_then(|s| s.canonical_reason());
+            response.description = reason.unwrap_or("answer").to_string();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
@@ -208,7 +226,7 @@ mod tests {
     }
 
     #[test]
-    fn every_named_scheme_exists_and_every_error_has_the_error_body() {
+    fn every_named_scheme_exists_and_every_answer_is_described() {
         let spec = spec();
         let schemes = &spec["components"]["securitySchemes"];
         for (path, item) in spec["paths"].as_object().unwrap() {
@@ -222,6 +240,12 @@ mod tests {
                     }
                 }
                 for (status, response) in operation["responses"].as_object().unwrap() {
+                    assert!(
+                        response["description"]
+                            .as_str()
+                            .is_some_and(|d| !d.is_empty()),
+                        "{method} {path} {status} has no description"
+                    );
                     if status.as_str() >= "400" {
                         assert_eq!(
                             response["content"]["application/json"]["schema"]["$ref"],
