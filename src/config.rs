@@ -40,6 +40,9 @@ pub struct Config {
     pub ip_captcha_after_failures: u32,
     pub lockout_threshold: u32,
     pub lockout_duration: HumanDuration,
+    /// Failed sign-ins of an account without a success after which password sign-in stays
+    /// locked until a reset by mail or an administrator's unlock (NIST SP 800-63B: at most 100).
+    pub max_consecutive_failures: u32,
     pub session_idle_timeout: HumanDuration,
     pub session_lifetime: HumanDuration,
     pub metrics_listen: Option<SocketAddr>,
@@ -72,6 +75,7 @@ impl Default for Config {
             ip_captcha_after_failures: 20,
             lockout_threshold: 10,
             lockout_duration: HumanDuration::from_secs(15 * 60),
+            max_consecutive_failures: 100,
             session_idle_timeout: HumanDuration::from_secs(7 * 86400),
             session_lifetime: HumanDuration::from_secs(30 * 86400),
             metrics_listen: None,
@@ -373,6 +377,24 @@ pub fn mask_url_password(value: &str) -> Option<String> {
     Some(url.to_string())
 }
 
+/// The longest duration a setting may name.
+const MAX_DURATION: Duration = Duration::from_secs(100 * 366 * 86400);
+
+/// A URL as it may be printed: its password masked; of a value the URL parser refuses (so its
+/// password cannot be told apart), only what follows the last `@` is kept.
+pub fn shown_url(value: &str) -> String {
+    if let Some(masked) = mask_url_password(value) {
+        return masked;
+    }
+    match value.rsplit_once('@') {
+        Some((before, host)) => {
+            let scheme = before.split_once("://").map_or("", |(s, _)| s);
+            format!("{scheme}://****@{host}")
+        }
+        None => value.to_string(),
+    }
+}
+
 /// A duration written the humantime way ("90s", "15m", "7d").
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct HumanDuration(pub Duration);
@@ -401,13 +423,18 @@ impl Serialize for HumanDuration {
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(text.trim())
-            .map(HumanDuration)
-            .map_err(|e| {
-                serde::de::Error::custom(format!(
-                    "`{text}` is not a duration like \"90s\" or \"15m\" ({e})"
-                ))
-            })
+        let duration = humantime::parse_duration(text.trim()).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a duration like \"90s\" or \"15m\" ({e})"
+            ))
+        })?;
+        // Times are unix seconds in i64: a longer span would overflow `now + duration`.
+        if duration > MAX_DURATION {
+            return Err(serde::de::Error::custom(format!(
+                "`{text}` is longer than 100 years"
+            )));
+        }
+        Ok(HumanDuration(duration))
     }
 }
 
@@ -544,6 +571,12 @@ impl Config {
                 "must be between 1 and 100 (NIST SP 800-63B allows at most 100)",
             );
         }
+        if self.max_consecutive_failures == 0 || self.max_consecutive_failures > 100 {
+            return bad(
+                "max_consecutive_failures",
+                "must be between 1 and 100 (NIST SP 800-63B allows at most 100)",
+            );
+        }
         if self.captcha_after_failures == 0 {
             return bad("captcha_after_failures", "must be at least 1");
         }
@@ -633,10 +666,7 @@ impl Config {
 fn fill_derived(value: &mut serde_json::Value, config: &Config) {
     if let Some(map) = value.as_object_mut() {
         let db = config.database_url();
-        map.insert(
-            "database_url".into(),
-            mask_url_password(&db).unwrap_or(db).into(),
-        );
+        map.insert("database_url".into(), shown_url(&db).into());
         map.insert("public_base_url".into(), config.public_base_url().into());
     }
 }
@@ -846,5 +876,288 @@ mod tests {
         );
         let masked = mask_url_password("postgres://u:pw@db:5432/x").unwrap_or_default();
         assert_eq!(masked, "postgres://u:****@db:5432/x");
+        // `#` ends the authority, so the URL parser refuses this one; the password still hides.
+        assert_eq!(
+            shown_url("postgres://app:pw#1@db.local/gh"),
+            "postgres://****@db.local/gh"
+        );
+        assert_eq!(shown_url("sqlite://./data/g.db"), "sqlite://./data/g.db");
+    }
+}
+
+#[cfg(test)]
+mod fuzz_config {
+    use proptest::prelude::*;
+    use proptest::test_runner::TestRunner;
+
+    use super::*;
+    use crate::fuzz::{config, hostile_text};
+
+    /// TOML values of every type, and the strings the settings parse (durations, addresses,
+    /// networks, URLs, enum names), at their edges.
+    fn toml_value() -> impl Strategy<Value = String> {
+        let text = prop_oneof![
+            hostile_text(40),
+            (any::<u64>(), "(ns|us|ms|s|m|h|d|w|M|y|years|)")
+                .prop_map(|(n, unit)| format!("{n}{unit}")),
+            Just("300000000000y".to_string()),
+            Just("0s".to_string()),
+            Just("1s 5m".to_string()),
+            "(127\\.0\\.0\\.1|0\\.0\\.0\\.0|\\[::1\\]|::1|10\\.0\\.0\\.0|[0-9]{1,4}(\\.[0-9]{1,4}){0,4}):[0-9]{0,6}",
+            "(10\\.0\\.0\\.0|::|fe80::1|[0-9]{1,3}(\\.[0-9]{1,3}){3})/[0-9]{1,3}",
+            "(https?|postgres|postgresql|sqlite|redis|rediss|ftp|)://[a-z0-9@:./\\[\\]%?=-]{0,30}",
+            "(text|json|implicit|starttls|none|oidc|oauth2|github|native|ragflow|light|en|zh-CN)",
+        ];
+        let scalar = prop_oneof![
+            text.prop_map(|s| toml::Value::String(s).to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            (0i64..300).prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|f| toml::Value::Float(f).to_string()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            Just("1979-05-27T07:32:00Z".to_string()),
+        ];
+        prop_oneof![
+            4 => scalar.clone(),
+            1 => proptest::collection::vec(scalar.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(", "))),
+            1 => scalar.prop_map(|v| format!("{{ client_id = {v} }}")),
+            1 => hostile_text(30),
+        ]
+    }
+
+    /// Every key with its default, so that most values generated are of the key's own type and
+    /// the loader gets past the type check to the checks of the values themselves.
+    fn keys_with_defaults() -> Vec<(String, serde_json::Value)> {
+        fn walk(
+            prefix: &str,
+            value: &serde_json::Value,
+            out: &mut Vec<(String, serde_json::Value)>,
+        ) {
+            if let serde_json::Value::Object(map) = value {
+                for (k, v) in map {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    if v.is_object() && k != "providers" {
+                        walk(&path, v, out);
+                    } else {
+                        out.push((path, v.clone()));
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(
+            "",
+            &serde_json::to_value(Config::default()).unwrap_or_default(),
+            &mut out,
+        );
+        out
+    }
+
+    /// A value of the same type as `default`: near the default, at the edges, or any text.
+    fn typed_value(default: serde_json::Value) -> BoxedStrategy<String> {
+        match default {
+            serde_json::Value::Bool(_) => any::<bool>().prop_map(|b| b.to_string()).boxed(),
+            serde_json::Value::Number(_) => prop_oneof![
+                (0i64..12).prop_map(|n| n.to_string()),
+                (0i64..300).prop_map(|n| n.to_string()),
+                any::<i64>().prop_map(|n| n.to_string()),
+            ]
+            .boxed(),
+            serde_json::Value::Array(_) => proptest::collection::vec(
+                "(10\\.0\\.0\\.0|::|fe80::1|[0-9]{1,3}(\\.[0-9]{1,3}){3})(/[0-9]{1,3})?",
+                0..3,
+            )
+            .prop_map(|v| toml::Value::from(v).to_string())
+            .boxed(),
+            serde_json::Value::String(d) => prop_oneof![
+                3 => Just(toml::Value::String(d).to_string()),
+                1 => toml_value(),
+            ]
+            .boxed(),
+            _ => toml_value().boxed(),
+        }
+    }
+
+    fn entry(known: Vec<String>) -> impl Strategy<Value = (String, String)> {
+        prop_oneof![
+            4 => proptest::sample::select(keys_with_defaults())
+                .prop_flat_map(|(k, d)| typed_value(d).prop_map(move |v| (k.clone(), v))),
+            1 => (key(known), toml_value()),
+        ]
+    }
+
+    /// The text of a TOML string literal; any other value as written.
+    fn unquoted(value: &str) -> String {
+        toml::from_str::<toml::Table>(&format!("x = {value}"))
+            .ok()
+            .and_then(|t| t.get("x").and_then(|x| x.as_str().map(str::to_string)))
+            .unwrap_or_else(|| value.to_string())
+    }
+
+    fn key(known: Vec<String>) -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => proptest::sample::select(known),
+            1 => "providers\\.[a-z]{1,6}\\.(type|client_id|client_secret|issuer|scopes|nonsense)",
+            1 => "[a-z_]{1,12}(\\.[a-z_]{1,8})?",
+        ]
+    }
+
+    fn known_paths() -> Vec<String> {
+        known_env_keys().exact.into_iter().collect()
+    }
+
+    fn env_name(path: &str) -> String {
+        format!(
+            "{ENV_PREFIX}{}",
+            path.replace('.', "__").to_ascii_uppercase()
+        )
+    }
+
+    /// Load `toml` as the configuration file with `env` set, inside a jail (its own directory,
+    /// the environment restored afterwards).
+    // `Jail` decides the closure's error type (figment's own, which is large).
+    #[allow(clippy::result_large_err)]
+    fn load(toml: &str, env: &[(String, String)]) -> Result<Loaded, ConfigError> {
+        let mut outcome = Err(ConfigError("jail failed".into()));
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("gatehouse.toml", toml)?;
+            for (name, value) in env {
+                jail.set_env(name, value);
+            }
+            outcome = Config::load(Some(Path::new("gatehouse.toml")), &Overrides::default());
+            Ok(())
+        });
+        outcome
+    }
+
+    /// What every accepted configuration promises the code that uses it.
+    fn check_accepted(config: &Config) -> Result<(), TestCaseError> {
+        prop_assert!((1..=100).contains(&config.lockout_threshold));
+        prop_assert!((4..=8).contains(&config.captcha.length));
+        prop_assert!(config.captcha_after_failures >= 1);
+        let now = 4_102_444_800i64; // 2100-01-01
+        for d in [
+            config.lockout_duration,
+            config.session_idle_timeout,
+            config.session_lifetime,
+            config.smtp.timeout,
+            config.smtp.give_up_after,
+            config.captcha.ttl,
+            config.ragflow.token_max_age,
+        ] {
+            prop_assert!(now.checked_add(d.secs()).is_some(), "{d:?}");
+        }
+        let _ = config.to_masked_toml();
+        Ok(())
+    }
+
+    /// Arbitrary TOML (well-formed with hostile values, or not TOML at all) and arbitrary
+    /// `GATEHOUSE_*` values: a configuration or an error, never a panic.
+    #[test]
+    fn fuzz_config_file_and_environment_load_or_fail() {
+        let known = known_paths();
+        let strategy = (
+            proptest::collection::vec(entry(known.clone()), 0..5),
+            hostile_text(200),
+            proptest::bool::weighted(0.1),
+            proptest::collection::vec(entry(known), 0..3),
+        );
+        let result = TestRunner::new(config(300)).run(&strategy, |(entries, junk, raw, env)| {
+            let toml = if raw {
+                junk
+            } else {
+                entries
+                    .iter()
+                    .map(|(k, v)| format!("{k} = {v}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            // A variable holds a string as it is, not quoted; the OS carries no NUL in one.
+            let env: Vec<(String, String)> = env
+                .iter()
+                .map(|(k, v)| (env_name(k), unquoted(v).replace('\0', "")))
+                .collect();
+            if let Ok(loaded) = load(&toml, &env) {
+                check_accepted(&loaded.config)?;
+            }
+            Ok(())
+        });
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    /// Secrets given in the file or the environment never show in an error, a warning, `Debug`
+    /// or `check-config`'s output, whatever else is wrong with the configuration.
+    #[test]
+    fn fuzz_config_secrets_never_show() {
+        let strategy = (
+            "[A-Za-z0-9]{6,12}",
+            "[A-Za-z0-9 @:/?#%.\\[\\]-]{0,10}",
+            proptest::sample::select(vec![
+                "secret_key",
+                "smtp.password",
+                "ragflow.secret_key",
+                "ragflow.rsa_passphrase",
+                "providers.corp.client_secret",
+                "database_url",
+                "redis_url",
+            ]),
+            any::<bool>(),
+            proptest::collection::vec((key(known_paths()), toml_value()), 0..4),
+        );
+        let result = TestRunner::new(config(300)).run(
+            &strategy,
+            |(marker, noise, secret_key, by_env, others)| {
+                let marker = format!("Zq{marker}");
+                let secret = match secret_key {
+                    "database_url" => format!("postgres://app:{marker}{noise}@db.local/gh"),
+                    "redis_url" => format!("redis://:{marker}{noise}@cache.local"),
+                    _ => format!("{marker}{noise}"),
+                };
+                let mut lines: Vec<String> = others
+                    .iter()
+                    .filter(|(k, _)| k != secret_key)
+                    .map(|(k, v)| format!("{k} = {v}"))
+                    .collect();
+                let mut env = Vec::new();
+                if by_env {
+                    env.push((env_name(secret_key), secret.clone()));
+                } else {
+                    lines.push(format!(
+                        "{secret_key} = {}",
+                        toml::Value::String(secret.clone())
+                    ));
+                }
+                match load(&lines.join("\n"), &env) {
+                    Ok(loaded) => {
+                        for text in [
+                            format!("{:?}", loaded.config),
+                            loaded.config.to_masked_toml(),
+                            loaded.warnings.join("\n"),
+                        ] {
+                            prop_assert!(!text.contains(&marker), "{text}");
+                        }
+                    }
+                    Err(e) => prop_assert!(!e.0.contains(&marker), "{}", e.0),
+                }
+                Ok(())
+            },
+        );
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    #[test]
+    fn durations_beyond_a_century_are_refused() {
+        let err = load("session_lifetime = \"300000000000y\"", &[])
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(
+            err.contains("session_lifetime") && err.contains("100 years"),
+            "{err}"
+        );
+        assert!(load("session_lifetime = \"99y\"", &[]).is_ok());
     }
 }

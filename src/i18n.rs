@@ -114,6 +114,10 @@ pub fn error_message(code: &str, lang: Lang) -> &'static str {
             "Too many attempts; try again later.",
             "尝试次数过多，请稍后再试。",
         ),
+        "account_locked" => (
+            "This account is locked after too many failed sign-ins: reset the password by mail.",
+            "登录失败次数过多，该账户已被锁定：请通过邮件重置密码。",
+        ),
         "email_taken" => (
             "This email address is already registered.",
             "该邮箱地址已被注册。",

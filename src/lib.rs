@@ -20,6 +20,8 @@ pub mod codes;
 pub mod compat;
 pub mod config;
 pub mod db;
+#[cfg(test)]
+mod fuzz;
 pub mod http;
 pub mod i18n;
 pub mod kv;

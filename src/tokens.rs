@@ -60,6 +60,29 @@ impl ServerKey {
         mac.update(value.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
+
+    /// The tag an email address is known by in counters, locks and audit details: an HMAC of
+    /// the normalised address, so neither the store nor the audit trail holds addresses, and a
+    /// guess cannot be checked against them without the server key.
+    pub fn address_tag(&self, email_normalized: &str) -> String {
+        self.mac_hex("address", email_normalized)
+    }
+}
+
+/// The network an address is counted by in per-IP limits: the address itself for IPv4, its /64
+/// for IPv6 (one subscriber usually holds a whole /64, so counting single addresses would give
+/// them 2^64 budgets).
+pub fn ip_bucket(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
 }
 
 fn unreachable_hmac() -> HmacSha256 {

@@ -255,10 +255,14 @@ fn operators_manage_users_from_the_cli() {
     );
     let (ok, out, err) = admin(&["reset-password", "ops@example.com"]);
     assert!(ok && out.contains("queued"), "{out}{err}");
+    let (ok, out, err) = admin(&["unlock", "ops@example.com"]);
+    assert!(ok && out.contains("ops@example.com unlocked"), "{out}{err}");
     let (ok, out, _) = admin(&["audit", "--user", "ops@example.com", "--since", "1h"]);
     assert!(ok);
     assert!(
-        out.contains("admin.user_updated") && out.contains("user.password_reset_requested"),
+        out.contains("admin.user_updated")
+            && out.contains("user.password_reset_requested")
+            && out.contains("user.unlocked"),
         "{out}"
     );
     assert!(!out.contains("violet"), "no secret in the audit");

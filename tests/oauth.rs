@@ -435,6 +435,23 @@ async fn oidc_registers_a_new_user_and_signs_in() {
 async fn verified_email_links_an_existing_account_then_the_identity_is_used() {
     let (app, _s, _op) = spawn_with_op(|_| {}).await;
     let (password_session, user_id) = app.register("carol@example.test").await;
+    // Whoever registered the address plants a key and an email change towards their own.
+    let key = app
+        .post(
+            "/api/v1/api-keys",
+            Some(&password_session),
+            json!({"name": "planted"}),
+        )
+        .await;
+    let key = key.body["key"].as_str().unwrap().to_string();
+    let change = app
+        .post(
+            "/api/v1/users/me/email",
+            Some(&password_session),
+            json!({"new_email": "mallory@example.test", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(change.status, 202);
     let first = sign_in(&app, "corp", "carol").await;
     assert_eq!(first.location, "/account");
     let token = first.session.unwrap();
@@ -453,6 +470,27 @@ async fn verified_email_links_an_existing_account_then_the_identity_is_used() {
         401
     );
     assert_eq!(app.login("carol@example.test", PASSWORD).await.status, 401);
+    assert_eq!(app.get("/api/v1/users/me", Some(&key)).await.status, 401);
+    let mallory = app.mails_to("mallory@example.test").await;
+    let (_, change_token) = common::code_and_token(&mallory[0].2);
+    let moved = app
+        .post(
+            "/api/v1/auth/email/verify",
+            None,
+            json!({"token": change_token}),
+        )
+        .await;
+    assert_eq!((moved.status, moved.code()), (400, "invalid_token"));
+    let notices: Vec<String> = app
+        .mails_to("carol@example.test")
+        .await
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    assert!(
+        notices.contains(&"sign_in_changed".to_string()),
+        "{notices:?}"
+    );
 
     let second = sign_in(&app, "corp", "carol").await;
     assert_eq!(me(&app, &second.session.unwrap()).await["id"], user_id);

@@ -773,3 +773,83 @@ async fn the_test_fixtures_model_stubs() {
             .is_some_and(|v| v.starts_with("gatehouse-"))
     );
 }
+
+#[tokio::test]
+async fn api_tokens_act_as_their_user_but_cannot_change_the_password() {
+    let (_app, _s, rag) = ragflow_policy().await;
+    let web = rag.register(EMAIL, "qa", TEST_PASSWORD).await.token();
+    let created = rag
+        .call("POST", "/api/v1/system/tokens", Some(&web), None)
+        .await;
+    let bearer = format!("Bearer {}", created.body["data"]["token"].as_str().unwrap());
+    let listed = rag
+        .call("GET", "/api/v1/system/tokens", Some(&bearer), None)
+        .await;
+    assert_eq!(listed.code(), 0, "a token lists tokens: {}", listed.text);
+    let change = json!({"password": TEST_PASSWORD, "new_password": ragflow_encrypt(PASSWORD)});
+    let refused = rag
+        .call("PATCH", "/api/v1/users/me", Some(&bearer), Some(change))
+        .await;
+    assert_eq!(
+        (refused.code(), refused.message()),
+        (109, "API tokens cannot change the password")
+    );
+    assert_eq!(rag.login(EMAIL, TEST_PASSWORD).await.code(), 0);
+}
+
+#[tokio::test]
+async fn otp_verification_is_limited_per_ip() {
+    let (_app, _s, rag) = ragflow_policy().await;
+    let verify = "/api/v1/auth/password/forgot/otp/verify";
+    let mut codes = Vec::new();
+    for i in 0..21 {
+        // A different address each time: only the per-IP limit can stop this.
+        let body = json!({"email": format!("probe{i}@example.test"), "otp": "ABCD"});
+        codes.push(rag.call("POST", verify, None, Some(body)).await);
+    }
+    assert!(codes[..20].iter().all(|r| r.code() == 109));
+    assert_eq!(
+        (codes[20].code(), codes[20].message()),
+        (10, "too many attempts, try later")
+    );
+}
+
+#[tokio::test]
+async fn the_profile_answers_the_new_account_safety_rules() {
+    let (app, _s) = TestApp::spawn_with(|c| {
+        c.captcha.enabled = false;
+        c.lockout_threshold = 100;
+        c.max_consecutive_failures = 2;
+    })
+    .await;
+    let rag = Rag::new(&app).await;
+    let email = unique_email("locked");
+    app.register(&email).await;
+    for _ in 0..2 {
+        rag.login(&email, &ragflow_encrypt("not the password"))
+            .await;
+    }
+    let r = rag.login(&email, &ragflow_encrypt(PASSWORD)).await;
+    assert_eq!(
+        (r.code(), r.message()),
+        (109, "This account is locked: reset the password by mail.")
+    );
+    // Garbage that does not decrypt is refused without counting or decrypting first.
+    let garbage = rag.login(&unique_email("other"), "not rsa at all").await;
+    assert_eq!(garbage.code(), 500, "{}", garbage.text);
+
+    let (closed, _s2) = TestApp::spawn_with(|c| c.password_login_enabled = false).await;
+    let rag = Rag::new(&closed).await;
+    let r = rag
+        .register(&unique_email("closed"), "C", &ragflow_encrypt(PASSWORD))
+        .await;
+    assert_eq!(
+        (r.code(), r.message()),
+        (109, "Password login is disabled!")
+    );
+    let r = rag.login(&email, &ragflow_encrypt(PASSWORD)).await;
+    assert_eq!(
+        (r.code(), r.message()),
+        (109, "Password login is disabled!")
+    );
+}

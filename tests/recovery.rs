@@ -8,69 +8,29 @@ use serde_json::json;
 
 const NEW_PASSWORD: &str = "quiet lantern meadow";
 
-/// (kind, subject, text) of the queued mails to `to`, oldest first.
-async fn mails_to(app: &TestApp, to: &str) -> Vec<(String, String, String)> {
-    sqlx::query_as(
-        "SELECT kind, subject, body_text FROM mail_outbox WHERE recipient = $1 ORDER BY id",
-    )
-    .bind(to)
-    .fetch_all(app.state.db.pool())
-    .await
-    .unwrap()
-}
-
-/// The six-digit code and the link token of a mail body.
-fn code_and_token(text: &str) -> (String, String) {
-    let code = text
-        .lines()
-        .map(str::trim)
-        .find(|l| l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()))
-        .unwrap()
-        .to_string();
-    let token = text
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
-    (code, token)
-}
-
-async fn forgot(app: &TestApp, email: &str) -> common::Resp {
-    let (id, answer) = app.solved_captcha().await;
-    app.post(
-        "/api/v1/auth/password/forgot",
-        None,
-        json!({"email": email, "captcha_id": id, "captcha_answer": answer}),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn forgot_answers_alike_for_known_and_unknown_addresses() {
     let (app, _s) = TestApp::spawn().await;
     let known = unique_email("known");
     app.register(&known).await;
     let unknown = unique_email("unknown");
-    let a = forgot(&app, &known).await;
-    let b = forgot(&app, &unknown).await;
+    let a = app.forgot(&known).await;
+    let b = app.forgot(&unknown).await;
     assert_eq!((a.status, b.status), (202, 202));
     assert_eq!(a.text, b.text);
     assert_eq!(a.body, json!({"status": "sent"}));
-    let mails = mails_to(&app, &known).await;
+    let mails = app.mails_to(&known).await;
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].0, "recovery");
     assert!(mails[0].2.contains(&format!(
         "{}/reset-password?token=",
         app.state.public_base_url
     )));
-    assert!(mails_to(&app, &unknown).await.is_empty());
-    let again = forgot(&app, &known).await;
+    assert!(app.mails_to(&unknown).await.is_empty());
+    let again = app.forgot(&known).await;
     assert_eq!(again.status, 202);
     assert_eq!(
-        mails_to(&app, &known).await.len(),
+        app.mails_to(&known).await.len(),
         1,
         "at most one mail per address per minute"
     );
@@ -104,7 +64,7 @@ async fn forgot_needs_a_right_captcha_unless_it_is_off() {
         )
         .await;
     assert_eq!((wrong.status, wrong.code()), (400, "invalid_captcha"));
-    assert!(mails_to(&app, &email).await.is_empty());
+    assert!(app.mails_to(&email).await.is_empty());
 
     let (off, _s2) = TestApp::spawn_with(|c| c.captcha.enabled = false).await;
     let email = unique_email("nocap");
@@ -117,7 +77,7 @@ async fn forgot_needs_a_right_captcha_unless_it_is_off() {
         )
         .await;
     assert_eq!(r.status, 202);
-    assert_eq!(mails_to(&off, &email).await.len(), 1);
+    assert_eq!(off.mails_to(&email).await.len(), 1);
 }
 
 #[tokio::test]
@@ -125,8 +85,8 @@ async fn code_then_reset_signs_everyone_out_and_sets_the_password() {
     let (app, _s) = TestApp::spawn().await;
     let email = unique_email("reset");
     let (old_token, user_id) = app.register(&email).await;
-    forgot(&app, &email).await;
-    let (code, _) = code_and_token(&mails_to(&app, &email).await[0].2);
+    app.forgot(&email).await;
+    let (code, _) = common::code_and_token(&app.mails_to(&email).await[0].2);
     let v = app
         .post(
             "/api/v1/auth/password/forgot/verify",
@@ -183,7 +143,8 @@ async fn code_then_reset_signs_everyone_out_and_sets_the_password() {
     let login = app.login(&email, NEW_PASSWORD).await;
     assert_eq!(login.status, 200);
     assert_eq!(login.body["user"]["email_verified"], true);
-    let kinds: Vec<String> = mails_to(&app, &email)
+    let kinds: Vec<String> = app
+        .mails_to(&email)
         .await
         .into_iter()
         .map(|m| m.0)
@@ -199,8 +160,8 @@ async fn the_mailed_link_token_resets_directly() {
     let (app, _s) = TestApp::spawn().await;
     let email = unique_email("link");
     app.register(&email).await;
-    forgot(&app, &email).await;
-    let (_, token) = code_and_token(&mails_to(&app, &email).await[0].2);
+    app.forgot(&email).await;
+    let (_, token) = common::code_and_token(&app.mails_to(&email).await[0].2);
     let r = app
         .post(
             "/api/v1/auth/password/reset",
@@ -225,8 +186,8 @@ async fn link_tokens_expire_after_thirty_minutes() {
     let (app, _s) = TestApp::spawn().await;
     let email = unique_email("late");
     app.register(&email).await;
-    forgot(&app, &email).await;
-    let (code, token) = code_and_token(&mails_to(&app, &email).await[0].2);
+    app.forgot(&email).await;
+    let (code, token) = common::code_and_token(&app.mails_to(&email).await[0].2);
     app.state.clock.advance(31 * 60);
     let r = app
         .post(
@@ -255,8 +216,8 @@ async fn five_wrong_codes_lock_the_address_and_a_new_mail_does_not_unlock_it() {
     let (app, _s) = TestApp::spawn().await;
     let email = unique_email("brute");
     app.register(&email).await;
-    forgot(&app, &email).await;
-    let (code, _) = code_and_token(&mails_to(&app, &email).await[0].2);
+    app.forgot(&email).await;
+    let (code, _) = common::code_and_token(&app.mails_to(&email).await[0].2);
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for attempt in 1..=5 {
         let r = app
@@ -285,16 +246,17 @@ async fn five_wrong_codes_lock_the_address_and_a_new_mail_does_not_unlock_it() {
     app.state
         .kv
         .del(&gatehouse::codes::key(
+            &app.state,
             "mail",
             "recovery",
             &email.to_lowercase(),
         ))
         .await
         .unwrap();
-    forgot(&app, &email).await;
-    let mails = mails_to(&app, &email).await;
+    app.forgot(&email).await;
+    let mails = app.mails_to(&email).await;
     assert_eq!(mails.len(), 2);
-    let (fresh, _) = code_and_token(&mails[1].2);
+    let (fresh, _) = common::code_and_token(&mails[1].2);
     let r = app
         .post(
             "/api/v1/auth/password/forgot/verify",
@@ -322,8 +284,8 @@ async fn eight_concurrent_resets_with_one_token_succeed_once() {
     let (app, _s) = TestApp::spawn().await;
     let email = unique_email("race");
     app.register(&email).await;
-    forgot(&app, &email).await;
-    let (_, token) = code_and_token(&mails_to(&app, &email).await[0].2);
+    app.forgot(&email).await;
+    let (_, token) = common::code_and_token(&app.mails_to(&email).await[0].2);
     let tasks: Vec<_> = (0..8)
         .map(|i| {
             let request = app.http.post(app.url("/api/v1/auth/password/reset")).json(
@@ -361,7 +323,7 @@ async fn verification_required_flow_by_code_and_by_link() {
         )
         .await;
     assert_eq!(r.status, 202);
-    let mails = mails_to(&app, &email).await;
+    let mails = app.mails_to(&email).await;
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].0, "verification");
     assert!(
@@ -369,7 +331,7 @@ async fn verification_required_flow_by_code_and_by_link() {
         "the chosen language: {}",
         mails[0].1
     );
-    let (code, _) = code_and_token(&mails[0].2);
+    let (code, _) = common::code_and_token(&mails[0].2);
     assert_eq!(app.login(&email, PASSWORD).await.code(), "email_unverified");
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let bad = app
@@ -414,13 +376,13 @@ async fn verification_required_flow_by_code_and_by_link() {
         )
         .await;
     assert_eq!((ghost.status, &ghost.text), (202, &resend.text));
-    let mails = mails_to(&app, &other).await;
+    let mails = app.mails_to(&other).await;
     assert_eq!(
         mails.len(),
         1,
         "the resend came within the minute of the first mail"
     );
-    let (_, token) = code_and_token(&mails[0].2);
+    let (_, token) = common::code_and_token(&mails[0].2);
     let ok = app
         .post("/api/v1/auth/email/verify", None, json!({"token": token}))
         .await;
@@ -441,7 +403,8 @@ async fn registering_a_taken_address_mails_its_owner_and_answers_alike() {
     let first = app.post("/api/v1/auth/register", None, body.clone()).await;
     let second = app.post("/api/v1/auth/register", None, body).await;
     assert_eq!(first.text, second.text);
-    let kinds: Vec<String> = mails_to(&app, &email)
+    let kinds: Vec<String> = app
+        .mails_to(&email)
         .await
         .into_iter()
         .map(|m| m.0)
@@ -463,7 +426,7 @@ async fn login_after_verification_signs_in() {
         json!({"email": email, "password": PASSWORD, "nickname": "A"}),
     )
     .await;
-    let (_, token) = code_and_token(&mails_to(&app, &email).await[0].2);
+    let (_, token) = common::code_and_token(&app.mails_to(&email).await[0].2);
     let r = app
         .post("/api/v1/auth/email/verify", None, json!({"token": token}))
         .await;
@@ -490,13 +453,13 @@ async fn email_change_is_confirmed_from_the_new_address() {
         )
         .await;
     assert_eq!(r.status, 202);
-    let notice = mails_to(&app, &old).await;
+    let notice = app.mails_to(&old).await;
     assert_eq!(notice.len(), 1);
     assert_eq!(notice[0].0, "email_change_notice");
     assert!(notice[0].2.contains(&new));
-    let confirm = mails_to(&app, &new).await;
+    let confirm = app.mails_to(&new).await;
     assert_eq!(confirm[0].0, "email_change_confirm");
-    let (code, _) = code_and_token(&confirm[0].2);
+    let (code, _) = common::code_and_token(&confirm[0].2);
     let ok = app
         .post(
             "/api/v1/auth/email/verify",
@@ -529,7 +492,7 @@ async fn email_change_by_link_fails_if_the_address_was_taken_meanwhile() {
         json!({"new_email": target, "password": PASSWORD}),
     )
     .await;
-    let (_, link) = code_and_token(&mails_to(&app, &target).await[0].2);
+    let (_, link) = common::code_and_token(&app.mails_to(&target).await[0].2);
     app.register(&target).await;
     let r = app
         .post("/api/v1/auth/email/verify", None, json!({"token": link}))

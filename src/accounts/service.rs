@@ -52,13 +52,35 @@ pub async fn register(
     lang: Lang,
     client: &ClientInfo,
 ) -> Result<Registered, ApiError> {
+    register_with(state, input, lang, client, true).await
+}
+
+/// [`register`], with the policy check on the password optional (the RAGFlow profile's
+/// `password_policy = "ragflow"`).
+pub async fn register_with(
+    state: &AppState,
+    input: RegisterInput,
+    lang: Lang,
+    client: &ClientInfo,
+    check_policy: bool,
+) -> Result<Registered, ApiError> {
     if !state.config.registration_enabled {
         return Err(ApiError::RegistrationDisabled);
     }
-    check_new_password(&input.password, &input.email.display, "password")?;
+    if !state.config.password_login_enabled {
+        // A password would be made that nothing accepts; providers register accounts instead.
+        return Err(ApiError::PasswordLoginDisabled);
+    }
+    if check_policy {
+        check_new_password(&input.password, &input.email.display, "password")?;
+    }
+    let verification = state.config.email_verification_required;
+    if verification {
+        // Each such registration mails the address it names (a code, or a notice to an owner).
+        crate::verification::service::limit_requests(state, client).await?;
+    }
     let hash = state.hasher.hash(&input.password).await?;
     let now = state.clock.now();
-    let verification = state.config.email_verification_required;
     let language = input.language.map(|l| l.0).unwrap_or(lang);
     let timezone = input.timezone.map(|t| t.0).unwrap_or_else(|| "UTC".into());
     let account = NewAccount {
@@ -201,51 +223,64 @@ pub async fn login(
     input: LoginInput,
     client: &ClientInfo,
 ) -> Result<(User, NewSession), ApiError> {
+    let LoginInput {
+        email,
+        password,
+        captcha_id,
+        captcha_answer,
+    } = input;
+    let captcha = Some((captcha_id.as_deref(), captcha_answer.as_deref()));
+    login_revealing(state, &email, captcha, client, || Some(password)).await
+}
+
+/// [`login`] for a password that is opened only once the attempt is counted (the RAGFlow
+/// profile's RSA transport: decrypting is work a flood must not get for free). `reveal`
+/// answering `None` is a `validation_failed` on `password`.
+pub async fn login_revealing(
+    state: &AppState,
+    email: &str,
+    captcha: throttle::CaptchaAnswer<'_>,
+    client: &ClientInfo,
+    reveal: impl FnOnce() -> Option<Password>,
+) -> Result<(User, NewSession), ApiError> {
     if !state.config.password_login_enabled {
         return Err(ApiError::PasswordLoginDisabled);
     }
-    if input.password.expose().chars().count() > MAX_LOGIN_PASSWORD || input.email.len() > 1024 {
+    if email.len() > 1024 {
         return Err(ApiError::InvalidCredentials);
     }
-    let normalized = crate::http::inputs::normalize_email(&input.email);
-    let standing = throttle::check(state, &normalized, client.ip).await?;
-    crate::captcha::service::require(
-        state,
-        standing.captcha_required,
-        input.captcha_id.as_deref(),
-        input.captcha_answer.as_deref(),
-    )
-    .await?;
-
+    let normalized = crate::http::inputs::normalize_email(email);
+    let attempt = throttle::reserve(state, &normalized, client.ip, captcha).await?;
+    let Some(password) = reveal() else {
+        attempt.release(state).await?;
+        return Err(ApiError::field(
+            "password",
+            crate::http::error::FieldProblem::Invalid,
+        ));
+    };
     let user = store::find_by_email(&state.db, &normalized).await?;
-    let known_id = user.as_ref().map(|u| u.id.clone());
-    let verified = match user
-        .as_ref()
-        .and_then(|u| u.password_hash.as_deref().map(|h| (u, h)))
-    {
-        Some((_, hash)) => state.hasher.verify(input.password.expose(), hash).await?,
-        None => {
-            state.hasher.dummy_verify(input.password.expose()).await?;
-            crate::passwords::Verified {
-                ok: false,
-                needs_rehash: false,
-            }
+    let verified = check_password(state, user.as_ref(), password.expose()).await?;
+    let user = match user {
+        Some(user) if verified.ok => user,
+        other => {
+            let failed = attempt.failed(state).await?;
+            return Err(login_failed(state, &normalized, client, other.as_ref(), failed).await);
         }
     };
-    let Some(user) = user.filter(|_| verified.ok) else {
-        return Err(login_failed(state, &normalized, client, known_id.as_deref()).await);
-    };
-    if !user.is_active() {
-        return Err(ApiError::AccountDisabled);
+    if !user.is_active() || (state.config.email_verification_required && !user.email_verified()) {
+        // The password was right, so nothing was guessed; but nobody signed in either.
+        attempt.release(state).await?;
+        return Err(if user.is_active() {
+            ApiError::EmailUnverified
+        } else {
+            ApiError::AccountDisabled
+        });
     }
-    if state.config.email_verification_required && !user.email_verified() {
-        return Err(ApiError::EmailUnverified);
-    }
-    throttle::record_success(state, &normalized).await?;
+    attempt.succeeded(state).await?;
     if verified.needs_rehash
         && let Some(old) = user.password_hash.as_deref()
     {
-        let fresh = state.hasher.hash(&input.password).await?;
+        let fresh = state.hasher.hash(&password).await?;
         store::upgrade_password_hash(&state.db, &user.id, old, &fresh).await?;
     }
     let session = sign_in(state, &user, client, "password").await?;
@@ -253,6 +288,29 @@ pub async fn login(
         .await?
         .ok_or(ApiError::Unauthenticated)?;
     Ok((user, session))
+}
+
+/// Check `password` against the user's hash; without a user (or a password) a dummy check
+/// keeps the time alike. Absurdly long passwords are wrong without hashing.
+async fn check_password(
+    state: &AppState,
+    user: Option<&User>,
+    password: &str,
+) -> Result<crate::passwords::Verified, ApiError> {
+    let wrong = crate::passwords::Verified {
+        ok: false,
+        needs_rehash: false,
+    };
+    if password.chars().count() > MAX_LOGIN_PASSWORD {
+        return Ok(wrong);
+    }
+    match user.and_then(|u| u.password_hash.as_deref()) {
+        Some(hash) => Ok(state.hasher.verify(password, hash).await?),
+        None => {
+            state.hasher.dummy_verify(password).await?;
+            Ok(wrong)
+        }
+    }
 }
 
 /// Issue a session after a successful sign-in by any channel, with its audit event.
@@ -275,44 +333,64 @@ pub async fn sign_in(
     Ok(session)
 }
 
-/// Count a failed password check against the account and the IP, and record it. The email is
-/// recorded only as a hash: a mistyped password can be someone's password for another site.
+/// Record a failed password check and what it set off (a lock; the owner's mail when the
+/// address reached `max_consecutive_failures`). The email is recorded only as its keyed tag:
+/// a mistyped address or password can be someone's secret elsewhere.
 async fn login_failed(
     state: &AppState,
     normalized: &str,
     client: &ClientInfo,
-    user_id: Option<&str>,
+    user: Option<&User>,
+    failed: throttle::Failed,
 ) -> ApiError {
     metrics::counter!("gatehouse_logins_total", "channel" => "password", "result" => "failed")
         .increment(1);
-    let locked = match throttle::record_failure(state, normalized, client.ip).await {
-        Ok(locked) => locked,
-        Err(e) => return e,
-    };
+    match record_failure(state, normalized, client, user, failed).await {
+        Ok(()) if failed.locked_for_good => ApiError::AccountLocked,
+        Ok(()) => ApiError::InvalidCredentials,
+        Err(e) => e,
+    }
+}
+
+async fn record_failure(
+    state: &AppState,
+    normalized: &str,
+    client: &ClientInfo,
+    user: Option<&User>,
+    failed: throttle::Failed,
+) -> Result<(), ApiError> {
     let now = state.clock.now();
-    let result = async {
-        let mut conn = state.db.pool().acquire().await?;
-        let detail =
-            serde_json::json!({"email_sha256": sha256_hex(normalized), "channel": "password"});
-        let event = |name: &'static str| AuditEvent {
-            event: name,
-            actor_user_id: None,
-            subject_user_id: user_id,
-            tenant_id: None,
-            client: Some(client),
-            detail: detail.clone(),
-        };
-        audit::record(&mut conn, now, event("user.login_failed")).await?;
-        if locked {
-            audit::record(&mut conn, now, event("user.locked")).await?;
-        }
-        Ok::<_, sqlx::Error>(())
+    let tag = state.key.address_tag(normalized);
+    let event = |name: &'static str, detail: serde_json::Value| AuditEvent {
+        event: name,
+        actor_user_id: None,
+        subject_user_id: user.map(|u| u.id.as_str()),
+        tenant_id: None,
+        client: Some(client),
+        detail,
+    };
+    let mut tx = state.db.begin().await?;
+    let detail = serde_json::json!({"email_tag": tag, "channel": "password"});
+    audit::record(&mut tx, now, event("user.login_failed", detail)).await?;
+    if failed.locked || failed.locked_for_good {
+        let detail = serde_json::json!({"email_tag": tag, "until_reset": failed.locked_for_good});
+        audit::record(&mut tx, now, event("user.locked", detail)).await?;
     }
-    .await;
-    if let Err(e) = result {
-        return ApiError::from(e);
+    if failed.locked_for_good
+        && let Some(user) = user
+    {
+        let link = mail::link(state, "/forgot-password");
+        mail::enqueue(
+            &mut tx,
+            state,
+            &user.email,
+            &Template::AccountLocked { link: &link },
+            user.lang(),
+        )
+        .await?;
     }
-    ApiError::InvalidCredentials
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Check the signed-in user's password for a sensitive change. A wrong one counts like a
@@ -323,17 +401,15 @@ pub async fn confirm_password(
     password: &str,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    throttle::check(state, &user.email_normalized, client.ip).await?;
-    let ok = match user.password_hash.as_deref() {
-        Some(hash) if password.chars().count() <= MAX_LOGIN_PASSWORD => {
-            state.hasher.verify(password, hash).await?.ok
-        }
-        _ => false,
-    };
-    if ok {
-        return Ok(());
+    if !state.config.password_login_enabled {
+        return Err(ApiError::PasswordLoginDisabled);
     }
-    match login_failed(state, &user.email_normalized, client, Some(&user.id)).await {
+    let attempt = throttle::reserve(state, &user.email_normalized, client.ip, None).await?;
+    if check_password(state, Some(user), password).await?.ok {
+        return attempt.succeeded(state).await;
+    }
+    let failed = attempt.failed(state).await?;
+    match login_failed(state, &user.email_normalized, client, Some(user), failed).await {
         ApiError::InvalidCredentials => Err(ApiError::WrongPassword),
         other => Err(other),
     }
@@ -438,6 +514,10 @@ pub async fn change_password_with(
     client: &ClientInfo,
     check_policy: bool,
 ) -> Result<(), ApiError> {
+    if auth.api_key.is_some() {
+        // A key (or a RAGFlow API token) must not be able to take the account over.
+        return Err(ApiError::SessionRequired);
+    }
     let user = &auth.user;
     confirm_password(state, user, input.current_password.expose(), client).await?;
     if check_policy {
@@ -462,6 +542,9 @@ pub async fn change_password_with(
         revoked,
     )
     .await?;
+    let link = mail::link(state, "/forgot-password");
+    let notice = Template::PasswordChanged { link: &link };
+    mail::enqueue(&mut tx, state, &user.email, &notice, user.lang()).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -484,6 +567,7 @@ pub async fn request_email_change(
 ) -> Result<(), ApiError> {
     let user = &auth.user;
     confirm_password(state, user, input.password.expose(), client).await?;
+    crate::codes::mail_limits(state, &crate::codes::EMAIL_CHANGES, &user.id, client.ip).await?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     if input.new_email.normalized == user.email_normalized
@@ -593,10 +677,49 @@ pub async fn erase_user(
     Ok(())
 }
 
-/// A recovered account starts with a clean failure count.
+/// Someone just proved control of the account's address (a password reset by mail, or a
+/// provider vouching for it). What was made before the proof may be an attacker's, planted
+/// while the account was theirs to use (account pre-hijacking): sessions, API keys (with the
+/// RAGFlow tokens made of them) and pending email changes go; at the *first* proof of an address
+/// never verified before, linked identities go too. Runs in the caller's transaction.
+pub async fn end_access_before_proof(
+    conn: &mut crate::db::Conn,
+    state: &AppState,
+    user_id: &str,
+    client: &ClientInfo,
+    first_proof: bool,
+) -> Result<(), ApiError> {
+    let revoked = AuditEvent::by_user("session.revoked", user_id, client);
+    sessions::service::revoke_all_but(conn, state, user_id, None, revoked).await?;
+    let now = state.clock.now();
+    let keys = crate::api_keys::service::revoke_all(conn, user_id).await?;
+    let changes = store::cancel_email_changes(conn, user_id).await?;
+    let identities = if first_proof {
+        crate::oauth::service::unlink_all(conn, user_id).await?
+    } else {
+        0
+    };
+    let record = |event: &'static str, count: u64| {
+        (count > 0).then(|| {
+            AuditEvent::by_user(event, user_id, client)
+                .detail(serde_json::json!({"count": count, "reason": "address_proved"}))
+        })
+    };
+    let events = [
+        record("api_key.revoked", keys),
+        record("identity.unlinked", identities),
+        record("user.email_change_cancelled", changes),
+    ];
+    for event in events.into_iter().flatten() {
+        audit::record(conn, now, event).await?;
+    }
+    Ok(())
+}
+
+/// A recovered (or unlocked) account starts with a clean failure count.
 pub async fn forget_login_failures(
     state: &AppState,
     email_normalized: &str,
 ) -> Result<(), ApiError> {
-    throttle::record_success(state, email_normalized).await
+    throttle::clear(state, email_normalized).await
 }

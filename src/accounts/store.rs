@@ -248,10 +248,7 @@ pub async fn insert_email_change(
     conn: &mut Conn,
     c: NewEmailChange<'_>,
 ) -> Result<String, sqlx::Error> {
-    sqlx::query("DELETE FROM email_changes WHERE user_id = $1 AND used_at IS NULL")
-        .bind(c.user_id)
-        .execute(&mut *conn)
-        .await?;
+    cancel_email_changes(&mut *conn, c.user_id).await?;
     let id = uuid::Uuid::now_v7().to_string();
     sqlx::query(
         "INSERT INTO email_changes (id, user_id, new_email, new_email_normalized, token_hash, code_hash, created_at, expires_at) \
@@ -270,10 +267,60 @@ pub async fn insert_email_change(
     Ok(id)
 }
 
+/// Drop the user's pending (unconfirmed) email changes; how many went.
+pub async fn cancel_email_changes(conn: &mut Conn, user_id: &str) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM email_changes WHERE user_id = $1 AND used_at IS NULL")
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 pub async fn mark_email_verified(conn: &mut Conn, id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET email_verified = 1 WHERE id = $1")
         .bind(id)
         .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Count one more failure under `key` (a `failure_counts` key); the new count. One statement,
+/// so parallel attempts each get their own number.
+pub async fn add_failure(db: &Db, key: &str, now: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO failure_counts (key, failures, updated_at) VALUES ($1, 1, $2) \
+         ON CONFLICT (key) DO UPDATE SET failures = failure_counts.failures + 1, updated_at = $2 \
+         RETURNING failures",
+    )
+    .bind(key)
+    .bind(now)
+    .fetch_one(db.pool())
+    .await
+}
+
+/// Give back a failure counted for an attempt that was refused before anything was checked.
+pub async fn release_failure(db: &Db, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE failure_counts SET failures = failures - 1 WHERE key = $1 AND failures > 0")
+        .bind(key)
+        .execute(db.pool())
+        .await
+        .map(|_| ())
+}
+
+/// The failures counted under `key`.
+pub async fn failures(db: &Db, key: &str) -> Result<i64, sqlx::Error> {
+    let n: Option<i64> = sqlx::query_scalar("SELECT failures FROM failure_counts WHERE key = $1")
+        .bind(key)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(n.unwrap_or(0))
+}
+
+/// Forget the failures counted under `key`.
+pub async fn clear_failures(db: &Db, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM failure_counts WHERE key = $1")
+        .bind(key)
+        .execute(db.pool())
         .await
         .map(|_| ())
 }

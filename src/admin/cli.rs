@@ -30,6 +30,8 @@ pub enum AdminCommand {
     },
     /// Mail a password reset code and link to a user (delivered by the running server's worker).
     ResetPassword { user: String },
+    /// Lift a user's sign-in and recovery locks (also the one after max_consecutive_failures).
+    Unlock { user: String },
     /// Show the audit trail, newest first.
     Audit {
         /// A user id or email.
@@ -266,6 +268,16 @@ async fn operate(state: &AppState, command: AdminCommand) -> anyhow::Result<()> 
                 "queued a reset mail to {} (sent by the running server within seconds)",
                 found.email
             );
+            Ok(())
+        }
+        AdminCommand::Unlock { user } => {
+            let found = service::find_user(state, &admin, &user)
+                .await
+                .map_err(explain)?;
+            service::unlock(state, &admin, &found.id, &client)
+                .await
+                .map_err(explain)?;
+            println!("{} unlocked", found.email);
             Ok(())
         }
         AdminCommand::Audit {

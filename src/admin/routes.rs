@@ -42,6 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user, update_user, delete_user))
         .routes(routes!(send_password_reset))
+        .routes(routes!(unlock))
         .routes(routes!(revoke_sessions))
         .routes(routes!(audit))
         .routes(routes!(outbox))
@@ -131,6 +132,19 @@ async fn delete_user(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     service::delete_user(&state, &admin, &parse_id(&id)?, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lift the user's sign-in and recovery locks, including the one of `max_consecutive_failures`.
+#[utoipa::path(post, path = "/admin/users/{id}/unlock", tag = "admin", params(("id" = String, Path)),
+    responses((status = 204), (status = 403), (status = 404)))]
+async fn unlock(
+    State(state): State<AppState>,
+    admin: Admin,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    service::unlock(&state, &admin, &parse_id(&id)?, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -193,6 +193,23 @@ pub async fn send_password_reset(
     crate::recovery::service::send_recovery_mail(state, &user.email_normalized, client).await
 }
 
+/// Lift the user's sign-in locks (the temporary one and the one of `max_consecutive_failures`)
+/// and recovery-code locks, and forget their failures.
+pub async fn unlock(
+    state: &AppState,
+    admin: &Admin,
+    id: &str,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let user = load(state, id).await?;
+    crate::accounts::service::forget_login_failures(state, &user.email_normalized).await?;
+    crate::recovery::service::forget_wrong_codes(state, &user.email_normalized).await?;
+    let mut conn = state.db.pool().acquire().await?;
+    let event = actor_event(admin, "user.unlocked", id, client);
+    crate::audit::record(&mut conn, state.clock.now(), event).await?;
+    Ok(())
+}
+
 pub async fn revoke_sessions(
     state: &AppState,
     admin: &Admin,

@@ -112,3 +112,96 @@ pub async fn require(
         _ => Err(ApiError::CaptchaRequired),
     }
 }
+
+#[cfg(test)]
+mod fuzz_captcha {
+    use proptest::prelude::*;
+    use proptest::test_runner::TestRunner;
+
+    use super::*;
+    use crate::fuzz::{config, hostile_text, mutate};
+
+    fn state(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> AppState {
+        let config = crate::config::Config {
+            data_dir: dir.to_path_buf(),
+            secret_key: Some(crate::config::Secret::new("k".repeat(40))),
+            ..Default::default()
+        };
+        rt.block_on(AppState::build(config, "t:"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// An answer as a person types it: any case, spaces around.
+    fn typed(answer: &str, lower: &[bool], pad: (&str, &str)) -> String {
+        let body: String = answer
+            .chars()
+            .zip(lower.iter().cycle())
+            .map(|(c, l)| if *l { c.to_ascii_lowercase() } else { c })
+            .collect();
+        format!("{}{body}{}", pad.0, pad.1)
+    }
+
+    /// The right answer passes once, in any case and with blanks around it; a wrong one (one
+    /// character replaced, added or dropped) fails; either way the challenge is used up.
+    #[test]
+    fn fuzz_captcha_answers_are_checked_once() {
+        let rt = runtime();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let state = state(&rt, dir.path());
+        let strategy = (
+            "[ACDEFGHJKLMNPQRTUVWXY345679]{4,8}",
+            proptest::collection::vec(any::<bool>(), 1..8),
+            ("[ \t\n]{0,3}", "[ \t\n]{0,3}"),
+            any::<bool>(),
+            (any::<usize>(), any::<char>(), any::<u8>()),
+        );
+        let result = TestRunner::new(config(1000)).run(
+            &strategy,
+            |(expected, lower, pad, right, (at, with, how))| {
+                rt.block_on(async {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    state
+                        .kv
+                        .set_ex(&key(&id), &expected, Duration::from_secs(60))
+                        .await
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    let answer = if right {
+                        typed(&expected, &lower, (&pad.0, &pad.1))
+                    } else {
+                        mutate(&expected, at, with, how)
+                    };
+                    // A blank or a case change is all that separates an edit from the answer.
+                    let same = answer.trim().eq_ignore_ascii_case(&expected);
+                    prop_assert!(same || !right);
+                    let first = verify(&state, &id, &answer).await.ok();
+                    prop_assert_eq!(first, Some(same), "{:?}", answer);
+                    prop_assert_eq!(verify(&state, &id, &expected).await.ok(), Some(false));
+                    Ok(())
+                })
+            },
+        );
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    /// Any id and any answer for a challenge that does not exist: refused, no error, no panic.
+    #[test]
+    fn fuzz_captcha_unknown_challenges_are_refused() {
+        let rt = runtime();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let state = state(&rt, dir.path());
+        let strategy = (hostile_text(100), hostile_text(100));
+        let result = TestRunner::new(config(1000)).run(&strategy, |(id, answer)| {
+            let outcome = rt.block_on(verify(&state, &id, &answer)).ok();
+            prop_assert_eq!(outcome, Some(false));
+            Ok(())
+        });
+        assert!(result.is_ok(), "{result:?}");
+    }
+}

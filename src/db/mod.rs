@@ -44,7 +44,7 @@ impl Db {
     /// Connect; `url` is named in errors only with its password masked.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
-        let shown = crate::config::mask_url_password(url).unwrap_or_else(|| url.to_string());
+        let shown = crate::config::shown_url(url);
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
         } else {

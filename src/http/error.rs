@@ -57,6 +57,10 @@ pub enum ApiError {
     CsrfFailed,
     #[error("rate_limited")]
     RateLimited { retry_after: u64 },
+    /// `max_consecutive_failures` reached: password sign-in stays locked until a reset by mail
+    /// or an administrator's unlock.
+    #[error("account_locked")]
+    AccountLocked,
     #[error("email_taken")]
     EmailTaken,
     #[error("registration_disabled")]
@@ -112,6 +116,7 @@ pub const ALL_CODES: &[&str] = &[
     "forbidden",
     "csrf_failed",
     "rate_limited",
+    "account_locked",
     "email_taken",
     "registration_disabled",
     "password_login_disabled",
@@ -177,6 +182,7 @@ impl ApiError {
             Self::Forbidden => ("forbidden", S::FORBIDDEN),
             Self::CsrfFailed => ("csrf_failed", S::FORBIDDEN),
             Self::RateLimited { .. } => ("rate_limited", S::TOO_MANY_REQUESTS),
+            Self::AccountLocked => ("account_locked", S::TOO_MANY_REQUESTS),
             Self::EmailTaken => ("email_taken", S::CONFLICT),
             Self::RegistrationDisabled => ("registration_disabled", S::FORBIDDEN),
             Self::PasswordLoginDisabled => ("password_login_disabled", S::FORBIDDEN),

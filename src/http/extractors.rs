@@ -135,31 +135,7 @@ impl ClientInfo {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let trusted = |ip: &IpAddr| {
-            state
-                .config
-                .trusted_proxies
-                .iter()
-                .any(|net| net.contains(ip))
-        };
-        let mut ip = peer;
-        if trusted(&peer) {
-            let hops: Vec<IpAddr> = parts
-                .headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .filter_map(|hop| hop.trim().parse().ok())
-                .collect();
-            // Walk from the nearest hop outwards and stop at the first address we do not trust.
-            for hop in hops.iter().rev() {
-                ip = *hop;
-                if !trusted(hop) {
-                    break;
-                }
-            }
-        }
+        let ip = client_ip(peer, &parts.headers, &state.config.trusted_proxies);
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -167,6 +143,31 @@ impl ClientInfo {
             .map(|ua| ua.chars().take(512).collect());
         Self { ip, user_agent }
     }
+}
+
+/// The client's address: `peer` itself unless it is a trusted proxy; then the first address of
+/// `X-Forwarded-For`, read from the nearest hop outwards, that is not a trusted proxy. Hops that
+/// are not IP addresses are skipped.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[ipnet::IpNet]) -> IpAddr {
+    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
+    let mut ip = peer;
+    if trusted(&peer) {
+        let hops: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|hop| hop.trim().parse().ok())
+            .collect();
+        // Walk from the nearest hop outwards and stop at the first address we do not trust.
+        for hop in hops.iter().rev() {
+            ip = *hop;
+            if !trusted(hop) {
+                break;
+            }
+        }
+    }
+    ip
 }
 
 impl FromRequestParts<AppState> for ClientInfo {
@@ -270,4 +271,192 @@ fn is_unsafe(method: &Method) -> bool {
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
     )
+}
+
+#[cfg(test)]
+mod fuzz_request_headers {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use axum::http::HeaderValue;
+    use ipnet::IpNet;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::compat::ragflow::wire;
+    use crate::fuzz::config;
+    use crate::sessions::{COOKIE_NAME, cookie_token, set_cookie};
+
+    fn trusted() -> Vec<IpNet> {
+        ["10.0.0.0/8", "fd00::/8", "127.0.0.1/32"]
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .collect()
+    }
+
+    fn is_trusted(ip: &IpAddr) -> bool {
+        trusted().iter().any(|n| n.contains(ip))
+    }
+
+    fn any_ip() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            any::<u32>().prop_map(|v| IpAddr::from(Ipv4Addr::from(v))),
+            any::<u128>().prop_map(|v| IpAddr::from(Ipv6Addr::from(v))),
+        ]
+    }
+
+    fn proxy_ip() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            any::<u32>()
+                .prop_map(|v| IpAddr::from(Ipv4Addr::from(0x0a00_0000 | (v & 0x00ff_ffff)))),
+            any::<u128>().prop_map(|v| IpAddr::from(Ipv6Addr::from((0xfd << 120) | (v >> 8)))),
+            Just(IpAddr::from([127, 0, 0, 1])),
+        ]
+    }
+
+    /// What a client may write into a header: any bytes a header can carry.
+    fn header_bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![
+            4 => proptest::sample::select(b"0123456789abcdef.:,; =[]%/ ghs_kBearer\t".to_vec()),
+            1 => any::<u8>(),
+        ];
+        proptest::collection::vec(byte, 0..max)
+    }
+
+    fn headers(pairs: &[(&'static str, Vec<u8>)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            if let Ok(v) = HeaderValue::from_bytes(value) {
+                h.append(*name, v);
+            }
+        }
+        h
+    }
+
+    fn xff(hops: &[String]) -> HeaderMap {
+        headers(&[("x-forwarded-for", hops.join(", ").into_bytes())])
+    }
+
+    /// A forwarded-for hop as a forger writes it: an address, garbage, or nothing.
+    fn forged_hop() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any_ip().prop_map(|ip| ip.to_string()),
+            proxy_ip().prop_map(|ip| ip.to_string()),
+            "[0-9a-f.:\\[\\] ]{0,20}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config(1000))]
+
+        /// Behind trusted proxies the client is the nearest untrusted hop, whatever the client
+        /// itself put in front of it in `X-Forwarded-For`.
+        #[test]
+        fn fuzz_forwarded_for_cannot_be_spoofed(
+            forged in proptest::collection::vec(forged_hop(), 0..6),
+            client in any_ip(),
+            proxies in proptest::collection::vec(proxy_ip(), 0..3),
+            peer in proxy_ip(),
+        ) {
+            prop_assume!(!is_trusted(&client));
+            let mut hops = forged;
+            hops.push(client.to_string());
+            hops.extend(proxies.iter().map(IpAddr::to_string));
+            prop_assert_eq!(client_ip(peer, &xff(&hops), &trusted()), client);
+        }
+
+        /// A peer that is no trusted proxy is the client, whatever the header says; behind a
+        /// trusted one the answer is the peer or one of the addresses in the header.
+        #[test]
+        fn fuzz_forwarded_for_is_only_read_from_trusted_peers(
+            peer in prop_oneof![any_ip(), proxy_ip()],
+            values in proptest::collection::vec(header_bytes(120), 0..3),
+        ) {
+            let pairs: Vec<_> = values.into_iter().map(|v| ("x-forwarded-for", v)).collect();
+            let h = headers(&pairs);
+            let ip = client_ip(peer, &h, &trusted());
+            if !is_trusted(&peer) {
+                prop_assert_eq!(ip, peer);
+            } else if ip != peer {
+                let listed = h
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .any(|hop| hop.trim().parse::<IpAddr>().ok() == Some(ip));
+                prop_assert!(listed, "{ip}");
+            }
+        }
+
+        /// The session cookie is found among any other cookies, in one `Cookie` header or
+        /// several, and nothing else is taken for it.
+        #[test]
+        fn fuzz_session_cookie_round_trips(
+            token in "ghs_[A-Za-z0-9_-]{43}",
+            others in proptest::collection::vec(("[A-Za-z0-9_.-]{1,12}", "[!#-+\\--:<-~]{0,20}"), 0..6),
+            at in any::<usize>(),
+            split in any::<bool>(),
+        ) {
+            let mut pairs: Vec<String> = others
+                .iter()
+                .filter(|(name, _)| name != COOKIE_NAME)
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect();
+            let without = pairs.clone();
+            pairs.insert(at % (pairs.len() + 1), format!("{COOKIE_NAME}={token}"));
+            let h = if split {
+                headers(&pairs.iter().map(|p| ("cookie", p.clone().into_bytes())).collect::<Vec<_>>())
+            } else {
+                headers(&[("cookie", pairs.join("; ").into_bytes())])
+            };
+            prop_assert_eq!(cookie_token(&h), Some(token.clone()));
+            prop_assert_eq!(credential(&h), Some((token.clone(), true)));
+            let h = headers(&[("cookie", without.join("; ").into_bytes())]);
+            prop_assert_eq!(cookie_token(&h), None);
+            // What we set is what the browser sends back.
+            let set = set_cookie(&token, 3600, true);
+            let sent = set.to_str().unwrap_or_default().split(';').next().unwrap_or_default();
+            prop_assert_eq!(cookie_token(&headers(&[("cookie", sent.as_bytes().to_vec())])), Some(token));
+        }
+
+        /// Any `Cookie` and `Authorization` bytes: no panic, and a credential found is a
+        /// non-empty value without separators or surrounding blanks.
+        #[test]
+        fn fuzz_credentials_from_any_headers(
+            cookie in header_bytes(200),
+            authorization in proptest::option::of(header_bytes(120)),
+        ) {
+            let mut pairs = vec![("cookie", cookie)];
+            if let Some(a) = authorization {
+                pairs.push(("authorization", a));
+            }
+            let h = headers(&pairs);
+            if let Some(t) = cookie_token(&h) {
+                prop_assert!(!t.is_empty() && !t.contains(';') && t.trim() == t);
+            }
+            if let Some((t, _)) = credential(&h) {
+                prop_assert_eq!(t.trim(), t.as_str());
+            }
+            if let Some(t) = wire::credential(&h) {
+                prop_assert!(!t.is_empty() && t.trim() == t);
+            }
+        }
+
+        /// `Authorization: Bearer <token>` in any case gives the token to both doors; RAGFlow's
+        /// also takes it raw; a bearer header wins over the cookie.
+        #[test]
+        fn fuzz_bearer_round_trips(
+            token in "[!-~]{1,100}",
+            scheme in "[bB][eE][aA][rR][eE][rR]",
+            pad in "[ \t]{0,2}",
+        ) {
+            let h = headers(&[
+                ("authorization", format!("{pad}{scheme} {token}{pad}").into_bytes()),
+                ("cookie", format!("{COOKIE_NAME}=ghs_other").into_bytes()),
+            ]);
+            prop_assert_eq!(credential(&h), Some((token.clone(), false)));
+            prop_assert_eq!(wire::credential(&h), Some(token.clone()));
+            let raw = headers(&[("authorization", token.clone().into_bytes())]);
+            prop_assert_eq!(wire::credential(&raw), Some(token));
+        }
+    }
 }

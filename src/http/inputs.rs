@@ -242,3 +242,86 @@ mod tests {
         assert!(!TIMEZONES.contains("Mars/Olympus"));
     }
 }
+
+#[cfg(test)]
+mod fuzz_inputs {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fuzz::{config, hostile_text};
+
+    /// Addresses that are valid by construction: a local part, labels that neither start nor
+    /// end with `-`, at least two of them.
+    fn valid_email() -> impl Strategy<Value = String> {
+        (
+            "[A-Za-z0-9._%+!#$&'*/=?^`{|}~-]{1,64}",
+            proptest::collection::vec("[A-Za-z0-9]([A-Za-z0-9-]{0,10}[A-Za-z0-9])?", 2..5),
+            "[ \t]{0,2}",
+        )
+            .prop_filter("fits 254", |(l, d, _)| {
+                l.len() + 1 + d.join(".").len() <= 254
+            })
+            .prop_map(|(local, labels, pad)| format!("{pad}{local}@{}{pad}", labels.join(".")))
+    }
+
+    proptest! {
+        #![proptest_config(config(1000))]
+
+        /// Whatever is typed, an accepted address is one line without blanks or separators,
+        /// has a local part and a dotted domain, and parsing it again changes nothing.
+        #[test]
+        fn fuzz_email_parse(raw in prop_oneof![hostile_text(260), valid_email()]) {
+            if let Some(e) = Email::parse(&raw) {
+                prop_assert!(e.display.len() <= 254);
+                prop_assert!(!e.display.chars().any(|c| c.is_control() || c.is_whitespace()));
+                let (local, domain) = e.display.rsplit_once('@').unwrap_or_default();
+                prop_assert!(!local.is_empty() && local.len() <= 64 && !local.contains('@'));
+                prop_assert!(domain.contains('.') && !domain.split('.').any(str::is_empty));
+                prop_assert_eq!(&e.normalized, &e.display.to_lowercase());
+                prop_assert_eq!(Email::parse(&e.display), Some(e.clone()));
+            }
+        }
+
+        /// Well-formed addresses are accepted, surrounding blanks trimmed.
+        #[test]
+        fn fuzz_valid_emails_are_accepted(raw in valid_email()) {
+            let e = Email::parse(&raw);
+            prop_assert_eq!(e.map(|e| e.display), Some(raw.trim().to_string()));
+        }
+
+        /// The JSON door refuses what `parse` refuses, with the field's own tag.
+        #[test]
+        fn fuzz_email_and_nickname_from_json(raw in hostile_text(260)) {
+            let json = serde_json::Value::String(raw.clone());
+            let email = serde_json::from_value::<Email>(json.clone());
+            prop_assert_eq!(email.as_ref().ok().cloned(), Email::parse(&raw));
+            if let Err(e) = email {
+                prop_assert_eq!(e.to_string(), "field:email");
+            }
+            let nick = serde_json::from_value::<Nickname>(json);
+            prop_assert_eq!(nick.ok(), Nickname::parse(&raw));
+        }
+
+        /// An accepted nickname is 1–100 trimmed characters from the allowed set, and stable.
+        #[test]
+        fn fuzz_nickname_parse(
+            raw in prop_oneof![hostile_text(150), "[\\p{L}\\p{N} ._'-]{0,110}"],
+        ) {
+            if let Some(n) = Nickname::parse(&raw) {
+                let count = n.0.chars().count();
+                prop_assert!((1..=100).contains(&count));
+                prop_assert_eq!(n.0.trim(), n.0.as_str());
+                prop_assert!(n.0.chars().all(|c| c.is_alphanumeric() || " ._'-".contains(c)));
+                prop_assert!(!n.0.chars().any(|c| c.is_control() || "<>\"&".contains(c)));
+                prop_assert_eq!(Nickname::parse(&n.0), Some(n.clone()));
+            } else {
+                let trimmed = raw.trim();
+                let count = trimmed.chars().count();
+                prop_assert!(
+                    !(1..=100).contains(&count)
+                        || trimmed.chars().any(|c| !(c.is_alphanumeric() || " ._'-".contains(c)))
+                );
+            }
+        }
+    }
+}

@@ -75,16 +75,23 @@ impl MemoryKv {
         Ok(inner.map.remove(key).map(|(v, _)| v))
     }
 
-    pub async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, KvError> {
+    pub async fn add(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64, KvError> {
         let now = Instant::now();
         let mut inner = self.lock()?;
         if let Some((value, _)) = inner.live(key, now) {
-            let n = value.parse::<i64>().unwrap_or(0) + 1;
+            let n = value
+                .parse::<i64>()
+                .unwrap_or(0)
+                .saturating_add(delta)
+                .max(0);
             *value = n.to_string();
             return Ok(n);
         }
-        inner.insert(key, "1".into(), now + ttl, now);
-        Ok(1)
+        if delta <= 0 {
+            return Ok(0);
+        }
+        inner.insert(key, delta.to_string(), now + ttl, now);
+        Ok(delta)
     }
 
     pub async fn del(&self, key: &str) -> Result<(), KvError> {

@@ -67,7 +67,14 @@ impl Kv {
 
     /// Increment a counter; a new counter lives for `ttl` from its first increment.
     pub async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, KvError> {
-        dispatch!(self.incr(key, ttl))
+        self.add(key, 1, ttl).await
+    }
+
+    /// Add `delta` (which may be negative) to a counter and return the new value. A new counter
+    /// lives for `ttl`; a counter never goes below zero, and a missing one is not created by a
+    /// negative delta (giving back a reservation whose counter was reset meanwhile is a no-op).
+    pub async fn add(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64, KvError> {
+        dispatch!(self.add(key, delta, ttl))
     }
 
     pub async fn del(&self, key: &str) -> Result<(), KvError> {
@@ -103,6 +110,14 @@ mod tests {
                 .ok()
                 .flatten()
                 .is_some_and(|d| d <= ttl && d.as_secs() >= 28)
+        );
+        assert_eq!(kv.add("n", 3, ttl).await.ok(), Some(5));
+        assert_eq!(kv.add("n", -7, ttl).await.ok(), Some(0), "never below zero");
+        assert_eq!(kv.add("gone", -1, ttl).await.ok(), Some(0));
+        assert_eq!(
+            kv.get("gone").await.ok().flatten(),
+            None,
+            "not created by a release"
         );
         assert!(kv.set_nx_ex("once", "x", ttl).await.unwrap_or(false));
         assert!(!kv.set_nx_ex("once", "x", ttl).await.unwrap_or(true));

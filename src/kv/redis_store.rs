@@ -24,7 +24,7 @@ fn millis(ttl: Duration) -> u64 {
 
 impl RedisKv {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, KvError> {
-        let shown = crate::config::mask_url_password(url).unwrap_or_else(|| url.to_string());
+        let shown = crate::config::shown_url(url);
         let client = redis::Client::open(url)
             .map_err(|e| KvError(format!("invalid redis_url {shown}: {e}")))?;
         let config = redis::aio::ConnectionManagerConfig::new()
@@ -77,14 +77,25 @@ impl RedisKv {
         self.conn.clone().get_del(self.key(key)).await.map_err(err)
     }
 
-    pub async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, KvError> {
-        // INCR and the first expiry in one atomic step, so a crash between them cannot leave
-        // a counter that never expires.
-        let script = redis::Script::new(
-            "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n",
-        );
-        script
+    pub async fn add(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64, KvError> {
+        // The change, the floor at zero and the first expiry in one atomic step, so a crash
+        // between them cannot leave a counter that never expires.
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                r"
+                local delta = tonumber(ARGV[1])
+                local exists = redis.call('EXISTS', KEYS[1]) == 1
+                if not exists and delta <= 0 then return 0 end
+                local n = redis.call('INCRBY', KEYS[1], delta)
+                if n < 0 then redis.call('SET', KEYS[1], 0, 'KEEPTTL') n = 0 end
+                if not exists then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+                return n
+                ",
+            )
+        });
+        SCRIPT
             .key(self.key(key))
+            .arg(delta)
             .arg(millis(ttl))
             .invoke_async(&mut self.conn.clone())
             .await

@@ -6,7 +6,7 @@ pub mod outbox;
 pub mod templates;
 pub mod transport;
 
-pub use templates::{Rendered, Template};
+pub use templates::{Rendered, SignInChange, Template};
 pub use transport::{Delivered, FailureClass, SendError, Transport};
 
 use crate::config::Config;

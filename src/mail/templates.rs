@@ -50,6 +50,33 @@ pub enum Template<'a> {
         subject: &'a str,
         body: &'a str,
     },
+    /// `max_consecutive_failures` reached: password sign-in stays locked until a reset.
+    AccountLocked {
+        link: &'a str,
+    },
+    /// A way to sign in was added, removed or changed; `detail` names it (a provider, the new
+    /// address).
+    SignInChanged {
+        change: SignInChange,
+        detail: &'a str,
+        link: &'a str,
+    },
+}
+
+/// The sign-in changes the owner is told about (besides the password, which has its own mail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInChange {
+    IdentityLinked,
+    EmailChanged,
+}
+
+impl SignInChange {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::IdentityLinked => "identity_linked",
+            Self::EmailChanged => "email_changed",
+        }
+    }
 }
 
 impl std::fmt::Debug for Template<'_> {
@@ -71,6 +98,8 @@ impl Template<'_> {
             Self::SignupAttempt { .. } => "signup_attempt",
             Self::Invitation { .. } => "invitation",
             Self::Broadcast { .. } => "broadcast",
+            Self::AccountLocked { .. } => "account_locked",
+            Self::SignInChanged { .. } => "sign_in_changed",
         }
     }
 
@@ -83,7 +112,14 @@ impl Template<'_> {
             } => context! { code, link, minutes },
             Self::Recovery { code, link } => context! { code, link },
             Self::ResetCode { code, minutes } => context! { code, minutes },
-            Self::PasswordChanged { link } | Self::SignupAttempt { link } => context! { link },
+            Self::PasswordChanged { link }
+            | Self::SignupAttempt { link }
+            | Self::AccountLocked { link } => context! { link },
+            Self::SignInChanged {
+                change,
+                detail,
+                link,
+            } => context! { change => change.as_str(), detail, link },
             Self::EmailChangeConfirm {
                 code,
                 link,
@@ -95,7 +131,7 @@ impl Template<'_> {
                 inviter,
                 tenant,
                 link,
-            } => context! { inviter, tenant, link },
+            } => context! { inviter => unlinkable(inviter), tenant => unlinkable(tenant), link },
             Self::Broadcast {
                 tenant,
                 subject,
@@ -103,6 +139,20 @@ impl Template<'_> {
             } => context! { tenant, subject, body },
         }
     }
+}
+
+/// A name someone else chose (a team's, an inviter's), made to read as plain text in the
+/// recipient's mail client: a zero-width space after each `.`, `:` and `/` keeps clients from
+/// turning `pay.example/login` into a link that seems to come from us.
+fn unlinkable(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 8);
+    for c in name.chars() {
+        out.push(c);
+        if matches!(c, '.' | ':' | '/' | '@') {
+            out.push('\u{200B}');
+        }
+    }
+    out
 }
 
 /// A mail ready to queue.
@@ -140,6 +190,8 @@ const SOURCES: &[(&str, &str)] = mail_templates!(
     "signup_attempt",
     "invitation",
     "broadcast",
+    "account_locked",
+    "sign_in_changed",
 );
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -237,6 +289,19 @@ mod tests {
                 subject: "Maintenance",
                 body: "We <b>restart</b> at 9.",
             },
+            Template::AccountLocked {
+                link: "https://a.example/forgot-password",
+            },
+            Template::SignInChanged {
+                change: SignInChange::IdentityLinked,
+                detail: "Corp SSO",
+                link: "https://a.example/forgot-password",
+            },
+            Template::SignInChanged {
+                change: SignInChange::EmailChanged,
+                detail: "n@x.example",
+                link: "https://a.example/forgot-password",
+            },
         ]
     }
 
@@ -255,6 +320,27 @@ mod tests {
                 assert!(!r.text.contains("{{") && !r.html.contains("{{"));
             }
         }
+    }
+
+    #[test]
+    fn names_others_chose_never_read_as_links() {
+        let t = Template::Invitation {
+            inviter: "Ann",
+            tenant: "Visit https://pay.example/login now",
+            link: "https://a.example/invitations/t",
+        };
+        let r = render(&t, Lang::En, "Acme").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!r.text.contains("https://pay.example"), "{}", r.text);
+        assert!(!r.subject.contains("pay.example"), "{}", r.subject);
+        assert!(
+            r.text.contains("https://a.example/invitations/t"),
+            "our link stays whole"
+        );
+        let shown: String = r.text.chars().filter(|c| *c != '\u{200B}').collect();
+        assert!(
+            shown.contains("Visit https://pay.example/login now"),
+            "the name still reads the same"
+        );
     }
 
     #[test]

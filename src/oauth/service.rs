@@ -269,6 +269,7 @@ async fn link_to_signed_in(
                 state,
                 channel,
                 &user.id,
+                Some(&user),
                 profile,
                 client,
                 "signed_in",
@@ -352,10 +353,14 @@ async fn try_resolve(
             return Err(Failure::AccountDisabled);
         }
         let mut tx = state.db.begin().await?;
-        link(&mut tx, state, channel, &user.id, profile, client, "email").await?;
         if !user.email_verified() {
             claim_unverified(&mut tx, state, &user, channel, client).await?;
         }
+        let owner = Some(&user);
+        link(
+            &mut tx, state, channel, &user.id, owner, profile, client, "email",
+        )
+        .await?;
         tx.commit().await?;
         return users::find_by_id(&state.db, &user.id)
             .await?
@@ -389,6 +394,7 @@ async fn try_resolve(
         state,
         channel,
         &id,
+        None,
         profile,
         client,
         "registration",
@@ -403,12 +409,15 @@ async fn try_resolve(
         .ok_or(Failure::InvalidState)
 }
 
-/// Insert the identity with its `identity.linked` event, in the caller's transaction.
+/// Insert the identity with its `identity.linked` event, in the caller's transaction. The owner
+/// of an existing account (`notify`) is mailed: a new way into their account is news to them.
+#[allow(clippy::too_many_arguments)] // the flow's pieces, each needed once
 async fn link(
     conn: &mut crate::db::Conn,
     state: &AppState,
     channel: &Channel<'_>,
     user_id: &str,
+    notify: Option<&User>,
     profile: &Profile,
     client: &ClientInfo,
     via: &str,
@@ -425,11 +434,23 @@ async fn link(
     let event = AuditEvent::by_user("identity.linked", user_id, client)
         .detail(serde_json::json!({"provider": channel.id, "identity_id": id, "via": via}));
     audit::record(conn, now, event).await?;
+    if let Some(owner) = notify {
+        let link = crate::mail::link(state, "/account");
+        let notice = crate::mail::Template::SignInChanged {
+            change: crate::mail::SignInChange::IdentityLinked,
+            detail: &channel.name(),
+            link: &link,
+        };
+        crate::mail::enqueue(conn, state, &owner.email, &notice, owner.lang())
+            .await
+            .map_err(Failure::Internal)?;
+    }
     Ok(())
 }
 
 /// The provider proved an address that the account never verified: whoever set the account's
-/// password never proved it, so the password and the sessions it opened go (pre-hijacking).
+/// password never proved it, so the password goes with everything made before the proof
+/// (pre-hijacking).
 async fn claim_unverified(
     conn: &mut crate::db::Conn,
     state: &AppState,
@@ -442,8 +463,7 @@ async fn claim_unverified(
     let event = AuditEvent::by_user("user.email_verified", &user.id, client)
         .detail(serde_json::json!({"provider": channel.id, "password_removed": user.password_hash.is_some()}));
     audit::record(conn, now, event).await?;
-    let revoked = AuditEvent::by_user("session.revoked", &user.id, client);
-    sessions::service::revoke_all_but(conn, state, &user.id, None, revoked).await?;
+    crate::accounts::service::end_access_before_proof(conn, state, &user.id, client, true).await?;
     Ok(())
 }
 
@@ -498,6 +518,11 @@ pub async fn identities(state: &AppState, user: &User) -> Result<Vec<IdentityVie
         .into_iter()
         .map(IdentityView::from)
         .collect())
+}
+
+/// Remove every identity of the user, in the caller's transaction; how many went.
+pub async fn unlink_all(conn: &mut crate::db::Conn, user_id: &str) -> Result<u64, ApiError> {
+    Ok(store::delete_all_for_user(conn, user_id).await?)
 }
 
 /// Unlink one of the caller's identities, unless the account would be left with no way to sign

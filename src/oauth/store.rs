@@ -74,6 +74,15 @@ pub async fn delete(conn: &mut Conn, user_id: &str, id: &str) -> Result<bool, sq
     Ok(done.rows_affected() > 0)
 }
 
+/// Delete every identity of the user; how many went.
+pub async fn delete_all_for_user(conn: &mut Conn, user_id: &str) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM identities WHERE user_id = $1")
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// The user's password hash, read under a row lock so that two concurrent unlinks cannot both
 /// see "another way to sign in remains" (SQLite's `BEGIN IMMEDIATE` already serialises writers).
 pub async fn lock_user_password(

@@ -34,9 +34,10 @@ async fn forgot(
     responses((status = 200, body = ResetToken), (status = 400, description = "invalid_code"), (status = 429, description = "too_many_attempts")))]
 async fn verify_code(
     State(state): State<AppState>,
+    client: ClientInfo,
     ApiJson(input): ApiJson<VerifyCodeInput>,
 ) -> Result<Json<ResetToken>, ApiError> {
-    service::verify_code(&state, input).await.map(Json)
+    service::verify_code(&state, input, &client).await.map(Json)
 }
 
 /// Set a new password with a reset token (from the code exchange or the mailed link).

@@ -14,7 +14,6 @@ use crate::http::inputs::normalize_email;
 use crate::http::{ApiError, ClientInfo};
 use crate::mail::{self, Template};
 use crate::passwords::{Password, check_new_password};
-use crate::sessions;
 use crate::state::AppState;
 use crate::tokens::{new_token, sha256_hex};
 
@@ -89,6 +88,7 @@ pub async fn forgot_with(
     client: &ClientInfo,
     style: CodeStyle,
 ) -> Result<(), ApiError> {
+    ensure_password_login(state)?;
     let answer_at = tokio::time::Instant::now() + FORGOT_ANSWER_AT;
     codes::ip_limit(
         state,
@@ -188,19 +188,26 @@ impl std::fmt::Debug for ResetToken {
     }
 }
 
-/// Exchange a mailed code for a reset token. Five wrong codes lock the address for 30 minutes.
-pub async fn verify_code(state: &AppState, input: VerifyCodeInput) -> Result<ResetToken, ApiError> {
-    verify_code_with(state, input, CodeStyle::Native).await
+/// Exchange a mailed code for a reset token. Five wrong codes lock the address for 30 minutes;
+/// every check is counted before the code is compared.
+pub async fn verify_code(
+    state: &AppState,
+    input: VerifyCodeInput,
+    client: &ClientInfo,
+) -> Result<ResetToken, ApiError> {
+    verify_code_with(state, input, client, CodeStyle::Native).await
 }
 
 /// [`verify_code`] for a code of `style`.
 pub async fn verify_code_with(
     state: &AppState,
     input: VerifyCodeInput,
+    client: &ClientInfo,
     style: CodeStyle,
 ) -> Result<ResetToken, ApiError> {
+    ensure_password_login(state)?;
     let normalized = normalize_email(&input.email);
-    codes::ensure_not_locked(state, SCOPE, &normalized).await?;
+    let attempt = codes::reserve_try(state, SCOPE, &normalized, client.ip).await?;
     let user = users::find_by_email(&state.db, &normalized).await?;
     let live = match &user {
         Some(u) => store::live_code(&state.db, &u.id, state.clock.now()).await?,
@@ -221,18 +228,32 @@ pub async fn verify_code_with(
         None => false,
     };
     if !exchanged {
-        if codes::record_wrong(state, SCOPE, &normalized).await?
+        if attempt.wrong(state).await?
             && let Some(u) = &user
         {
             store::kill_codes(&state.db, &u.id).await?;
         }
         return Err(ApiError::InvalidCode);
     }
-    codes::clear_wrong(state, SCOPE, &normalized).await?;
+    attempt.right(state).await?;
     Ok(ResetToken {
         reset_token: token,
         expires_in: TOKEN_TTL,
     })
+}
+
+/// Forget the address's wrong recovery codes and lift its lock (an administrator's unlock).
+pub async fn forget_wrong_codes(state: &AppState, email_normalized: &str) -> Result<(), ApiError> {
+    codes::clear(state, SCOPE, email_normalized).await
+}
+
+/// Recovery sets a password: with password sign-in turned off there is none to set.
+fn ensure_password_login(state: &AppState) -> Result<(), ApiError> {
+    if state.config.password_login_enabled {
+        Ok(())
+    } else {
+        Err(ApiError::PasswordLoginDisabled)
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -260,6 +281,7 @@ pub async fn reset_with(
     client: &ClientInfo,
     check_policy: bool,
 ) -> Result<(), ApiError> {
+    ensure_password_login(state)?;
     let token_hash = sha256_hex(input.reset_token.trim());
     let now = state.clock.now();
     let user_id = store::token_user(&state.db, &token_hash, now)
@@ -281,8 +303,15 @@ pub async fn reset_with(
     }
     users::set_password_hash(&mut tx, &user.id, &hash, now).await?;
     users::mark_email_verified(&mut tx, &user.id).await?;
-    let revoked = AuditEvent::by_user("session.revoked", &user.id, client);
-    sessions::service::revoke_all_but(&mut tx, state, &user.id, None, revoked).await?;
+    let first_proof = !user.email_verified();
+    crate::accounts::service::end_access_before_proof(
+        &mut tx,
+        state,
+        &user.id,
+        client,
+        first_proof,
+    )
+    .await?;
     audit::record(
         &mut tx,
         now,

@@ -206,6 +206,7 @@ pub async fn invite(
     if !role.reaches(input.role) {
         return Err(ApiError::Forbidden);
     }
+    crate::codes::mail_limits(state, &crate::codes::INVITATIONS, &auth.user.id, client.ip).await?;
     let tenant = store::name_of(&mut tx, tenant_id)
         .await?
         .ok_or(ApiError::NotFound)?;

@@ -1,8 +1,6 @@
 //! Verification rules: mail a code and a link; accept either once; apply email changes on
 //! confirmation. Wrong codes are limited per address like recovery codes.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -91,20 +89,26 @@ pub struct ResendInput {
     pub email: String,
 }
 
+/// Requests that mail a verification to an address the caller names (resends, and
+/// registrations that must be verified): [`REQUESTS_PER_IP`] per IP in 15 minutes, then 429.
+pub async fn limit_requests(state: &AppState, client: &ClientInfo) -> Result<(), ApiError> {
+    codes::ip_limit(
+        state,
+        "verification",
+        client.ip,
+        REQUESTS_PER_IP,
+        codes::IP_WINDOW,
+    )
+    .await
+}
+
 /// Mail a new code and link to an unverified address; the answer never says which addresses exist.
 pub async fn resend(
     state: &AppState,
     input: ResendInput,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    codes::ip_limit(
-        state,
-        "verification",
-        client.ip,
-        REQUESTS_PER_IP,
-        Duration::from_secs(15 * 60),
-    )
-    .await?;
+    limit_requests(state, client).await?;
     let normalized = normalize_email(&input.email);
     let Some(user) = users::find_by_email(&state.db, &normalized).await? else {
         return Ok(());
@@ -158,7 +162,7 @@ pub async fn verify(
     let matched = match (&input.token, &input.email, &input.code) {
         (Some(_), None, None) => None,
         (None, Some(email), Some(code)) => {
-            Some(check_code(state, &normalize_email(email), code).await?)
+            Some(check_code(state, &normalize_email(email), code, client).await?)
         }
         _ => return Err(ApiError::field("token", FieldProblem::Required)),
     };
@@ -210,6 +214,9 @@ pub async fn verify(
             }
         }
         Proof::Change((_, user_id, email, normalized)) => {
+            let old = users::find_by_id(&state.db, &user_id)
+                .await?
+                .ok_or(ApiError::InvalidToken)?;
             if let Err(e) = store::set_email(&mut tx, &user_id, &email, &normalized, now).await {
                 return Err(if is_unique_violation(&e) {
                     ApiError::EmailTaken
@@ -223,6 +230,14 @@ pub async fn verify(
                 AuditEvent::by_user("user.email_changed", &user_id, client),
             )
             .await?;
+            // The old address is told: it no longer signs in, and may be the one that knows.
+            let link = mail::link(state, "/forgot-password");
+            let notice = Template::SignInChanged {
+                change: mail::SignInChange::EmailChanged,
+                detail: &email,
+                link: &link,
+            };
+            mail::enqueue(&mut tx, state, &old.email, &notice, old.lang()).await?;
             tx.commit().await?;
         }
     }
@@ -230,9 +245,15 @@ pub async fn verify(
 }
 
 /// Check a typed code against the live verification of the address (a new account's, or an
-/// email change towards it). Wrong codes count; the fifth locks the address for 30 minutes.
-async fn check_code(state: &AppState, normalized: &str, code: &str) -> Result<Matched, ApiError> {
-    codes::ensure_not_locked(state, SCOPE, normalized).await?;
+/// email change towards it). Checks count before the comparison; the fifth wrong one locks the
+/// address for 30 minutes.
+async fn check_code(
+    state: &AppState,
+    normalized: &str,
+    code: &str,
+    client: &ClientInfo,
+) -> Result<Matched, ApiError> {
+    let attempt = codes::reserve_try(state, SCOPE, normalized, client.ip).await?;
     let now = state.clock.now();
     let user = users::find_by_email(&state.db, normalized)
         .await?
@@ -241,7 +262,7 @@ async fn check_code(state: &AppState, normalized: &str, code: &str) -> Result<Ma
         && let Some((id, stored)) = store::live_code(&state.db, &user.id, now).await?
         && codes::matches(state, CODE_PURPOSE, code, &stored)
     {
-        codes::clear_wrong(state, SCOPE, normalized).await?;
+        attempt.right(state).await?;
         return Ok(Matched::Verification {
             id,
             user_id: user.id.clone(),
@@ -250,10 +271,10 @@ async fn check_code(state: &AppState, normalized: &str, code: &str) -> Result<Ma
     if let Some((change, stored)) = store::live_change(&state.db, normalized, now).await?
         && codes::matches(state, CHANGE_CODE_PURPOSE, code, &stored)
     {
-        codes::clear_wrong(state, SCOPE, normalized).await?;
+        attempt.right(state).await?;
         return Ok(Matched::Change(change));
     }
-    if codes::record_wrong(state, SCOPE, normalized).await?
+    if attempt.wrong(state).await?
         && let Some(user) = &user
     {
         store::kill_codes(&state.db, &user.id).await?;

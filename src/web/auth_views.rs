@@ -286,7 +286,7 @@ pub async fn reset_page(State(state): State<AppState>, page: Page, Query(query):
 
 pub async fn reset_code(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
     let result = match form.parse::<VerifyCodeInput>(&["email", "code"]) {
-        Ok(input) => recovery::verify_code(&state, input).await,
+        Ok(input) => recovery::verify_code(&state, input, &page.client).await,
         Err(e) => Err(e),
     };
     match result {

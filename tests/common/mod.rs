@@ -289,6 +289,28 @@ impl TestApp {
         (id, answer)
     }
 
+    /// (kind, subject, text) of the queued mails to `to`, oldest first.
+    pub async fn mails_to(&self, to: &str) -> Vec<(String, String, String)> {
+        sqlx::query_as(
+            "SELECT kind, subject, body_text FROM mail_outbox WHERE recipient = $1 ORDER BY id",
+        )
+        .bind(to)
+        .fetch_all(self.state.db.pool())
+        .await
+        .unwrap()
+    }
+
+    /// `POST /auth/password/forgot` for `email`, with a solved captcha unless it is off.
+    pub async fn forgot(&self, email: &str) -> Resp {
+        let body = if self.state.config.captcha.enabled {
+            let (id, answer) = self.solved_captcha().await;
+            json!({"email": email, "captcha_id": id, "captcha_answer": answer})
+        } else {
+            json!({"email": email})
+        };
+        self.post("/api/v1/auth/password/forgot", None, body).await
+    }
+
     /// The audit events of `event` kind, newest last.
     pub async fn audit_events(&self, event: &str) -> Vec<(Option<String>, String)> {
         sqlx::query_as::<_, (Option<String>, String)>(
@@ -332,6 +354,25 @@ impl Resp {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     }
+}
+
+/// The six-digit code and the link token of a mail body.
+pub fn code_and_token(text: &str) -> (String, String) {
+    let code = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()))
+        .unwrap()
+        .to_string();
+    let token = text
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    (code, token)
 }
 
 pub fn unique_email(tag: &str) -> String {

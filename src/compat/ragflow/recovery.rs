@@ -102,7 +102,7 @@ pub async fn send_otp(State(p): State<Profile>, Client(client): Client, body: Bo
 
 /// `POST /auth/password/forgot/otp/verify {email, otp}`: five wrong codes lock the address for
 /// 30 minutes. A right code marks the address verified for five minutes.
-pub async fn verify_otp(State(p): State<Profile>, body: Body) -> Response {
+pub async fn verify_otp(State(p): State<Profile>, Client(client): Client, body: Body) -> Response {
     let (Some(email), Some(otp)) = (body.text("email"), body.text("otp")) else {
         return wire::fail(code::ARGUMENT_ERROR, "email and otp are required");
     };
@@ -111,7 +111,7 @@ pub async fn verify_otp(State(p): State<Profile>, body: Body) -> Response {
             email: email.clone(),
             code: otp,
         };
-        let token = recovery::verify_code_with(&p.app, input, CodeStyle::Letters).await?;
+        let token = recovery::verify_code_with(&p.app, input, &client, CodeStyle::Letters).await?;
         let sealed = p
             .keys
             .seal(&token.reset_token)

@@ -6,11 +6,10 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::auth::{API_TOKEN_PREFIX, Client, RagUser};
-use super::wire::{self, code, http_date};
+use super::wire::{self, http_date};
 use super::{Profile, store};
 use crate::api_keys::service::{self as api_keys, CreateKey};
 use crate::http::ApiError;
-use crate::sessions::Authenticated;
 use crate::tokens::{new_token, sha256_hex};
 
 /// `GET /system/config` (no authentication).
@@ -42,13 +41,6 @@ pub async fn version(_user: RagUser) -> Response {
     )))
 }
 
-/// API tokens are managed with a signed-in session, as native API keys are.
-fn session_only(auth: &Authenticated) -> Option<Response> {
-    auth.session_id
-        .is_none()
-        .then(|| wire::fail(code::AUTHENTICATION_ERROR, "no authorization"))
-}
-
 #[derive(serde::Deserialize)]
 pub struct NewTokenQuery {
     name: Option<String>,
@@ -61,9 +53,6 @@ pub async fn create_token(
     Client(client): Client,
     Query(q): Query<NewTokenQuery>,
 ) -> Response {
-    if let Some(r) = session_only(&auth) {
-        return r;
-    }
     let input = CreateKey {
         name: q
             .name
@@ -107,9 +96,6 @@ pub async fn create_token(
 
 /// `GET /system/tokens`: the caller's tokens, in full.
 pub async fn list_tokens(State(p): State<Profile>, RagUser(auth): RagUser) -> Response {
-    if let Some(r) = session_only(&auth) {
-        return r;
-    }
     let rows = match store::api_tokens(&p.app.db, &auth.user.id).await {
         Ok(rows) => rows,
         Err(e) => return wire::fault(e.into()),
@@ -135,9 +121,6 @@ pub async fn delete_token(
     Client(client): Client,
     Path(token): Path<String>,
 ) -> Response {
-    if let Some(r) = session_only(&auth) {
-        return r;
-    }
     let result = async {
         if let Some(id) = store::api_token_id(&p.app.db, &auth.user.id, &sha256_hex(&token)).await?
         {

@@ -221,3 +221,89 @@ mod tests {
         assert!(!err.contains("nope"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod fuzz_transport {
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+    use rsa::RsaPublicKey;
+    use rsa::pkcs8::DecodePublicKey;
+
+    use super::*;
+    use crate::fuzz::{config, hostile_text};
+
+    static TRANSPORT: LazyLock<Transport> = LazyLock::new(|| {
+        Transport::load(&crate::config::RagflowConfig::default()).unwrap_or_else(|e| panic!("{e}"))
+    });
+
+    fn encrypt(plain: &[u8]) -> Result<String, TestCaseError> {
+        let key =
+            RsaPublicKey::from_public_key_pem(include_str!("../../../assets/ragflow/public.pem"))
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let cipher = key
+            .encrypt(&mut rsa::rand_core::OsRng, Pkcs1v15Encrypt, plain)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        Ok(STANDARD.encode(cipher))
+    }
+
+    proptest! {
+        #![proptest_config(config(1000))]
+
+        /// Garbage of any shape: refused without a panic (most of it before any RSA work).
+        #[test]
+        fn fuzz_transport_garbage_is_refused(
+            wire in prop_oneof![
+                hostile_text(400),
+                "[A-Za-z0-9+/=\n ]{0,700}",
+                Just("A".repeat(5000)),
+            ],
+        ) {
+            let _ = TRANSPORT.decrypt(&wire);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        /// Ciphertexts of the key's own size but random content: no panic, and a block whose
+        /// padding happens to check out still has to be base64 of UTF-8 to give a password.
+        #[test]
+        fn fuzz_transport_random_blocks(block in proptest::collection::vec(any::<u8>(), 256)) {
+            if let Some(p) = TRANSPORT.decrypt(&STANDARD.encode(&block)) {
+                prop_assert!(p.expose().len() <= 256);
+            }
+        }
+
+        /// encrypt → decrypt: what a RAGFlow client sends (base64 of the password, encrypted,
+        /// in base64, possibly wrapped over lines) comes back as the password; one flipped bit
+        /// of the ciphertext does not.
+        #[test]
+        fn fuzz_transport_round_trips(
+            password in hostile_text(30),
+            wrap in proptest::option::of(16usize..80),
+            flip in any::<(usize, u8)>(),
+        ) {
+            let encoded = STANDARD.encode(password.as_bytes());
+            let wire = encrypt(encoded.as_bytes())?;
+            let sent = match wrap {
+                Some(w) => wire
+                    .as_bytes()
+                    .chunks(w)
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                None => wire.clone(),
+            };
+            let got = TRANSPORT.decrypt(&sent).map(|p| p.expose().to_string());
+            prop_assert_eq!(got.as_deref(), Some(password.as_str()));
+            prop_assert_eq!(TRANSPORT.decrypt_text(&sent), Some(encoded));
+
+            let mut bytes = STANDARD.decode(&wire).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let at = flip.0 % bytes.len();
+            bytes[at] ^= 1 << (flip.1 % 8);
+            let tampered = TRANSPORT.decrypt(&STANDARD.encode(&bytes)).map(|p| p.expose().to_string());
+            prop_assert_ne!(tampered.as_deref(), Some(password.as_str()));
+        }
+    }
+}

@@ -8,10 +8,8 @@ use serde_json::{Value, json};
 use super::Profile;
 use super::auth::{Body, Client, RagUser, token_for};
 use super::wire::{self, code, http_date};
-use crate::accounts::service::{
-    self as accounts, LoginInput, NewAccount, PasswordChange, ProfilePatch,
-};
-use crate::accounts::{User, store as users};
+use crate::accounts::User;
+use crate::accounts::service::{self as accounts, PasswordChange, ProfilePatch};
 use crate::http::inputs::{Email, Nickname};
 use crate::http::{ApiError, ClientInfo};
 use crate::i18n::Lang;
@@ -67,17 +65,14 @@ pub async fn login(State(p): State<Profile>, Client(client): Client, body: Body)
         );
     }
     let email = body.text("email").unwrap_or_default();
-    let Some(password) = password(&p, body.text("password")) else {
-        return crypt_failed();
-    };
-    let input = LoginInput {
-        email,
-        password,
-        captcha_id: None,
-        captcha_answer: None,
-    };
+    let wire_password = body.text("password");
     let result = async {
-        let (user, session) = accounts::login(&p.app, input, &client).await?;
+        // No captcha can be shown here: when one is due the client is sent to the page.
+        let captcha = Some((None, None));
+        // Decrypting is RSA work: done only once the attempt is counted and allowed.
+        let reveal = || password(&p, wire_password);
+        let (user, session) =
+            accounts::login_revealing(&p.app, &email, captcha, &client, reveal).await?;
         Ok::<_, ApiError>((user, token_for(&p, &session).await?))
     }
     .await;
@@ -103,10 +98,8 @@ fn login_fault(e: ApiError) -> Response {
             code::AUTHENTICATION_ERROR,
             "Too many failed attempts: sign in on the gatehouse page, which asks for a captcha.",
         ),
-        ApiError::PasswordLoginDisabled => {
-            wire::fail(code::AUTHENTICATION_ERROR, "Password login is disabled!")
-        }
         ApiError::EmailUnverified => wire::fail(code::AUTHENTICATION_ERROR, "email not verified"),
+        ApiError::Validation(_) => crypt_failed(),
         other => wire::fault(other),
     }
 }
@@ -159,8 +152,8 @@ pub async fn register(State(p): State<Profile>, Client(client): Client, body: Bo
     }
 }
 
-/// The account, its personal tenant and a first session; `None` when the deployment requires
-/// email verification first (then the native registration runs, mail and all).
+/// The native registration; then a token for its session, or `None` when the deployment
+/// requires email verification first.
 async fn create_account(
     p: &Profile,
     email: &Email,
@@ -168,43 +161,19 @@ async fn create_account(
     password: &Password,
     client: &ClientInfo,
 ) -> Result<Option<(User, String)>, ApiError> {
-    let app = &p.app;
-    if app.config.email_verification_required {
-        let input = accounts::RegisterInput {
-            email: email.clone(),
-            password: password.clone(),
-            nickname: nickname.clone(),
-            language: None,
-            timezone: None,
-        };
-        accounts::register(app, input, Lang::En, client).await?;
-        return Ok(None);
-    }
-    if native_policy(p) {
-        crate::passwords::check_new_password(password, &email.display, "password")?;
-    }
-    let hash = app.hasher.hash(password).await?;
-    let now = app.clock.now();
-    let account = NewAccount {
-        email,
-        nickname,
-        password_hash: Some(&hash),
-        language: Lang::En,
-        timezone: "UTC",
-        email_verified: false,
-        is_superuser: false,
-        channel: "password",
+    let input = accounts::RegisterInput {
+        email: email.clone(),
+        password: password.clone(),
+        nickname: nickname.clone(),
+        language: None,
+        timezone: None,
     };
-    let mut tx = app.db.begin().await?;
-    let id = accounts::insert_account(&mut tx, &account, Some(client), now).await?;
-    let session = crate::sessions::service::issue(&mut tx, app, &id, client, "password").await?;
-    users::set_last_login(&mut tx, &id, "password", now).await?;
-    tx.commit().await?;
-    let user = users::find_by_id(&app.db, &id)
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
-    let token = token_for(p, &session).await?;
-    Ok(Some((user, token)))
+    match accounts::register_with(&p.app, input, Lang::En, client, native_policy(p)).await? {
+        accounts::Registered::SignedIn(user, session) => {
+            Ok(Some((*user, token_for(p, &session).await?)))
+        }
+        accounts::Registered::VerificationSent => Ok(None),
+    }
 }
 
 /// `POST /auth/logout`: the session behind the token ends (other sessions live on).
@@ -262,6 +231,10 @@ pub async fn update_me(
     match result {
         Ok(()) => wire::ok(Value::Bool(true)),
         Err(ApiError::WrongPassword) => wire::fail(code::AUTHENTICATION_ERROR, "Password error!"),
+        Err(ApiError::SessionRequired) => wire::fail(
+            code::AUTHENTICATION_ERROR,
+            "API tokens cannot change the password",
+        ),
         Err(e @ (ApiError::Validation(_) | ApiError::WeakPassword(_))) => {
             wire::fail(code::ARGUMENT_ERROR, &wire::describe(&e))
         }

@@ -143,6 +143,13 @@ pub fn fault(e: ApiError) -> Response {
         ApiError::RateLimited { .. } | ApiError::TooManyAttempts { .. } => {
             fail(code::NOT_EFFECTIVE, "too many attempts, try later")
         }
+        ApiError::PasswordLoginDisabled => {
+            fail(code::AUTHENTICATION_ERROR, "Password login is disabled!")
+        }
+        ApiError::AccountLocked => fail(
+            code::AUTHENTICATION_ERROR,
+            "This account is locked: reset the password by mail.",
+        ),
         ApiError::Busy => fail(code::SERVER_ERROR, "server busy, try again"),
         ApiError::Forbidden | ApiError::SessionRequired => {
             fail(code::AUTHENTICATION_ERROR, "no authorization")
