@@ -65,7 +65,7 @@ pub fn signed_in(
 /// Create an account (and its personal tenant) and sign in.
 #[utoipa::path(post, path = "/auth/register", tag = "accounts", request_body = RegisterInput,
     responses((status = 201, body = SignedIn), (status = 202, body = Status, description = "verification_sent"),
-        (status = 403, description = "registration_disabled"), (status = 409, description = "email_taken"),
+        (status = 403, description = "registration_disabled / password_login_disabled"), (status = 409, description = "email_taken"),
         (status = 422, description = "weak_password"), (status = 503, description = "busy")))]
 async fn register(
     State(state): State<AppState>,
@@ -94,7 +94,7 @@ async fn register(
     responses((status = 200, body = SignedIn), (status = 400, description = "captcha_required / invalid_captcha"),
         (status = 401, description = "invalid_credentials"),
         (status = 403, description = "account_disabled / email_unverified / password_login_disabled"),
-        (status = 429, description = "rate_limited"), (status = 503, description = "busy")))]
+        (status = 429, description = "rate_limited / account_locked"), (status = 503, description = "busy")))]
 async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -146,8 +146,8 @@ async fn update_me(
 /// Delete the account.
 #[utoipa::path(delete, path = "/users/me", tag = "accounts", request_body = DeleteAccount,
     security(("session" = []), ("cookie" = [])),
-    responses((status = 204), (status = 403, description = "invalid_credentials"), (status = 409, description = "tenant_has_members"),
-        (status = 429, description = "rate_limited"), (status = 503, description = "busy")))]
+    responses((status = 204), (status = 403, description = "invalid_credentials / password_login_disabled"), (status = 409, description = "tenant_has_members"),
+        (status = 429, description = "rate_limited / account_locked"), (status = 503, description = "busy")))]
 async fn delete_me(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,
@@ -168,8 +168,8 @@ async fn delete_me(
 /// Change the password; every other session is revoked.
 #[utoipa::path(post, path = "/users/me/password", tag = "accounts", request_body = PasswordChange,
     security(("session" = []), ("cookie" = [])),
-    responses((status = 204), (status = 403, description = "invalid_credentials"), (status = 422, description = "weak_password"),
-        (status = 429, description = "rate_limited"), (status = 503, description = "busy")))]
+    responses((status = 204), (status = 403, description = "invalid_credentials / password_login_disabled"), (status = 422, description = "weak_password"),
+        (status = 429, description = "rate_limited / account_locked"), (status = 503, description = "busy")))]
 async fn change_password(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,
@@ -183,8 +183,8 @@ async fn change_password(
 /// Ask to change the email address; it changes when the new address confirms.
 #[utoipa::path(post, path = "/users/me/email", tag = "accounts", request_body = EmailChangeRequest,
     security(("session" = []), ("cookie" = [])),
-    responses((status = 202, body = Status), (status = 403, description = "invalid_credentials"), (status = 409, description = "email_taken"),
-        (status = 429, description = "rate_limited"), (status = 503, description = "busy")))]
+    responses((status = 202, body = Status), (status = 403, description = "invalid_credentials / password_login_disabled"), (status = 409, description = "email_taken"),
+        (status = 429, description = "rate_limited / account_locked"), (status = 503, description = "busy")))]
 async fn change_email(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,

@@ -137,7 +137,8 @@ async fn delete_user(
 
 /// Lift the user's sign-in and recovery locks, including the one of `max_consecutive_failures`.
 #[utoipa::path(post, path = "/admin/users/{id}/unlock", tag = "admin", params(("id" = String, Path)),
-    responses((status = 204), (status = 403), (status = 404)))]
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 204), (status = 403, description = "forbidden: not a superuser"), (status = 404, description = "not_found")))]
 async fn unlock(
     State(state): State<AppState>,
     admin: Admin,

@@ -107,7 +107,8 @@ async fn remove_member(
 /// Invite an address to the team (owner/admin); a single-use link is mailed, valid 7 days.
 #[utoipa::path(post, path = "/tenants/{id}/invitations", tag = "tenants", request_body = InviteInput, params(("id" = String, Path)),
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 201, body = InvitationView), (status = 403, description = "forbidden"), (status = 404, description = "not_found")))]
+    responses((status = 201, body = InvitationView), (status = 403, description = "forbidden"), (status = 404, description = "not_found"),
+        (status = 429, description = "rate_limited")))]
 async fn invite(
     State(state): State<AppState>,
     CurrentUser(auth): CurrentUser,
