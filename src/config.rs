@@ -274,6 +274,9 @@ pub struct RagflowConfig {
     pub disable_password_login: bool,
     pub token_max_age: HumanDuration,
     pub password_policy: String,
+    /// RAGFlow's model catalog (`conf/llm_factories.json`): the providers the profile accepts
+    /// and the models an instance created without `model_info` gets.
+    pub llm_factories: Option<PathBuf>,
 }
 
 impl RagflowConfig {
@@ -300,6 +303,7 @@ impl Default for RagflowConfig {
             disable_password_login: false,
             token_max_age: HumanDuration::from_secs(7 * 86400),
             password_policy: "native".into(),
+            llm_factories: None,
         }
     }
 }
@@ -698,7 +702,11 @@ fn describe_figment_error(error: figment::Error) -> ConfigError {
         .unwrap_or_default();
     let kind = match &e.kind {
         figment::error::Kind::UnknownField(field, _) => {
-            let full = if key.is_empty() {
+            // figment's path already ends with the unknown field (`smtp.hots`): adding the
+            // field again named it twice (`foo.foo`).
+            let full = if e.path.last() == Some(field) {
+                key
+            } else if key.is_empty() {
                 field.clone()
             } else {
                 format!("{key}.{field}")
@@ -777,6 +785,26 @@ fn known_env_keys() -> KnownKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_key_is_named_once() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for (toml, key) in [
+            ("foo = 1\n", "`foo`"),
+            ("[smtp]\nhots = \"mail\"\n", "`smtp.hots`"),
+        ] {
+            let path = dir.path().join("g.toml");
+            std::fs::write(&path, toml).unwrap_or_else(|e| panic!("{e}"));
+            let err = match Config::load(Some(&path), &Overrides::default()) {
+                Ok(_) => panic!("{toml:?} was accepted"),
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                err.starts_with(&format!("unknown configuration key {key} (in ")),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn env_keys_are_derived_from_the_struct() {

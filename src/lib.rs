@@ -25,6 +25,7 @@ mod fuzz;
 pub mod http;
 pub mod i18n;
 pub mod kv;
+pub mod logging;
 pub mod mail;
 pub mod oauth;
 pub mod passwords;
@@ -80,10 +81,24 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (router, openapi)
 }
 
+/// The cookie security scheme under the name this deployment's scheme gives the cookie.
+fn name_session_cookie(openapi: &mut utoipa::openapi::OpenApi, secure: bool) {
+    use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+    if let Some(components) = openapi.components.as_mut() {
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(sessions::cookie_name(
+                secure,
+            )))),
+        );
+    }
+}
+
 /// The whole HTTP application for `state`.
 pub fn app(state: AppState) -> Router {
     let metrics_here = state.config.metrics_listen.is_none();
-    let (api, openapi) = api();
+    let (api, mut openapi) = api();
+    name_session_cookie(&mut openapi, state.secure_cookies());
     Router::new()
         .merge(api)
         .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))

@@ -123,13 +123,27 @@ impl Browser {
     }
 
     async fn get(&mut self, url: &str) -> reqwest::Response {
+        let request = self.http.get(url);
+        self.send(url, request).await
+    }
+
+    /// A form post from a page of `url`'s own site (its `Origin`).
+    async fn post_form(&mut self, url: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let origin = reqwest::Url::parse(url)
+            .unwrap()
+            .origin()
+            .ascii_serialization();
+        let request = self.http.post(url).header("origin", origin).form(fields);
+        self.send(url, request).await
+    }
+
+    async fn send(&mut self, url: &str, mut request: reqwest::RequestBuilder) -> reqwest::Response {
         let cookies = self.jar.entry(authority(url)).or_default();
         let header = cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("; ");
-        let mut request = self.http.get(url);
         if !header.is_empty() {
             request = request.header("cookie", header);
         }
@@ -196,7 +210,13 @@ async fn to_callback(
 async fn play_provider(b: &mut Browser, start: &str, home: &str, account: &str) -> String {
     let r = b.get(start).await;
     assert_eq!(r.status(), 302, "authorize");
-    let mut next = format!("{}&login_hint={account}", location(&r));
+    follow_provider(b, &location(&r), home, account).await
+}
+
+/// Play the provider's pages from `to` (its authorization URL) as `account` until it sends the
+/// browser back to `home`; returns that URL, not yet visited.
+async fn follow_provider(b: &mut Browser, to: &str, home: &str, account: &str) -> String {
+    let mut next = format!("{to}&login_hint={account}");
     loop {
         let r = b.get(&next).await;
         assert!(
@@ -239,6 +259,44 @@ async fn visit(b: &mut Browser, url: &str) -> Landing {
         location: location(&r),
         session,
     }
+}
+
+/// The value of the first form's CSRF token on a page.
+fn csrf_token(html: &str) -> String {
+    html.split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form with a CSRF token")
+        .to_string()
+}
+
+/// Link `provider` for the signed-in browser `b` as a person does: the start sends it to the
+/// confirmation page, whose form starts the flow; then play the provider's pages (as
+/// `account`) and return the callback URL, not yet visited.
+async fn link_callback(
+    app: &TestApp,
+    b: &mut Browser,
+    provider: &str,
+    return_to: Option<&str>,
+    account: &str,
+) -> String {
+    let r = b.get(&authorize_url(app, provider, return_to)).await;
+    assert_eq!(r.status(), 302, "authorize while signed in");
+    let confirm = app.url(&location(&r));
+    assert!(
+        confirm.starts_with(&app.url(&format!("/account/link?provider={provider}"))),
+        "{confirm}"
+    );
+    let page = b.get(&confirm).await;
+    assert_eq!(page.status(), 200, "the link page");
+    let token = csrf_token(&page.text().await.unwrap());
+    let mut fields = vec![("csrf_token", token.as_str()), ("provider", provider)];
+    if let Some(to) = return_to {
+        fields.push(("return_to", to));
+    }
+    let started = b.post_form(&app.url("/account/link"), &fields).await;
+    assert_eq!(started.status(), 302, "the confirmed link starts");
+    follow_provider(b, &location(&started), &app.base, account).await
 }
 
 async fn sign_in(app: &TestApp, provider: &str, account: &str) -> Landing {
@@ -684,6 +742,13 @@ async fn ragflow_clients_sign_in_through_the_profile_channels() {
     );
     let r = b.get(&callback).await;
     assert_eq!(r.status(), 302);
+    assert_eq!(
+        r.headers()
+            .get("referrer-policy")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-referrer"),
+        "the token in the URL must not travel on in Referer"
+    );
     let landing = location(&r);
     let token = landing
         .strip_prefix("/?auth=")
@@ -878,8 +943,9 @@ async fn identities_are_listed_linked_and_unlinked_with_a_guard() {
         .await;
     assert_eq!((r.status, r.code()), (409, "last_login_method"));
 
-    // Signed in (the browser holds the session cookie): the next provider is linked, no new session.
-    let callback = to_callback(&app, &mut b, "generic", Some("/account/security"), "mia").await;
+    // Signed in (the browser holds the session cookie): the next provider is linked once the
+    // link page's form confirms it, and no new session is made.
+    let callback = link_callback(&app, &mut b, "generic", Some("/account/security"), "mia").await;
     let linked = visit(&mut b, &callback).await;
     assert_eq!(linked.location, "/account/security");
     assert!(linked.session.is_none());
@@ -923,13 +989,13 @@ async fn identities_are_listed_linked_and_unlinked_with_a_guard() {
     // A subject already linked to another account cannot be linked while signed in.
     let mut nb = Browser::new();
     nb.set_cookie(&app.base, "gatehouse_session", &other);
-    let callback = to_callback(&app, &mut nb, "generic", None, "mia").await;
+    let callback = link_callback(&app, &mut nb, "generic", None, "mia").await;
     let taken = visit(&mut nb, &callback).await;
     assert_eq!(taken.location, "/account?error=identity_taken");
     // Any other failure while linking also goes back to the account page, which shows it.
     let mut db = Browser::new();
     db.set_cookie(&app.base, "gatehouse_session", &other);
-    let callback = to_callback(&app, &mut db, "generic", None, "deny-mia").await;
+    let callback = link_callback(&app, &mut db, "generic", None, "deny-mia").await;
     let denied = visit(&mut db, &callback).await;
     assert_eq!(denied.location, "/account?error=provider_error");
 
@@ -937,7 +1003,7 @@ async fn identities_are_listed_linked_and_unlinked_with_a_guard() {
     let (pw_token, _) = app.register("olga@example.test").await;
     let mut pb = Browser::new();
     pb.set_cookie(&app.base, "gatehouse_session", &pw_token);
-    let callback = to_callback(&app, &mut pb, "corp", None, "olga-elsewhere").await;
+    let callback = link_callback(&app, &mut pb, "corp", None, "olga-elsewhere").await;
     assert_eq!(visit(&mut pb, &callback).await.location, "/account");
     let ids = app
         .get("/api/v1/users/me/identities", Some(&pw_token))
@@ -954,6 +1020,98 @@ async fn identities_are_listed_linked_and_unlinked_with_a_guard() {
     assert_eq!(
         app.get("/api/v1/users/me/identities", None).await.status,
         401
+    );
+}
+
+/// A start any site can make a signed-in browser open (an image, a link) links nothing: it
+/// lands on a page that names the provider and the account, and only that page's same-origin,
+/// CSRF-checked form starts the flow.
+#[tokio::test]
+async fn a_signed_in_start_asks_on_a_page_before_linking() {
+    let (app, _s, op) = spawn_with_op(|_| {}).await;
+    let (token, _) = app.register("pia@example.test").await;
+    let mut b = Browser::new();
+    b.set_cookie(&app.base, "gatehouse_session", &token);
+    let r = b
+        .get(&authorize_url(&app, "corp", Some("/account?tab=1")))
+        .await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(
+        location(&r),
+        "/account/link?provider=corp&return_to=%2Faccount%3Ftab%3D1"
+    );
+    assert!(
+        r.headers().get("set-cookie").is_none(),
+        "no flow is started by the GET"
+    );
+    // An API key is no session: its GET starts a sign-in as before.
+    let key = app
+        .post("/api/v1/api-keys", Some(&token), json!({"name": "k"}))
+        .await
+        .body["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let with_key = app
+        .http
+        .get(authorize_url(&app, "corp", None))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        location(&with_key).starts_with(&op.issuer),
+        "{}",
+        location(&with_key)
+    );
+
+    let page = b.get(&app.url("/account/link?provider=corp")).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Corp SSO") && html.contains("pia@example.test"),
+        "{html}"
+    );
+    assert!(html.contains("action=\"/account/link\""), "{html}");
+    let csrf = csrf_token(&html);
+    let missing = b.get(&app.url("/account/link?provider=nope")).await;
+    assert_eq!(missing.status(), 404);
+
+    // The form's post from another site, without any origin, or without the token: refused.
+    let fields = [("csrf_token", csrf.as_str()), ("provider", "corp")];
+    let url = app.url("/account/link");
+    let cookie = format!(
+        "gatehouse_session={token}; gatehouse_csrf={}",
+        b.cookie(&app.base, "gatehouse_csrf").unwrap()
+    );
+    for origin in [Some("https://evil.example"), None] {
+        let mut request = app.http.post(&url).header("cookie", &cookie).form(&fields);
+        if let Some(o) = origin {
+            request = request.header("origin", o);
+        }
+        let refused = request.send().await.unwrap();
+        assert_eq!(refused.status(), 403, "origin {origin:?}");
+    }
+    let forged = b
+        .post_form(&url, &[("csrf_token", "forged"), ("provider", "corp")])
+        .await;
+    assert_eq!(forged.status(), 403);
+    assert!(b.cookie(&app.base, "gatehouse_oauth").is_none());
+
+    let started = b.post_form(&url, &fields).await;
+    assert_eq!(started.status(), 302);
+    let to = location(&started);
+    assert!(to.starts_with(&op.issuer), "{to}");
+    assert!(b.cookie(&app.base, "gatehouse_oauth").is_some());
+    let callback = follow_provider(&mut b, &to, &app.base, "pia-corp").await;
+    let linked = visit(&mut b, &callback).await;
+    assert_eq!(linked.location, "/account");
+    assert!(linked.session.is_none());
+    let ids = app.get("/api/v1/users/me/identities", Some(&token)).await;
+    assert_eq!(
+        ids.body[0]["email"], "pia-corp@example.test",
+        "{}",
+        ids.text
     );
 }
 

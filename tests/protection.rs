@@ -320,6 +320,97 @@ async fn csrf_same_origin_rule_for_cookie_writes() {
     assert_eq!(r.body["nickname"], "Bearer");
 }
 
+/// Over https the session cookie is `__Host-gatehouse_session` (Secure, Path=/, no Domain), the
+/// only name that authenticates there; over http it stays `gatehouse_session`.
+#[tokio::test]
+async fn over_https_the_session_cookie_carries_the_host_prefix() {
+    const HTTPS: &str = "https://id.example.test";
+    let (app, _s) = TestApp::spawn_with(|c| c.public_base_url = Some(HTTPS.into())).await;
+    let r = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": unique_email("host"), "password": PASSWORD, "nickname": "Host"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let set = r.header("set-cookie").unwrap();
+    let token = r.body["session"]["token"].as_str().unwrap().to_string();
+    assert!(
+        set.starts_with(&format!("__Host-gatehouse_session={token};")),
+        "{set}"
+    );
+    assert!(
+        set.contains("; Secure") && set.contains("; Path=/;") && !set.contains("Domain"),
+        "{set}"
+    );
+    let me = |cookie: String| {
+        let app = &app;
+        async move {
+            send(
+                app,
+                reqwest::Method::GET,
+                "/api/v1/users/me",
+                &[("cookie", &cookie)],
+                None,
+            )
+            .await
+        }
+    };
+    let ok = me(format!("__Host-gatehouse_session={token}")).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let plain = me(format!("gatehouse_session={token}")).await;
+    assert_error(&plain, 401, "unauthenticated", "the plain name over https");
+    let page = send(
+        &app,
+        reqwest::Method::GET,
+        "/account",
+        &[("cookie", &format!("__Host-gatehouse_session={token}"))],
+        None,
+    )
+    .await;
+    assert_eq!(page.status, 200, "the account page reads the cookie too");
+    let spec = app.get("/api/v1/openapi.json", None).await.body;
+    assert_eq!(
+        spec["components"]["securitySchemes"]["cookie"]["name"],
+        "__Host-gatehouse_session"
+    );
+    let out = send(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/auth/logout",
+        &[
+            ("cookie", &format!("__Host-gatehouse_session={token}")),
+            ("origin", HTTPS),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.status, 204, "{}", out.text);
+    let cleared = out.header("set-cookie").unwrap();
+    assert!(
+        cleared.starts_with("__Host-gatehouse_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+
+    let (app, _s) = TestApp::spawn().await;
+    let (token, _) = app.register(&unique_email("plain")).await;
+    let plain = send(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/users/me",
+        &[("cookie", &format!("gatehouse_session={token}"))],
+        None,
+    )
+    .await;
+    assert_eq!(plain.status, 200, "{}", plain.text);
+    let spec = app.get("/api/v1/openapi.json", None).await.body;
+    assert_eq!(
+        spec["components"]["securitySchemes"]["cookie"]["name"],
+        "gatehouse_session"
+    );
+}
+
 #[tokio::test]
 async fn ten_concurrent_registrations_of_one_email_make_one_account() {
     let (app, _s) = TestApp::spawn().await;

@@ -722,55 +722,348 @@ async fn tenant_routes_check_membership() {
     assert_eq!(r.body["data"].as_array().map(Vec::len), Some(1));
 }
 
+/// Is `v` an id in RAGFlow's form (`uuid1().hex`: 32 lowercase hex digits)?
+fn is_rag_id(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| {
+        s.len() == 32
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// The `ragflow` settings stored for a tenant, as the database holds them.
+async fn stored_settings(app: &TestApp, tenant_hex: &str) -> String {
+    let id = uuid::Uuid::parse_str(tenant_hex).unwrap().to_string();
+    sqlx::query_scalar("SELECT settings FROM tenants WHERE id = $1")
+        .bind(id)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap()
+}
+
+/// RAGFlow's test fixture (`conftest.py` `add_model_instance`): SILICONFLOW's instance body.
+fn siliconflow_instance(api_key: &str) -> Value {
+    json!({
+        "instance_name": "CI", "api_key": api_key, "region": "default", "base_url": "",
+        "model_info": [
+            {"model_type": ["rerank"], "model_name": "BAAI/bge-reranker-v2-m3", "max_tokens": 8192},
+            {"model_type": ["embedding"], "model_name": "BAAI/bge-m3", "max_tokens": 8192},
+            {"model_type": ["embedding"], "model_name": "BAAI/bge-large-en-v1.5", "max_tokens": 512},
+            {"model_type": ["embedding"], "model_name": "BAAI/bge-large-zh-v1.5", "max_tokens": 512},
+        ],
+    })
+}
+
 #[tokio::test]
-async fn the_test_fixtures_model_stubs() {
-    let (_app, _s, rag) = ragflow_policy().await;
+async fn providers_instances_and_models_follow_ragflows_wire() {
+    let (app, _s, rag) = ragflow_policy().await;
     let web = rag.register(EMAIL, "qa", TEST_PASSWORD).await.token();
     let r = rag.call("GET", "/api/v1/models", Some(&web), None).await;
-    assert_eq!(r.body["data"], json!([]));
-    let r = rag
-        .call(
-            "PUT",
-            "/api/v1/providers",
-            Some(&web),
-            Some(json!({"llm_factory": "ZHIPU-AI", "api_key": "dummy"})),
-        )
-        .await;
-    assert_eq!(r.code(), 0, "{}", r.text);
+    assert_eq!(r.text, r#"{"code":0,"data":[]}"#);
+
+    let put = |body: Value| rag.call("PUT", "/api/v1/providers", Some(&web), Some(body));
+    let r = put(json!({"llm_factory": "SILICONFLOW"})).await;
+    assert_eq!(
+        r.text,
+        r#"{"code":101,"message":"provider_name is required"}"#
+    );
+    let instances = "/api/v1/providers/SILICONFLOW/instances";
     let r = rag
         .call(
             "POST",
-            "/api/v1/providers/SILICONFLOW/instances",
+            instances,
             Some(&web),
-            Some(json!({})),
+            Some(siliconflow_instance("k")),
         )
         .await;
-    assert_eq!(r.code(), 0);
-    let r = rag.call("GET", "/api/v1/models", Some(&web), None).await;
     assert_eq!(
-        r.body["data"],
-        json!([{"model_provider": "SILICONFLOW"}, {"model_provider": "ZHIPU-AI"}])
+        r.text,
+        r#"{"code":102,"message":"Provider 'SILICONFLOW' does not exist"}"#
+    );
+    assert_eq!(
+        put(json!({"provider_name": "SILICONFLOW"})).await.text,
+        r#"{"code":0}"#
+    );
+    let r = put(json!({"provider_name": "SILICONFLOW"})).await;
+    assert_eq!(
+        (r.code(), r.message()),
+        (102, "Provider SILICONFLOW already exists")
+    );
+
+    let secret = "sk-siliconflow-0123456789abcdef";
+    let r = rag
+        .call(
+            "POST",
+            instances,
+            Some(&web),
+            Some(json!({"api_key": secret})),
+        )
+        .await;
+    assert_eq!(
+        r.text,
+        r#"{"code":101,"message":"instance_name is required"}"#
+    );
+    let mut reserved = siliconflow_instance(secret);
+    reserved["instance_name"] = json!("default");
+    let r = rag
+        .call("POST", instances, Some(&web), Some(reserved))
+        .await;
+    assert_eq!(
+        (r.code(), r.message()),
+        (102, "Instance name cannot be 'default'")
     );
     let r = rag
         .call(
-            "PATCH",
-            "/api/v1/models/default",
+            "POST",
+            instances,
             Some(&web),
-            Some(json!({"llm_id": "glm-4"})),
+            Some(siliconflow_instance(secret)),
         )
         .await;
-    assert_eq!(r.code(), 0);
-    let status = rag
-        .call("GET", "/api/v1/system/status", Some(&web), None)
+    assert_eq!(r.text, r#"{"code":0}"#);
+
+    let r = rag.call("GET", "/api/v1/models", Some(&web), None).await;
+    assert_eq!(r.code(), 0, "{}", r.text);
+    let models = r.body["data"].as_array().cloned().unwrap_or_default();
+    let names: Vec<&str> = models.iter().filter_map(|m| m["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "BAAI/bge-large-en-v1.5",
+            "BAAI/bge-large-zh-v1.5",
+            "BAAI/bge-m3",
+            "BAAI/bge-reranker-v2-m3"
+        ]
+    );
+    let me = rag.call("GET", "/api/v1/users/me", Some(&web), None).await;
+    let rerank = &models[3];
+    assert_eq!(rerank["provider_name"], "SILICONFLOW");
+    assert_eq!(rerank["instance_name"], "CI");
+    assert_eq!(rerank["model_type"], json!(["rerank"]));
+    assert_eq!(rerank["tenant_id"], me.body["data"]["id"]);
+    assert_eq!(rerank["tenant_name"], "qa");
+    for key in ["model_id", "provider_id", "instance_id"] {
+        assert!(is_rag_id(&rerank[key]), "{key}: {}", r.text);
+    }
+    let r = rag
+        .call("GET", "/api/v1/models?type=embedding", Some(&web), None)
         .await;
-    assert_eq!(status.body["data"]["database"]["status"], "green");
-    let version = rag
-        .call("GET", "/api/v1/system/version", Some(&web), None)
+    assert_eq!(
+        r.body["data"].as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        r.text
+    );
+
+    // The API key is sealed at rest and never answered.
+    assert!(!r.text.contains(secret));
+    let stored = stored_settings(&app, me.body["data"]["id"].as_str().unwrap()).await;
+    assert!(stored.contains("bge-reranker"), "{stored}");
+    assert!(!stored.contains(secret), "the key is stored sealed");
+
+    // A second instance of the same name gets RAGFlow's `(1)` suffix.
+    let r = rag
+        .call(
+            "POST",
+            instances,
+            Some(&web),
+            Some(json!({"instance_name": "CI"})),
+        )
         .await;
+    assert_eq!(r.text, r#"{"code":0}"#);
+    let r = rag.call("GET", "/api/v1/models", Some(&web), None).await;
+    assert_eq!(
+        r.body["data"].as_array().map(Vec::len),
+        Some(4),
+        "no models bound"
+    );
+}
+
+#[tokio::test]
+async fn with_ragflows_catalog_unknown_providers_are_refused_and_models_bound() {
+    let catalog = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/ragflow-llm-factories.json"
+    );
+    let (_app, _s) = TestApp::spawn_with(|c| {
+        c.ragflow.password_policy = "ragflow".into();
+        c.ragflow.llm_factories = Some(catalog.into());
+    })
+    .await;
+    let rag = Rag::new(&_app).await;
+    let web = rag.register(EMAIL, "qa", TEST_PASSWORD).await.token();
+    let put = |body: Value| rag.call("PUT", "/api/v1/providers", Some(&web), Some(body));
+    let r = put(json!({"provider_name": "NoSuchAI"})).await;
+    assert_eq!(
+        r.text,
+        r#"{"code":102,"message":"Provider 'NoSuchAI' is not allowed"}"#
+    );
+    assert_eq!(put(json!({"provider_name": "ZHIPU-AI"})).await.code(), 0);
+    // The fixture's ZHIPU-AI instance has no model_info: the catalog's models are bound.
+    let body = json!({"instance_name": "CI", "api_key": "k", "region": "default", "base_url": ""});
+    let r = rag
+        .call(
+            "POST",
+            "/api/v1/providers/ZHIPU-AI/instances",
+            Some(&web),
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.text, r#"{"code":0}"#);
+    let r = rag.call("GET", "/api/v1/models", Some(&web), None).await;
+    let got: Vec<(String, Value)> = r.body["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap_or("").to_string(),
+                m["model_type"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("glm-4-flash".to_string(), json!(["chat"])),
+            ("glm-4v".to_string(), json!(["chat", "vision"])),
+            ("embedding-3".to_string(), json!(["embedding"])),
+        ],
+        "ordered by the catalog's rank: {}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn log_levels_are_read_by_anyone_and_changed_only_by_a_superuser() {
+    let (app, _s, rag) = ragflow_policy().await;
+    let path = "/api/v1/system/config/log";
+    let r = rag.call("GET", path, None, None).await;
+    assert_eq!((r.status, r.text.as_str()), (401, UNAUTHORIZED));
+    let web = rag.register(EMAIL, "qa", TEST_PASSWORD).await.token();
+    let r = rag.call("GET", path, Some(&web), None).await;
+    assert_eq!(r.code(), 0, "{}", r.text);
+    assert!(r.body["data"].is_object(), "{}", r.text);
+    assert_eq!(r.body["data"]["root"], "INFO", "{}", r.text);
+
+    let r = rag.call("PUT", path, Some(&web), Some(json!({}))).await;
+    assert_eq!(
+        r.text,
+        r#"{"code":102,"message":"pkg_name and level are required"}"#
+    );
+    let bad = json!({"pkg_name": "rag", "level": "NOT_A_LEVEL"});
+    let r = rag.call("PUT", path, Some(&web), Some(bad)).await;
+    assert_eq!(
+        r.text,
+        r#"{"code":102,"message":"Invalid log level: NOT_A_LEVEL"}"#
+    );
+    let change = json!({"pkg_name": "gatehouse::audit", "level": "debug"});
+    let r = rag
+        .call("PUT", path, Some(&web), Some(change.clone()))
+        .await;
+    assert_eq!((r.code(), r.message()), (108, "No permission."));
+    let r = rag.call("GET", path, Some(&web), None).await;
     assert!(
-        version.body["data"]
-            .as_str()
-            .is_some_and(|v| v.starts_with("gatehouse-"))
+        r.body["data"].get("gatehouse::audit").is_none(),
+        "{}",
+        r.text
+    );
+
+    let me = rag.call("GET", "/api/v1/users/me", Some(&web), None).await;
+    let id = uuid::Uuid::parse_str(me.body["data"]["id"].as_str().unwrap()).unwrap();
+    sqlx::query("UPDATE users SET is_superuser = 1 WHERE id = $1")
+        .bind(id.to_string())
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let r = rag
+        .call("PUT", path, Some(&web), Some(change.clone()))
+        .await;
+    assert_eq!(r.code(), 0, "{}", r.text);
+    assert_eq!(r.body["data"], change);
+    let r = rag.call("GET", path, Some(&web), None).await;
+    assert_eq!(r.body["data"]["gatehouse::audit"], "DEBUG", "{}", r.text);
+    let r = rag
+        .call(
+            "PUT",
+            path,
+            Some(&web),
+            Some(json!({"pkg_name": "a=b", "level": "INFO"})),
+        )
+        .await;
+    assert_eq!(r.code(), 102, "not a target: {}", r.text);
+}
+
+#[tokio::test]
+async fn ids_are_shown_as_32_hex_digits_and_taken_in_either_form() {
+    let (_app, _s, rag) = ragflow_policy().await;
+    let reg = rag.register(EMAIL, "qa", TEST_PASSWORD).await;
+    let web = reg.token();
+    let user_id = reg.body["data"]["id"].clone();
+    assert!(is_rag_id(&user_id), "{}", reg.text);
+    let hex = user_id.as_str().unwrap().to_string();
+    let dashed = uuid::Uuid::parse_str(&hex).unwrap().to_string();
+
+    let info = rag
+        .call("GET", "/api/v1/users/me/models", Some(&web), None)
+        .await;
+    assert_eq!(
+        info.body["data"]["tenant_id"], user_id,
+        "the personal tenant has the user's id"
+    );
+    let r = rag.call("GET", "/api/v1/tenants", Some(&web), None).await;
+    assert_eq!(r.body["data"][0]["tenant_id"], user_id, "{}", r.text);
+    let r = rag
+        .call("POST", "/api/v1/system/tokens", Some(&web), None)
+        .await;
+    assert_eq!(r.body["data"]["tenant_id"], user_id, "{}", r.text);
+
+    let upper = hex.to_uppercase();
+    for id in [hex.as_str(), dashed.as_str(), upper.as_str()] {
+        let r = rag
+            .call(
+                "GET",
+                &format!("/api/v1/tenants/{id}/users"),
+                Some(&web),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (r.code(), &r.body["data"]),
+            (0, &json!([])),
+            "{id}: {}",
+            r.text
+        );
+        let models = json!({"tenant_id": id, "llm_id": "glm-4", "embd_id": "e", "asr_id": "a", "img2txt_id": "i"});
+        let r = rag
+            .call("PATCH", "/api/v1/users/me/models", Some(&web), Some(models))
+            .await;
+        assert_eq!(r.code(), 0, "{id}: {}", r.text);
+    }
+    let bob = rag.register("bob@example.com", "Bob", TEST_PASSWORD).await;
+    let bob_id = bob.body["data"]["id"].as_str().unwrap().to_string();
+    let r = rag
+        .call(
+            "POST",
+            &format!("/api/v1/tenants/{hex}/users"),
+            Some(&web),
+            Some(json!({"email": "bob@example.com"})),
+        )
+        .await;
+    assert_eq!(r.code(), 0, "{}", r.text);
+    assert!(is_rag_id(&r.body["data"]["id"]), "{}", r.text);
+    let r = rag
+        .call(
+            "GET",
+            &format!("/api/v1/models?owner_tenant_id={bob_id}"),
+            Some(&web),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.text, r#"{"code":102,"message":"Permission denied"}"#,
+        "not a member of Bob's tenant"
     );
 }
 

@@ -633,6 +633,88 @@ async fn the_last_owner_stays() {
     assert_eq!(leave.status, 204, "with another owner the first may leave");
 }
 
+async fn demote(app: &TestApp, token: &str, member: &str) -> Resp {
+    app.request(
+        Method::PATCH,
+        member,
+        Some(token),
+        Some(json!({"role": "admin"})),
+    )
+    .await
+}
+
+async fn owners_of(app: &TestApp, tenant: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tenant_members WHERE tenant_id = $1 AND role = 'owner'",
+    )
+    .bind(tenant)
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap()
+}
+
+/// Two owners who demote each other, leave, or one leaves while demoting the other, all at
+/// the same moment: one call wins, the other is refused unless it no longer takes an owner
+/// away (B leaving after A made B an admin), and the team keeps an owner.
+#[tokio::test]
+async fn two_owners_acting_at_once_never_leave_the_team_without_one() {
+    let (app, _s) = TestApp::spawn().await;
+    let (a, a_id) = app.register(&unique_email("own-a")).await;
+    let (b, b_id) = app.register(&unique_email("own-b")).await;
+    let t = app
+        .post("/api/v1/tenants", Some(&a), json!({"name": "Pair"}))
+        .await;
+    let tenant = t.body["id"].as_str().unwrap().to_string();
+    let (of_a, of_b) = (
+        format!("/api/v1/tenants/{tenant}/members/{a_id}"),
+        format!("/api/v1/tenants/{tenant}/members/{b_id}"),
+    );
+    let mut last_owner = 0;
+    for round in 0..60 {
+        add_member(&app, &tenant, &a_id, "owner").await;
+        add_member(&app, &tenant, &b_id, "owner").await;
+        let (first, second) = match round % 3 {
+            0 => tokio::join!(demote(&app, &a, &of_b), demote(&app, &b, &of_a)),
+            1 => tokio::join!(app.delete(&of_a, Some(&a)), app.delete(&of_b, Some(&b))),
+            _ => tokio::join!(demote(&app, &a, &of_b), app.delete(&of_b, Some(&b))),
+        };
+        let owners = owners_of(&app, &tenant).await;
+        assert!(
+            owners >= 1,
+            "round {round}: no owner left ({} {}, {} {})",
+            first.status,
+            first.code(),
+            second.status,
+            second.code()
+        );
+        let won = [&first, &second]
+            .iter()
+            .filter(|r| matches!(r.status, 200 | 204))
+            .count();
+        // The loser is refused as the last owner, or (when it began after the winner's
+        // change) as a caller who is no longer an owner itself.
+        for r in [&first, &second] {
+            assert!(
+                matches!(
+                    (r.status, r.code()),
+                    (200 | 204, _) | (409, "last_owner") | (403, "forbidden") | (404, "not_found")
+                ),
+                "round {round}: {} {}",
+                r.status,
+                r.text
+            );
+            last_owner += usize::from(r.code() == "last_owner");
+        }
+        assert!(
+            won >= 1,
+            "round {round}: {} and {}",
+            first.text,
+            second.text
+        );
+    }
+    assert!(last_owner > 0, "no call was refused as the last owner");
+}
+
 #[tokio::test]
 async fn broadcast_queues_one_mail_per_member_in_their_language() {
     let (app, _s) = TestApp::spawn().await;

@@ -605,16 +605,13 @@ async fn link_identity(app: &TestApp, user_id: &str, provider: &str, email: &str
 async fn sign_in_methods_are_listed_linked_and_unlinked() {
     let (app, _s) = spawn_with_providers().await;
     let (c, id) = signed_in_user(&app, &unique_email("links")).await;
-    let link = |p: &str| {
-        format!(
-            "href=\"/api/v1/auth/providers/{p}/authorize?return_to=\
-             %2Faccount%3Fdone%3Didentity_linked%23identities\""
-        )
-    };
+    // Each Link button posts the link form at once (the account page is the confirmation).
+    let link = |p: &str| format!("<input type=\"hidden\" name=\"provider\" value=\"{p}\">");
     let page = get(&c, &app, "/account").await.body;
     assert!(page.contains("Sign-in methods") && page.contains("No sign-in provider is linked"));
     assert!(page.contains(&link("corp")) && page.contains(&link("hub")));
-    assert!(page.contains(">Link Corp SSO</a>"));
+    assert!(page.contains(">Link Corp SSO</button>"));
+    assert!(page.contains("name=\"return_to\" value=\"/account?done=identity_linked#identities\""));
 
     link_identity(&app, &id, "corp", "me@corp.example").await;
     let page = get(&c, &app, "/account").await.body;
@@ -660,6 +657,69 @@ async fn sign_in_methods_are_listed_linked_and_unlinked() {
     assert!(page.contains("The sign-in provider reported an error or could not be reached."));
     let page = get(&c, &app, "/account?error=whatever").await.body;
     assert!(page.contains("Linking the provider did not succeed"));
+}
+
+/// The page a signed-in start of a provider sign-in leads to: it names the provider and the
+/// account in the viewer's language, and its form starts the link (here the provider cannot be
+/// reached, so the browser comes back to the account page with the code).
+#[tokio::test]
+async fn the_link_page_asks_before_linking_and_its_form_starts_the_flow() {
+    let (app, _s) = spawn_with_providers().await;
+    let email = unique_email("linker");
+    let (c, _) = signed_in_user(&app, &email).await;
+    let start = get(
+        &c,
+        &app,
+        "/api/v1/auth/providers/hub/authorize?return_to=%2Faccount",
+    )
+    .await;
+    assert_eq!(
+        (start.status, start.location.as_str()),
+        (302, "/account/link?provider=hub&return_to=%2Faccount")
+    );
+    let page = get(&c, &app, &start.location).await;
+    assert_eq!(page.status, 200);
+    assert_well_formed(&page.body);
+    assert!(page.body.contains("Link a sign-in method?") && page.body.contains("Hub"));
+    assert!(page.body.contains(&email));
+    assert!(page.body.contains("name=\"return_to\" value=\"/account\""));
+    sql(
+        &app,
+        "UPDATE users SET language = 'zh-CN' WHERE email = $1",
+        &[&email],
+    )
+    .await;
+    let zh = get(&c, &app, "/account/link?provider=hub").await;
+    assert!(zh.body.contains("要关联登录方式吗？") && zh.body.contains("Hub"));
+    let missing = get(&c, &app, "/account/link?provider=nope").await;
+    assert_eq!(missing.status, 404);
+
+    let token = csrf(&page.body);
+    let fields = [("csrf_token", token.as_str()), ("provider", "hub")];
+    let foreign = c
+        .post(app.url("/account/link"))
+        .header(header::ORIGIN, "https://evil.example")
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+    let posted = read(
+        c.post(app.url("/account/link"))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (posted.status, posted.location.as_str()),
+        (303, "/account?error=provider_error")
+    );
+
+    let anonymous = get(&browser(&app, "en"), &app, "/account/link?provider=hub").await;
+    assert_eq!(anonymous.status, 303);
+    assert!(anonymous.location.starts_with("/login?return_to="));
 }
 
 #[tokio::test]

@@ -138,20 +138,58 @@ pub const ALL_CODES: &[&str] = &[
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
+        if database_unavailable(&e) {
+            return unavailable(&e);
+        }
         Self::Internal(e.into())
     }
 }
 
 impl From<crate::kv::KvError> for ApiError {
     fn from(e: crate::kv::KvError) -> Self {
-        Self::Internal(e.into())
+        // Every KvError is the store failing to answer (Redis down, cut or timed out).
+        unavailable(&e)
     }
 }
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
+        let outage = e.chain().any(|cause| {
+            cause.is::<crate::kv::KvError>()
+                || cause
+                    .downcast_ref::<sqlx::Error>()
+                    .is_some_and(database_unavailable)
+        });
+        if outage {
+            return unavailable(&e);
+        }
         Self::Internal(e)
     }
+}
+
+/// The database could not be reached or dropped the connection: an outage the client may retry
+/// (503), not a fault of the request or of gatehouse (500).
+pub fn database_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception), 57P01–57P03 (the server shutting down or
+        // starting up), 53300 (too many connections).
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}
+
+/// A backing service is down: answered 503 `busy` with `Retry-After`, the cause logged once
+/// as a warning inside the request's span (the causes name hosts and OS errors, never a secret).
+fn unavailable(cause: &dyn std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %cause, "backing service unavailable; answering 503");
+    ApiError::Busy
 }
 
 impl ApiError {

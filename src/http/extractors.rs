@@ -231,8 +231,8 @@ impl FromRequestParts<AppState> for SessionUser {
 }
 
 /// The credential a request carries, and whether it came from the cookie (which makes
-/// unsafe methods subject to the same-origin check).
-pub fn credential(headers: &HeaderMap) -> Option<(String, bool)> {
+/// unsafe methods subject to the same-origin check); `secure_cookies` names the cookie.
+pub fn credential(headers: &HeaderMap, secure_cookies: bool) -> Option<(String, bool)> {
     if let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -242,14 +242,15 @@ pub fn credential(headers: &HeaderMap) -> Option<(String, bool)> {
             .eq_ignore_ascii_case("bearer")
             .then(|| (token.trim().to_string(), false));
     }
-    sessions::cookie_token(headers).map(|t| (t, true))
+    sessions::cookie_token(headers, secure_cookies).map(|t| (t, true))
 }
 
 async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Authenticated, ApiError> {
     if let Some(auth) = parts.extensions.get::<Authenticated>() {
         return Ok(auth.clone());
     }
-    let (token, from_cookie) = credential(&parts.headers).ok_or(ApiError::Unauthenticated)?;
+    let (token, from_cookie) =
+        credential(&parts.headers, state.secure_cookies()).ok_or(ApiError::Unauthenticated)?;
     if from_cookie && is_unsafe(&parts.method) {
         super::csrf::check_same_origin(&parts.headers, &state.public_base_url)?;
     }
@@ -284,7 +285,7 @@ mod fuzz_request_headers {
     use super::*;
     use crate::compat::ragflow::wire;
     use crate::fuzz::config;
-    use crate::sessions::{COOKIE_NAME, cookie_token, set_cookie};
+    use crate::sessions::{COOKIE_NAME, cookie_name, cookie_token, set_cookie};
 
     fn trusted() -> Vec<IpNet> {
         ["10.0.0.0/8", "fd00::/8", "127.0.0.1/32"]
@@ -395,27 +396,29 @@ mod fuzz_request_headers {
             others in proptest::collection::vec(("[A-Za-z0-9_.-]{1,12}", "[!#-+\\--:<-~]{0,20}"), 0..6),
             at in any::<usize>(),
             split in any::<bool>(),
+            secure in any::<bool>(),
         ) {
+            let name = cookie_name(secure);
             let mut pairs: Vec<String> = others
                 .iter()
-                .filter(|(name, _)| name != COOKIE_NAME)
+                .filter(|(n, _)| n != name)
                 .map(|(n, v)| format!("{n}={v}"))
                 .collect();
             let without = pairs.clone();
-            pairs.insert(at % (pairs.len() + 1), format!("{COOKIE_NAME}={token}"));
+            pairs.insert(at % (pairs.len() + 1), format!("{name}={token}"));
             let h = if split {
                 headers(&pairs.iter().map(|p| ("cookie", p.clone().into_bytes())).collect::<Vec<_>>())
             } else {
                 headers(&[("cookie", pairs.join("; ").into_bytes())])
             };
-            prop_assert_eq!(cookie_token(&h), Some(token.clone()));
-            prop_assert_eq!(credential(&h), Some((token.clone(), true)));
+            prop_assert_eq!(cookie_token(&h, secure), Some(token.clone()));
+            prop_assert_eq!(credential(&h, secure), Some((token.clone(), true)));
             let h = headers(&[("cookie", without.join("; ").into_bytes())]);
-            prop_assert_eq!(cookie_token(&h), None);
+            prop_assert_eq!(cookie_token(&h, secure), None);
             // What we set is what the browser sends back.
-            let set = set_cookie(&token, 3600, true);
+            let set = set_cookie(&token, 3600, secure);
             let sent = set.to_str().unwrap_or_default().split(';').next().unwrap_or_default();
-            prop_assert_eq!(cookie_token(&headers(&[("cookie", sent.as_bytes().to_vec())])), Some(token));
+            prop_assert_eq!(cookie_token(&headers(&[("cookie", sent.as_bytes().to_vec())]), secure), Some(token));
         }
 
         /// Any `Cookie` and `Authorization` bytes: no panic, and a credential found is a
@@ -424,16 +427,17 @@ mod fuzz_request_headers {
         fn fuzz_credentials_from_any_headers(
             cookie in header_bytes(200),
             authorization in proptest::option::of(header_bytes(120)),
+            secure in any::<bool>(),
         ) {
             let mut pairs = vec![("cookie", cookie)];
             if let Some(a) = authorization {
                 pairs.push(("authorization", a));
             }
             let h = headers(&pairs);
-            if let Some(t) = cookie_token(&h) {
+            if let Some(t) = cookie_token(&h, secure) {
                 prop_assert!(!t.is_empty() && !t.contains(';') && t.trim() == t);
             }
-            if let Some((t, _)) = credential(&h) {
+            if let Some((t, _)) = credential(&h, secure) {
                 prop_assert_eq!(t.trim(), t.as_str());
             }
             if let Some(t) = wire::credential(&h) {
@@ -453,7 +457,7 @@ mod fuzz_request_headers {
                 ("authorization", format!("{pad}{scheme} {token}{pad}").into_bytes()),
                 ("cookie", format!("{COOKIE_NAME}=ghs_other").into_bytes()),
             ]);
-            prop_assert_eq!(credential(&h), Some((token.clone(), false)));
+            prop_assert_eq!(credential(&h, false), Some((token.clone(), false)));
             prop_assert_eq!(wire::credential(&h), Some(token.clone()));
             let raw = headers(&[("authorization", token.clone().into_bytes())]);
             prop_assert_eq!(wire::credential(&raw), Some(token));

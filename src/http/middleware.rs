@@ -84,6 +84,7 @@ fn localize(response: Response, lang: Lang) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+        || response.extensions().get::<OwnBody>().is_some()
     {
         return response;
     }
@@ -103,6 +104,11 @@ fn localize(response: Response, lang: Lang) -> Response {
     }
     response
 }
+
+/// Marks a response whose error status comes with its own documented body (`/readyz`'s 503
+/// names the failing checks): it reaches the client as the handler made it.
+#[derive(Clone, Copy, Debug)]
+pub struct OwnBody;
 
 fn copy_headers(from: &Response, to: &mut Response) {
     for (name, value) in from.headers() {

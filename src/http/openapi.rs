@@ -10,6 +10,7 @@
 //! | any `security` requirement               | 401 `unauthenticated`                           |
 //! | only session schemes (`session`, `cookie`) | 403 `session_required`                        |
 //! | the `cookie` scheme on an unsafe method  | 403 `csrf_failed`                               |
+//! | anything                                 | 503 `busy` (database or Redis unreachable)      |
 //!
 //! Codes that depend on the route (404 for unknown ids, 429, route-specific 400/403/409) stay in
 //! the route's own `responses(...)`; a status both name keeps the route's description with the
@@ -80,7 +81,8 @@ pub fn add_standard_errors(openapi: &mut OpenApi) {
 
 /// The standard `(status, code)` answers of one operation.
 fn standard_errors(method: &str, operation: &Operation) -> Vec<(u16, &'static str)> {
-    let mut errors = Vec::new();
+    // Any route that reaches the database or Redis answers 503 while they are unreachable.
+    let mut errors = vec![(503, "busy")];
     if operation.request_body.is_some() {
         errors.extend([
             (400, "malformed_json"),
@@ -223,6 +225,8 @@ mod tests {
         assert!(spec["paths"]["/api/v1/users/me"]["get"]["responses"]["403"].is_null());
         // Unauthenticated routes do not claim a 401.
         assert!(spec["paths"]["/api/v1/system/config"]["get"]["responses"]["401"].is_null());
+        // Every route may meet an outage of the database or Redis.
+        assert!(codes(&spec, "/api/v1/system/config", "get", "503").contains("busy"));
     }
 
     #[test]

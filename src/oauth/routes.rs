@@ -51,12 +51,15 @@ async fn list_providers(State(state): State<AppState>) -> Json<Vec<ProviderInfo>
 
 /// Start signing in with a provider: 302 to the provider with `state`, a PKCE S256 challenge
 /// and (OpenID Connect) a `nonce`, and a short-lived `gatehouse_oauth` cookie binding the flow to
-/// this browser. With a session, the provider identity will be linked to the signed-in user.
+/// this browser. With a session, nothing starts: the browser goes to the page
+/// `/account/link?provider=ID` (keeping `return_to`), whose confirmed form starts linking the
+/// provider identity to the signed-in user — a GET any site can trigger links nothing.
 /// A provider that cannot be reached sends the browser to `/login?error=provider_error`.
 #[utoipa::path(get, path = "/auth/providers/{id}/authorize", tag = "sign-in providers",
     params(("id" = String, Path, description = "channel id from `[providers.<id>]`"),
         ("return_to" = Option<String>, Query, description = "a path on this site (`/…`, not `//…`) to return to; default `/account`")),
-    responses((status = 302, description = "to the provider"), (status = 404, description = "not_found: no such provider")))]
+    responses((status = 302, description = "to the provider; with a session, to `/account/link?provider=ID` to confirm linking"),
+        (status = 404, description = "not_found: no such provider")))]
 async fn authorize(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -64,6 +67,11 @@ async fn authorize(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let return_to = param(query.as_deref(), "return_to");
+    if let Some(confirm) =
+        service::link_confirmation(&state, &id, return_to.as_deref(), &headers).await?
+    {
+        return Ok(redirect(&confirm, None));
+    }
     match service::authorize(&state, &id, return_to.as_deref(), &headers, Door::Native).await {
         Ok(started) => {
             let secure = state.secure_cookies();

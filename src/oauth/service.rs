@@ -53,10 +53,10 @@ pub struct Started {
     pub binding: String,
 }
 
-/// Start a sign-in at `provider_id` through `door`; with a native session the identity will be
-/// linked to its user. `state`, PKCE verifier and nonce stay server-side, bound to the browser
-/// by a cookie. A failure (an unknown channel, a provider that cannot be reached) is for the
-/// door to word: each answers the browser its own way.
+/// Start a sign-in at `provider_id` through `door`. `state`, PKCE verifier and nonce stay
+/// server-side, bound to the browser by a cookie. A failure (an unknown channel, a provider that
+/// cannot be reached) is for the door to word: each answers the browser its own way. Linking to
+/// a signed-in user starts at [`start_link`] only, after the user confirmed it on a page.
 pub async fn authorize(
     state: &AppState,
     provider_id: &str,
@@ -64,15 +64,67 @@ pub async fn authorize(
     headers: &HeaderMap,
     door: Door,
 ) -> Result<Started, Failure> {
+    start(state, provider_id, return_to, headers, door, None).await
+}
+
+/// Start linking `provider_id` to the signed-in `auth` user, once they confirmed it on the
+/// link page's CSRF-checked form. A failure sends the browser back to the account page.
+pub async fn start_link(
+    state: &AppState,
+    auth: &Authenticated,
+    provider_id: &str,
+    return_to: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Started, Failure> {
+    let user_id = Some(auth.user.id.clone());
+    start(
+        state,
+        provider_id,
+        return_to,
+        headers,
+        Door::Native,
+        user_id,
+    )
+    .await
+    .map_err(|f| match f {
+        Failure::UnknownChannel => f,
+        other => Failure::WhileLinking(Box::new(other)),
+    })
+}
+
+/// Where a native start goes first when the browser is signed in: the link confirmation page
+/// (`/account/link?provider=ID`). A GET any site can trigger must not start a link by itself
+/// (login CSRF: an attacker's provider account planted on the victim's). `None`: not signed in
+/// by a session, or no such channel — the start goes on as a sign-in.
+pub async fn link_confirmation(
+    state: &AppState,
+    provider_id: &str,
+    return_to: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Option<String>, ApiError> {
+    if Channel::find(state, provider_id).is_none() || !signed_in(state, headers).await? {
+        return Ok(None);
+    }
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("provider", provider_id);
+    if let Some(to) = return_to {
+        query.append_pair("return_to", to);
+    }
+    Ok(Some(format!("/account/link?{}", query.finish())))
+}
+
+async fn start(
+    state: &AppState,
+    provider_id: &str,
+    return_to: Option<&str>,
+    headers: &HeaderMap,
+    door: Door,
+    link_user_id: Option<String>,
+) -> Result<Started, Failure> {
     let channel = Channel::find(state, provider_id).ok_or(Failure::UnknownChannel)?;
-    let (link_user_id, redirect_uri) = match &door {
-        Door::Native => (
-            signed_in_user(state, headers)
-                .await
-                .map_err(|e| Failure::Internal(e.into()))?,
-            channel.native_callback(state),
-        ),
-        Door::Profile { callback } => (None, callback.clone()),
+    let redirect_uri = match &door {
+        Door::Native => channel.native_callback(state),
+        Door::Profile { callback } => callback.clone(),
     };
     let started = channel.authorization(&redirect_uri).await?;
     let binding = flow::binding_value(headers);
@@ -117,15 +169,15 @@ pub fn record_failure(state: &AppState, provider_id: &str, failure: &Failure) {
     }
 }
 
-/// The user behind the request's session, if any (API keys do not link identities).
-async fn signed_in_user(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some((token, _)) = crate::http::extractors::credential(headers) else {
-        return Ok(None);
+/// True when the request carries a live session (API keys do not link identities).
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<bool, ApiError> {
+    let Some((token, _)) = crate::http::extractors::credential(headers, state.secure_cookies())
+    else {
+        return Ok(false);
     };
     Ok(sessions::service::authenticate(state, &token)
         .await?
-        .filter(|a| a.session_id.is_some())
-        .map(|a| a.user.id))
+        .is_some_and(|a| a.session_id.is_some()))
 }
 
 /// The provider's answer, as it reached the callback.

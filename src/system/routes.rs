@@ -33,7 +33,7 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+async fn readyz(State(state): State<AppState>) -> axum::response::Response {
     let mut checks = BTreeMap::new();
     let database = tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await;
     checks.insert(
@@ -60,11 +60,18 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             StatusCode::OK,
             Json(serde_json::json!({"status": "ok", "checks": checks})),
         )
+            .into_response()
     } else {
-        (
+        let mut response = (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(serde_json::json!({"status": "unavailable", "checks": checks})),
         )
+            .into_response();
+        // The checks are the answer: not to be replaced by the generic error body.
+        response
+            .extensions_mut()
+            .insert(crate::http::middleware::OwnBody);
+        response
     }
 }
 

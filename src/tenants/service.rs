@@ -384,7 +384,7 @@ pub async fn update_member(
     }
     if current == Role::Owner
         && input.role != Role::Owner
-        && store::count_owners(&mut tx, tenant_id).await? <= 1
+        && store::count_owners(&mut tx, state.db.backend(), tenant_id).await? <= 1
     {
         return Err(ApiError::LastOwner);
     }
@@ -426,7 +426,9 @@ pub async fn remove_member(
     if !leaving && (caller < Role::Admin || !caller.reaches(target_role)) {
         return Err(ApiError::Forbidden);
     }
-    if target_role == Role::Owner && store::count_owners(&mut tx, tenant_id).await? <= 1 {
+    if target_role == Role::Owner
+        && store::count_owners(&mut tx, state.db.backend(), tenant_id).await? <= 1
+    {
         return Err(ApiError::LastOwner);
     }
     store::remove_member(&mut tx, tenant_id, user_id).await?;

@@ -1,6 +1,6 @@
 //! SQL of `tenants` and `tenant_members`.
 
-use crate::db::{Conn, flag};
+use crate::db::{Backend, Conn, flag};
 
 /// Create a tenant with `owner_id` as its owner; returns the tenant id.
 pub async fn create_with_owner(
@@ -10,7 +10,12 @@ pub async fn create_with_owner(
     personal: bool,
     now: i64,
 ) -> Result<String, sqlx::Error> {
-    let id = uuid::Uuid::now_v7().to_string();
+    // A personal tenant shares its owner's id, as RAGFlow's does (API.md settled 17).
+    let id = if personal {
+        owner_id.to_string()
+    } else {
+        uuid::Uuid::now_v7().to_string()
+    };
     sqlx::query("INSERT INTO tenants (id, name, is_personal, settings, created_at) VALUES ($1, $2, $3, '{}', $4)")
         .bind(&id)
         .bind(name)
@@ -135,13 +140,29 @@ pub async fn member(
     .await
 }
 
-pub async fn count_owners(conn: &mut Conn, tenant_id: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM tenant_members WHERE tenant_id = $1 AND role = 'owner'",
-    )
-    .bind(tenant_id)
-    .fetch_one(conn)
-    .await
+/// The team's owners, counted under a lock on their rows until the transaction ends: two
+/// owners demoting each other (or leaving) at once must not both see the other one stay.
+/// PostgreSQL locks the rows (`FOR UPDATE`, in one order so two callers cannot deadlock; a
+/// row changed meanwhile is re-read, so the second caller counts what the first committed);
+/// SQLite's writers already run one at a time (`BEGIN IMMEDIATE`, see [`crate::db::Db::begin`]).
+pub async fn count_owners(
+    conn: &mut Conn,
+    backend: Backend,
+    tenant_id: &str,
+) -> Result<i64, sqlx::Error> {
+    let sql = match backend {
+        Backend::Sqlite => {
+            "SELECT COUNT(*) FROM tenant_members WHERE tenant_id = $1 AND role = 'owner'"
+        }
+        Backend::Postgres => {
+            "SELECT COUNT(*) FROM (SELECT user_id FROM tenant_members \
+             WHERE tenant_id = $1 AND role = 'owner' ORDER BY user_id FOR UPDATE) owners"
+        }
+    };
+    sqlx::query_scalar(sql)
+        .bind(tenant_id)
+        .fetch_one(conn)
+        .await
 }
 
 /// Add a member, or leave an existing membership as it is; true when added.

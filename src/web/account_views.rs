@@ -86,7 +86,8 @@ fn device(user_agent: Option<&str>) -> String {
     }
 }
 
-/// The linked identities, and a link to start linking each configured provider not linked yet.
+/// The linked identities, and each configured provider not linked yet (its button posts the
+/// link form straight away: the button on this page is the confirmation).
 async fn identities_context(
     state: &AppState,
     page: &Page,
@@ -109,18 +110,10 @@ async fn identities_context(
             }
         })
         .collect();
-    // The provider's callback comes back here; with the session cookie it links, not signs in.
-    let back = encode("/account?done=identity_linked#identities");
     let link = providers
         .iter()
         .filter(|p| !linked.iter().any(|i| i.provider == p.id))
-        .map(|p| {
-            let href = format!(
-                "/api/v1/auth/providers/{}/authorize?return_to={back}",
-                encode(&p.id)
-            );
-            context! { name => &p.name, href }
-        })
+        .map(|p| context! { name => &p.name, id => &p.id })
         .collect();
     Ok((identities, link))
 }

@@ -355,6 +355,28 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("identity_unlink", "Unlink", "取消关联"),
     ("identity_link", "Link", "关联"),
+    ("link_title", "Link a sign-in method", "关联登录方式"),
+    (
+        "link_heading",
+        "Link a sign-in method?",
+        "要关联登录方式吗？",
+    ),
+    ("link_account", "To your account", "关联到账户"),
+    (
+        "link_intro",
+        "After you confirm, the provider asks you to sign in there; that provider account then signs you in here too.",
+        "确认后，登录服务会请你在那里登录；之后该登录服务账户也可以登录本站的这个账户。",
+    ),
+    (
+        "link_warning",
+        "Only continue if you opened this yourself. If a link or another site brought you here, cancel.",
+        "仅在你本人发起时继续。如果是某个链接或其他网站把你带到这里，请取消。",
+    ),
+    (
+        "link_cancel",
+        "Cancel and go back to the account",
+        "取消并返回账户",
+    ),
     ("members", "Members", "成员"),
     ("joined", "Joined", "加入时间"),
     ("you", "you", "你"),

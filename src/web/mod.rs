@@ -7,6 +7,7 @@ mod admin_views;
 mod auth_views;
 mod form;
 pub mod i18n;
+mod link_views;
 mod page;
 pub mod routes;
 

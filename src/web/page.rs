@@ -41,6 +41,7 @@ const TEMPLATES: &[(&str, &str)] = web_templates!(
     "message.html",
     "account.html",
     "invitation.html",
+    "link.html",
     "admin_users.html",
     "admin_user.html",
     "admin_audit.html",
@@ -126,7 +127,7 @@ impl FromRequestParts<AppState> for Page {
             return Ok(page.clone());
         }
         let headers = &parts.headers;
-        let token = sessions::cookie_token(headers);
+        let token = sessions::cookie_token(headers, state.secure_cookies());
         let accept = parts
             .extensions
             .get::<RequestLang>()

@@ -6,7 +6,9 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::{account_views as account, admin_views as admin, auth_views as auth, page};
+use super::{
+    account_views as account, admin_views as admin, auth_views as auth, link_views as link, page,
+};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -48,6 +50,10 @@ pub fn router() -> Router<AppState> {
             post(account::unlink_identity),
         )
         .route("/account/delete", post(account::delete_account))
+        .route(
+            "/account/link",
+            get(link::link_page).post(link::link_submit),
+        )
         .route("/account/teams", post(account::create_team))
         .route("/account/teams/{id}/invitations", post(account::invite))
         .route(

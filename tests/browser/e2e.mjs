@@ -270,6 +270,11 @@ try {
   check(po.url() === `${BASE}/account`, 'the OpenID provider signs a new user in and lands on /account');
   check((await po.textContent('#profile')).includes('alice@example.test'), 'the account page shows the provider\'s address');
   await shoot(po, 'account-oidc-en');
+  // Signed in, a provider start asks on a page before it links anything.
+  await po.goto(`${BASE}/api/v1/auth/providers/corp/authorize`);
+  check(po.url() === `${BASE}/account/link?provider=corp`, 'a signed-in start goes to the link page');
+  check((await po.textContent('h1')).includes('Link a sign-in method'), 'the link page asks first');
+  await shoot(po, 'link-en');
   await o.close();
 
   // The administrator disables the user; the user's session ends.

@@ -3,7 +3,7 @@
 //! 302 to `/?auth=<token>` signed in, or `/?error=<code>`.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
@@ -90,13 +90,22 @@ pub async fn callback(
     let answer = Callback::read(query.as_deref(), &headers);
     let lang = Lang::from_accept_language(
         headers
-            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok()),
     );
     let door = door(&p, &channel);
     let failure = match service::callback(&p.app, &channel, answer, &client, lang, &door).await {
         Ok(Finished::SignedIn { session, .. }) => match auth::token_for(&p, &session).await {
-            Ok(token) => return redirect(&format!("/?auth={token}"), None),
+            Ok(token) => {
+                // The token rides in the URL: the page it lands on must not pass that URL on
+                // to other sites in `Referer`.
+                let mut response = redirect(&format!("/?auth={token}"), None);
+                response.headers_mut().insert(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                );
+                return response;
+            }
             Err(e) => Failure::Internal(e.into()),
         },
         // A profile flow never links (it has no native session to link to).

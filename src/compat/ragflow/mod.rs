@@ -32,6 +32,8 @@ const MIN_SECRET: usize = 32;
 pub struct Profile {
     pub app: AppState,
     pub keys: Arc<Keys>,
+    /// RAGFlow's model catalog, when `[ragflow] llm_factories` names one.
+    pub catalog: Option<Arc<models::Catalog>>,
 }
 
 /// The profile's keys. `Debug` shows none of them.

@@ -18,8 +18,13 @@ use crate::state::AppState;
 /// The profile's application, with its keys loaded from `[ragflow]` (an unreadable key file or
 /// a wrong passphrase stops startup).
 pub fn app(state: AppState) -> anyhow::Result<Router> {
+    let catalog = match &state.config.ragflow.llm_factories {
+        Some(path) => Some(Arc::new(models::Catalog::load(path)?)),
+        None => None,
+    };
     let profile = Profile {
         keys: Arc::new(Keys::load(&state)?),
+        catalog,
         app: state,
     };
     let api: &[(&str, MethodRouter<Profile>)] = &[
@@ -44,6 +49,10 @@ pub fn app(state: AppState) -> anyhow::Result<Router> {
         ("/system/config", get(system::config)),
         ("/system/status", get(system::status)),
         ("/system/version", get(system::version)),
+        (
+            "/system/config/log",
+            get(system::log_levels).put(system::set_log_level),
+        ),
         (
             "/system/tokens",
             get(system::list_tokens).post(system::create_token),

@@ -5,8 +5,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::auth::{API_TOKEN_PREFIX, Client, RagUser};
-use super::wire::{self, http_date};
+use super::auth::{API_TOKEN_PREFIX, Body, Client, RagUser};
+use super::wire::{self, code, http_date, rag_id};
 use super::{Profile, store};
 use crate::api_keys::service::{self as api_keys, CreateKey};
 use crate::http::ApiError;
@@ -39,6 +39,33 @@ pub async fn version(_user: RagUser) -> Response {
         "gatehouse-{}",
         env!("CARGO_PKG_VERSION")
     )))
+}
+
+/// `GET /system/config/log`: each logging target's level, in Python's level names.
+pub async fn log_levels(_user: RagUser) -> Response {
+    wire::ok(json!(crate::logging::levels()))
+}
+
+/// `PUT /system/config/log {pkg_name, level}`: change gatehouse's own log filter for that
+/// target at once. Any signed-in caller gets RAGFlow's answers to bad input; only a superuser's
+/// valid change takes effect (others: 108).
+pub async fn set_log_level(RagUser(auth): RagUser, body: Body) -> Response {
+    let (Some(pkg), Some(level)) = (body.0.get("pkg_name"), body.0.get("level")) else {
+        return wire::data_error("pkg_name and level are required");
+    };
+    let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+    let Some(parsed) = level.as_str().and_then(crate::logging::Level::parse) else {
+        return wire::data_error(&format!("Invalid log level: {}", text(level)));
+    };
+    if !crate::db::is_set(auth.user.is_superuser) {
+        return wire::fail(code::PERMISSION_ERROR, "No permission.");
+    }
+    let target = text(pkg);
+    if crate::logging::set(&target, parsed).is_err() {
+        return wire::data_error(&format!("Invalid package name: {target}"));
+    }
+    tracing::info!(user_id = %auth.user.id, target = %target, level = parsed.name(), "log level changed");
+    wire::ok(json!({"pkg_name": pkg, "level": level}))
 }
 
 #[derive(serde::Deserialize)]
@@ -81,7 +108,7 @@ pub async fn create_token(
         )
         .await?;
         Ok::<_, ApiError>(json!({
-            "tenant_id": view.tenant_id, "token": token, "beta": beta,
+            "tenant_id": rag_id(&view.tenant_id), "token": token, "beta": beta,
             "create_time": now.saturating_mul(1000), "create_date": http_date(now),
             "update_time": null, "update_date": null,
         }))
@@ -105,7 +132,7 @@ pub async fn list_tokens(State(p): State<Profile>, RagUser(auth): RagUser) -> Re
         .filter_map(|r| {
             let token = p.keys.open(&r.sealed_token)?;
             Some(json!({
-                "tenant_id": r.tenant_id, "token": token, "dialog_id": null, "source": null,
+                "tenant_id": rag_id(&r.tenant_id), "token": token, "dialog_id": null, "source": null,
                 "beta": r.beta, "create_time": r.created_at.saturating_mul(1000),
                 "create_date": http_date(r.created_at), "update_time": null, "update_date": null,
             }))

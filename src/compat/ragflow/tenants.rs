@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::Profile;
 use super::auth::{Body, Client, RagUser};
-use super::wire::{self, code, http_date};
+use super::wire::{self, code, http_date, native_id, rag_id};
 use crate::http::ApiError;
 use crate::http::inputs::Email;
 use crate::tenants::service::{self as tenants, InviteInput, Role};
@@ -42,7 +42,7 @@ pub async fn list(State(p): State<Profile>, RagUser(auth): RagUser) -> Response 
         Ok(list) => wire::ok(Value::Array(
             list.into_iter()
                 .map(|t| {
-                    json!({"tenant_id": t.id, "role": role_name(t.role), "nickname": t.name,
+                    json!({"tenant_id": rag_id(&t.id), "role": role_name(t.role), "nickname": t.name,
                         "email": null, "avatar": null, "update_date": date(&t.created_at),
                         "delta_seconds": 0})
                 })
@@ -58,12 +58,12 @@ pub async fn members(
     RagUser(auth): RagUser,
     Path(tenant_id): Path<String>,
 ) -> Response {
-    match tenants::members(&p.app, &auth, &tenant_id).await {
+    match tenants::members(&p.app, &auth, &native_id(&tenant_id)).await {
         Ok(list) => wire::ok(Value::Array(
             list.into_iter()
                 .filter(|m| m.role != Role::Owner)
                 .map(|m| {
-                    json!({"id": m.user_id, "user_id": m.user_id, "status": "1",
+                    json!({"id": rag_id(&m.user_id), "user_id": rag_id(&m.user_id), "status": "1",
                         "role": role_name(m.role), "nickname": m.nickname, "email": m.email,
                         "avatar": null, "is_authenticated": "1", "is_active": "1",
                         "is_anonymous": "0", "is_superuser": false,
@@ -92,10 +92,10 @@ pub async fn invite(
         email,
         role: Role::Member,
     };
-    match tenants::invite(&p.app, &auth, &tenant_id, input, &client).await {
-        Ok(inv) => {
-            wire::ok(json!({"id": inv.id, "avatar": null, "email": inv.email, "nickname": ""}))
-        }
+    match tenants::invite(&p.app, &auth, &native_id(&tenant_id), input, &client).await {
+        Ok(inv) => wire::ok(
+            json!({"id": rag_id(&inv.id), "avatar": null, "email": inv.email, "nickname": ""}),
+        ),
         Err(e) => team_fault(e),
     }
 }
@@ -111,7 +111,15 @@ pub async fn remove(
     let Some(user_id) = body.text("user_id") else {
         return wire::missing(&["user_id"]);
     };
-    match tenants::remove_member(&p.app, &auth, &tenant_id, &user_id, &client).await {
+    match tenants::remove_member(
+        &p.app,
+        &auth,
+        &native_id(&tenant_id),
+        &native_id(&user_id),
+        &client,
+    )
+    .await
+    {
         Ok(()) => wire::ok(Value::Bool(true)),
         Err(e) => team_fault(e),
     }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::Profile;
 use super::auth::{Body, Client, RagUser, token_for};
-use super::wire::{self, code, http_date};
+use super::wire::{self, code, http_date, rag_id};
 use crate::accounts::User;
 use crate::accounts::service::{self as accounts, PasswordChange, ProfilePatch};
 use crate::http::inputs::{Email, Nickname};
@@ -23,7 +23,7 @@ pub fn user_dict(u: &User) -> Value {
         "create_date": http_date(u.created_at),
         "create_time": u.created_at.saturating_mul(1000),
         "email": u.email,
-        "id": u.id,
+        "id": rag_id(&u.id),
         "is_active": if u.is_active() { "1" } else { "0" },
         "is_anonymous": "0",
         "is_authenticated": "1",

@@ -19,6 +19,7 @@ pub mod code {
     pub const ARGUMENT_ERROR: i64 = 101;
     pub const DATA_ERROR: i64 = 102;
     pub const OPERATING_ERROR: i64 = 103;
+    pub const PERMISSION_ERROR: i64 = 108;
     pub const AUTHENTICATION_ERROR: i64 = 109;
     pub const FORBIDDEN: i64 = 403;
     pub const SERVER_ERROR: i64 = 500;
@@ -100,6 +101,35 @@ pub fn data_error(message: &str) -> Response {
         StatusCode::OK,
         &serde_json::json!({"code": code::DATA_ERROR, "message": message}),
     )
+}
+
+/// `get_result(data=…)` of RAGFlow's newer routes: `{"code":0}` plus `data` unless it is null,
+/// and no message.
+pub fn result(data: Value) -> Response {
+    let mut body = serde_json::json!({"code": code::SUCCESS});
+    if !data.is_null() {
+        body["data"] = data;
+    }
+    json(StatusCode::OK, &body)
+}
+
+/// `get_result(code=…, message=…)` / `get_error_argument_result`: code and message only.
+pub fn result_error(code: i64, message: &str) -> Response {
+    json(
+        StatusCode::OK,
+        &serde_json::json!({"code": code, "message": message}),
+    )
+}
+
+/// A gatehouse id as RAGFlow shows ids (`uuid1().hex`): a UUID's 32 lowercase hex digits;
+/// anything that is not a UUID is shown as it is.
+pub fn rag_id(id: &str) -> String {
+    uuid::Uuid::try_parse(id).map_or_else(|_| id.to_string(), |u| u.simple().to_string())
+}
+
+/// An id a RAGFlow client sent (32 hex digits, or dashed, any case) in gatehouse's form.
+pub fn native_id(id: &str) -> String {
+    uuid::Uuid::try_parse(id.trim()).map_or_else(|_| id.to_string(), |u| u.hyphenated().to_string())
 }
 
 /// `required argument are missing: a,b; ` (code 101).
