@@ -25,6 +25,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: Option<Secret>,
     pub redis_url: Option<Secret>,
+    /// Put before every Redis key, so that several deployments can share one Redis.
+    pub redis_prefix: String,
     pub public_base_url: Option<String>,
     /// The name users see in mails and pages.
     pub product_name: String,
@@ -60,6 +62,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             redis_url: None,
+            redis_prefix: crate::state::DEFAULT_KV_PREFIX.into(),
             public_base_url: None,
             product_name: "gatehouse".into(),
             secret_key: None,

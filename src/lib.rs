@@ -49,6 +49,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
+use http::openapi::SecuritySchemes;
 use state::AppState;
 
 #[derive(OpenApi)]
@@ -56,33 +57,9 @@ use state::AppState;
     info(title = "gatehouse", description = "Self-hosted authentication and account service. \
         Errors are `{\"error\": {\"code\", \"message\", \"fields\"}}`; see each route for its codes."),
     components(schemas(http::error::ErrorBody)),
-    modifiers(&BearerAuth)
+    modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{
-            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
-        };
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("ghs_… session token or ghk_… API key"))
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "cookie",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(sessions::COOKIE_NAME))),
-        );
-    }
-}
 
 /// The native API's routes and their OpenAPI description, paths absolute.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
@@ -97,9 +74,11 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tenants::routes::router())
         .merge(admin::routes::router())
         .merge(system::routes::router());
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
-        .split_for_parts()
+        .split_for_parts();
+    http::openapi::add_standard_errors(&mut openapi);
+    (router, openapi)
 }
 
 /// The cookie security scheme under the name this deployment's scheme gives the cookie.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gatehouse::config::{Config, LogFormat, Overrides};
-use gatehouse::state::{AppState, DEFAULT_KV_PREFIX};
+use gatehouse::state::AppState;
 
 #[derive(Parser)]
 #[command(
@@ -87,7 +87,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve { .. } => serve(loaded.config).await,
             Command::Migrate => {
-                let state = AppState::build(loaded.config, DEFAULT_KV_PREFIX).await?;
+                let prefix = loaded.config.redis_prefix.clone();
+                let state = AppState::build(loaded.config, &prefix).await?;
                 state.db.close().await;
                 println!("migrations applied");
                 Ok(())
@@ -134,7 +135,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Some(addr) => Some(gatehouse::server::bind(addr, "ragflow.listen").await?),
         None => None,
     };
-    let mut state = AppState::build(config, DEFAULT_KV_PREFIX).await?;
+    let prefix = config.redis_prefix.clone();
+    let mut state = AppState::build(config, &prefix).await?;
     let mail_worker = gatehouse::mail::outbox::spawn(&mut state)?;
     gatehouse::server::spawn_upkeep(state.clone());
     if let Some(listener) = metrics_listener {

@@ -65,7 +65,8 @@ pub fn signed_in(
 /// Create an account (and its personal tenant) and sign in.
 #[utoipa::path(post, path = "/auth/register", tag = "accounts", request_body = RegisterInput,
     responses((status = 201, body = SignedIn), (status = 202, body = Status, description = "verification_sent"),
-        (status = 403, description = "registration_disabled"), (status = 409, description = "email_taken"), (status = 422)))]
+        (status = 403, description = "registration_disabled / password_login_disabled"), (status = 409, description = "email_taken"),
+        (status = 422, description = "weak_password"), (status = 503, description = "busy")))]
 async fn register(
     State(state): State<AppState>,
     ReqLang(lang): ReqLang,
@@ -91,8 +92,9 @@ async fn register(
 /// Sign in with email and password.
 #[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = LoginInput,
     responses((status = 200, body = SignedIn), (status = 400, description = "captcha_required / invalid_captcha"),
-        (status = 401, description = "invalid_credentials"), (status = 403, description = "account_disabled / email_unverified"),
-        (status = 429, description = "rate_limited")))]
+        (status = 401, description = "invalid_credentials"),
+        (status = 403, description = "account_disabled / email_unverified / password_login_disabled"),
+        (status = 429, description = "rate_limited / account_locked"), (status = 503, description = "busy")))]
 async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -103,7 +105,8 @@ async fn login(
 }
 
 /// Sign out: the current session is revoked and the cookie cleared.
-#[utoipa::path(post, path = "/auth/logout", tag = "accounts", responses((status = 204), (status = 401)))]
+#[utoipa::path(post, path = "/auth/logout", tag = "accounts", security(("session" = []), ("cookie" = [])),
+    responses((status = 204)))]
 async fn logout(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,
@@ -121,14 +124,15 @@ async fn logout(
 }
 
 /// The caller's profile.
-#[utoipa::path(get, path = "/users/me", tag = "accounts", responses((status = 200, body = UserView), (status = 401)))]
+#[utoipa::path(get, path = "/users/me", tag = "accounts", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = UserView)))]
 async fn get_me(CurrentUser(auth): CurrentUser) -> Json<UserView> {
     Json(auth.user.view())
 }
 
 /// Change profile fields; `email` is changed through `/users/me/email`.
 #[utoipa::path(patch, path = "/users/me", tag = "accounts", request_body = ProfilePatch,
-    responses((status = 200, body = UserView), (status = 422)))]
+    security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = UserView)))]
 async fn update_me(
     State(state): State<AppState>,
     CurrentUser(auth): CurrentUser,
@@ -141,7 +145,9 @@ async fn update_me(
 
 /// Delete the account.
 #[utoipa::path(delete, path = "/users/me", tag = "accounts", request_body = DeleteAccount,
-    responses((status = 204), (status = 403, description = "invalid_credentials"), (status = 409, description = "tenant_has_members")))]
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 204), (status = 403, description = "invalid_credentials / password_login_disabled"), (status = 409, description = "tenant_has_members"),
+        (status = 429, description = "rate_limited / account_locked"), (status = 503, description = "busy")))]
 async fn delete_me(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,
@@ -161,7 +167,9 @@ async fn delete_me(
 
 /// Change the password; every other session is revoked.
 #[utoipa::path(post, path = "/users/me/password", tag = "accounts", request_body = PasswordChange,
-    responses((status = 204), (status = 403, description = "invalid_credentials"), (status = 422), (status = 429)))]
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 204), (status = 403, description = "invalid_credentials / password_login_disabled"), (status = 422, description = "weak_password"),
+        (status = 429, description = "rate_limited / account_locked"), (status = 503, description = "busy")))]
 async fn change_password(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,
@@ -174,7 +182,9 @@ async fn change_password(
 
 /// Ask to change the email address; it changes when the new address confirms.
 #[utoipa::path(post, path = "/users/me/email", tag = "accounts", request_body = EmailChangeRequest,
-    responses((status = 202, body = Status), (status = 403), (status = 409, description = "email_taken"), (status = 422)))]
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 202, body = Status), (status = 403, description = "invalid_credentials / password_login_disabled"), (status = 409, description = "email_taken"),
+        (status = 429, description = "rate_limited / account_locked"), (status = 503, description = "busy")))]
 async fn change_email(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,

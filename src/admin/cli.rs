@@ -10,7 +10,7 @@ use crate::http::inputs::{Email, Nickname};
 use crate::http::paging::Paging;
 use crate::http::{ApiError, ClientInfo};
 use crate::passwords::Password;
-use crate::state::{AppState, DEFAULT_KV_PREFIX};
+use crate::state::AppState;
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -118,7 +118,8 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
             anyhow::anyhow!("--nickname: 1–100 letters, digits, spaces or . _ ' -")
         })?;
         let password = read_new_password()?;
-        let state = AppState::build(config, DEFAULT_KV_PREFIX).await?;
+        let prefix = config.redis_prefix.clone();
+        let state = AppState::build(config, &prefix).await?;
         let user =
             crate::accounts::service::create_user(&state, &email, &nickname, &password, *superuser)
                 .await
@@ -133,7 +134,8 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let state = AppState::build(config, DEFAULT_KV_PREFIX).await?;
+    let prefix = config.redis_prefix.clone();
+    let state = AppState::build(config, &prefix).await?;
     let result = operate(&state, command).await;
     state.db.close().await;
     result

@@ -57,7 +57,8 @@ fn text(q: &HashMap<String, String>, name: &str) -> Option<String> {
 /// Search users by email or nickname.
 #[utoipa::path(get, path = "/admin/users", tag = "admin",
     params(("query" = Option<String>, Query), ("page" = Option<i64>, Query), ("per_page" = Option<i64>, Query)),
-    responses((status = 200, body = Page<AdminUserView>), (status = 403)))]
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 200, body = Page<AdminUserView>), (status = 403, description = "forbidden: not a superuser")))]
 async fn list_users(
     State(state): State<AppState>,
     admin: Admin,
@@ -76,7 +77,9 @@ async fn list_users(
 
 /// Create a user (email taken as verified).
 #[utoipa::path(post, path = "/admin/users", tag = "admin", request_body = CreateUser,
-    responses((status = 201, body = AdminUserView), (status = 409, description = "email_taken"), (status = 422)))]
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 201, body = AdminUserView), (status = 403, description = "forbidden: not a superuser"), (status = 409, description = "email_taken"),
+        (status = 422, description = "weak_password"), (status = 503, description = "busy")))]
 async fn create_user(
     State(state): State<AppState>,
     admin: Admin,
@@ -89,7 +92,8 @@ async fn create_user(
 }
 
 #[utoipa::path(get, path = "/admin/users/{id}", tag = "admin", params(("id" = String, Path)),
-    responses((status = 200, body = AdminUserView), (status = 404)))]
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 200, body = AdminUserView), (status = 403, description = "forbidden: not a superuser"), (status = 404, description = "not_found")))]
 async fn get_user(
     State(state): State<AppState>,
     admin: Admin,
@@ -102,7 +106,9 @@ async fn get_user(
 
 /// Enable/disable, promote/demote, rename. Disabling revokes every session and API key at once.
 #[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", request_body = UpdateUser, params(("id" = String, Path)),
-    responses((status = 200, body = AdminUserView), (status = 403, description = "not on yourself"), (status = 404)))]
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 200, body = AdminUserView), (status = 403, description = "forbidden: not a superuser, or not on yourself"),
+        (status = 404, description = "not_found")))]
 async fn update_user(
     State(state): State<AppState>,
     admin: Admin,
@@ -116,7 +122,9 @@ async fn update_user(
 }
 
 #[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin", params(("id" = String, Path)),
-    responses((status = 204), (status = 404), (status = 409, description = "tenant_has_members")))]
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 204), (status = 403, description = "forbidden: not a superuser, or not on yourself"),
+        (status = 404, description = "not_found"), (status = 409, description = "tenant_has_members")))]
 async fn delete_user(
     State(state): State<AppState>,
     admin: Admin,
@@ -129,7 +137,8 @@ async fn delete_user(
 
 /// Lift the user's sign-in and recovery locks, including the one of `max_consecutive_failures`.
 #[utoipa::path(post, path = "/admin/users/{id}/unlock", tag = "admin", params(("id" = String, Path)),
-    responses((status = 204), (status = 403), (status = 404)))]
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 204), (status = 403, description = "forbidden: not a superuser"), (status = 404, description = "not_found")))]
 async fn unlock(
     State(state): State<AppState>,
     admin: Admin,
@@ -142,7 +151,8 @@ async fn unlock(
 
 /// Mail the user a password reset code and link.
 #[utoipa::path(post, path = "/admin/users/{id}/password-reset", tag = "admin", params(("id" = String, Path)),
-    responses((status = 202), (status = 404)))]
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 202), (status = 403, description = "forbidden: not a superuser"), (status = 404, description = "not_found")))]
 async fn send_password_reset(
     State(state): State<AppState>,
     admin: Admin,
@@ -155,7 +165,8 @@ async fn send_password_reset(
 
 /// Sign the user out everywhere.
 #[utoipa::path(delete, path = "/admin/users/{id}/sessions", tag = "admin", params(("id" = String, Path)),
-    responses((status = 204), (status = 404)))]
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 204), (status = 403, description = "forbidden: not a superuser"), (status = 404, description = "not_found")))]
 async fn revoke_sessions(
     State(state): State<AppState>,
     admin: Admin,
@@ -170,7 +181,9 @@ async fn revoke_sessions(
 #[utoipa::path(get, path = "/admin/audit", tag = "admin",
     params(("user_id" = Option<String>, Query), ("event" = Option<String>, Query), ("since" = Option<String>, Query),
         ("until" = Option<String>, Query), ("page" = Option<i64>, Query), ("per_page" = Option<i64>, Query)),
-    responses((status = 200, body = Page<AuditView>), (status = 422)))]
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 200, body = Page<AuditView>), (status = 403, description = "forbidden: not a superuser"),
+        (status = 422, description = "validation_failed: since or until not RFC 3339, or a bad page")))]
 async fn audit(
     State(state): State<AppState>,
     admin: Admin,
@@ -195,7 +208,8 @@ async fn audit(
 /// The mail outbox without bodies; `status` is pending, sent or failed.
 #[utoipa::path(get, path = "/admin/outbox", tag = "admin",
     params(("status" = Option<String>, Query), ("page" = Option<i64>, Query), ("per_page" = Option<i64>, Query)),
-    responses((status = 200, body = Page<OutboxView>)))]
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 200, body = Page<OutboxView>), (status = 403, description = "forbidden: not a superuser")))]
 async fn outbox(
     State(state): State<AppState>,
     admin: Admin,

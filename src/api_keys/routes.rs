@@ -17,7 +17,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Create an API key; `key` is shown only in this answer.
 #[utoipa::path(post, path = "/api-keys", tag = "api-keys", request_body = CreateKey,
-    responses((status = 201, body = KeyView), (status = 403, description = "forbidden / session_required"), (status = 422)))]
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 201, body = KeyView), (status = 403, description = "forbidden")))]
 async fn create_key(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,
@@ -31,7 +32,8 @@ async fn create_key(
 }
 
 /// The caller's API keys (without the keys themselves).
-#[utoipa::path(get, path = "/api-keys", tag = "api-keys", responses((status = 200, body = [KeyView]), (status = 401)))]
+#[utoipa::path(get, path = "/api-keys", tag = "api-keys", security(("session" = []), ("cookie" = [])),
+    responses((status = 200, body = [KeyView])))]
 async fn list_keys(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,
@@ -41,7 +43,7 @@ async fn list_keys(
 
 /// Revoke one of the caller's API keys.
 #[utoipa::path(delete, path = "/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)),
-    responses((status = 204), (status = 404)))]
+    security(("session" = []), ("cookie" = [])), responses((status = 204), (status = 404, description = "not_found")))]
 async fn revoke_key(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,

@@ -15,7 +15,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// A new image captcha (one answer attempt per captcha). 404 when the captcha is turned off.
 #[utoipa::path(post, path = "/captcha", tag = "captcha",
-    responses((status = 201, body = Challenge), (status = 404, description = "captcha turned off"), (status = 429)))]
+    responses((status = 201, body = Challenge), (status = 404, description = "not_found: captcha turned off"),
+        (status = 429, description = "rate_limited")))]
 async fn create_captcha(
     State(state): State<AppState>,
     client: ClientInfo,

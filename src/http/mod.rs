@@ -5,6 +5,7 @@ pub mod error;
 pub mod extractors;
 pub mod inputs;
 pub mod middleware;
+pub mod openapi;
 pub mod paging;
 
 pub use error::ApiError;

@@ -123,8 +123,8 @@ async fn callback(
 
 /// The provider identities linked to the caller.
 #[utoipa::path(get, path = "/users/me/identities", tag = "sign-in providers",
-    responses((status = 200, body = [IdentityView]), (status = 401, description = "unauthenticated"),
-        (status = 403, description = "session_required")))]
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 200, body = [IdentityView])))]
 async fn list_identities(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,
@@ -134,6 +134,7 @@ async fn list_identities(
 
 /// Unlink one of the caller's identities.
 #[utoipa::path(delete, path = "/users/me/identities/{id}", tag = "sign-in providers",
+    security(("session" = []), ("cookie" = [])),
     params(("id" = String, Path, description = "identity id")),
     responses((status = 204), (status = 404, description = "not_found (also another user's identity)"),
         (status = 409, description = "last_login_method: the account would have no password and no other identity")))]

@@ -19,7 +19,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Ask for a recovery mail (a code and a link). The same answer, in the same time, for every address.
 #[utoipa::path(post, path = "/auth/password/forgot", tag = "recovery", request_body = ForgotInput,
-    responses((status = 202, body = Status), (status = 400, description = "invalid_captcha"), (status = 429, description = "rate_limited")))]
+    responses((status = 202, body = Status), (status = 400, description = "invalid_captcha"),
+        (status = 403, description = "password_login_disabled"), (status = 429, description = "rate_limited")))]
 async fn forgot(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -31,7 +32,8 @@ async fn forgot(
 
 /// Exchange the mailed code for a reset token.
 #[utoipa::path(post, path = "/auth/password/forgot/verify", tag = "recovery", request_body = VerifyCodeInput,
-    responses((status = 200, body = ResetToken), (status = 400, description = "invalid_code"), (status = 429, description = "too_many_attempts")))]
+    responses((status = 200, body = ResetToken), (status = 400, description = "invalid_code"),
+        (status = 403, description = "password_login_disabled"), (status = 429, description = "too_many_attempts / rate_limited")))]
 async fn verify_code(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -42,7 +44,9 @@ async fn verify_code(
 
 /// Set a new password with a reset token (from the code exchange or the mailed link).
 #[utoipa::path(post, path = "/auth/password/reset", tag = "recovery", request_body = ResetInput,
-    responses((status = 204), (status = 400, description = "invalid_token"), (status = 422)))]
+    responses((status = 204), (status = 400, description = "invalid_token"), (status = 403, description = "password_login_disabled"),
+        (status = 422, description = "weak_password"),
+        (status = 503, description = "busy")))]
 async fn reset(
     State(state): State<AppState>,
     client: ClientInfo,

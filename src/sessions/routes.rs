@@ -16,8 +16,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The caller's active sessions.
-#[utoipa::path(get, path = "/users/me/sessions", tag = "sessions",
-    responses((status = 200, body = [SessionInfo]), (status = 401, description = "unauthenticated")))]
+#[utoipa::path(get, path = "/users/me/sessions", tag = "sessions", security(("session" = []), ("cookie" = [])),
+    responses((status = 200, body = [SessionInfo])))]
 async fn list_sessions(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,
@@ -26,7 +26,7 @@ async fn list_sessions(
 }
 
 /// Revoke one of the caller's sessions.
-#[utoipa::path(delete, path = "/users/me/sessions/{id}", tag = "sessions",
+#[utoipa::path(delete, path = "/users/me/sessions/{id}", tag = "sessions", security(("session" = []), ("cookie" = [])),
     params(("id" = String, Path, description = "session id")),
     responses((status = 204), (status = 404, description = "not_found (also another user's session)")))]
 async fn revoke_session(
@@ -40,7 +40,8 @@ async fn revoke_session(
 }
 
 /// Revoke every session but the current one.
-#[utoipa::path(delete, path = "/users/me/sessions", tag = "sessions", responses((status = 204), (status = 401)))]
+#[utoipa::path(delete, path = "/users/me/sessions", tag = "sessions", security(("session" = []), ("cookie" = [])),
+    responses((status = 204)))]
 async fn revoke_other_sessions(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,

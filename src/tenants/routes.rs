@@ -25,7 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The caller's teams and their role in each.
-#[utoipa::path(get, path = "/tenants", tag = "tenants", responses((status = 200, body = [TenantView])))]
+#[utoipa::path(get, path = "/tenants", tag = "tenants",
+    security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = [TenantView])))]
 async fn list_tenants(
     State(state): State<AppState>,
     CurrentUser(auth): CurrentUser,
@@ -34,7 +35,9 @@ async fn list_tenants(
 }
 
 /// Create a team; the caller becomes its owner.
-#[utoipa::path(post, path = "/tenants", tag = "tenants", request_body = CreateTenant, responses((status = 201, body = TenantView)))]
+#[utoipa::path(post, path = "/tenants", tag = "tenants", request_body = CreateTenant,
+    security(("session" = []), ("cookie" = [])),
+    responses((status = 201, body = TenantView)))]
 async fn create_tenant(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,
@@ -49,7 +52,8 @@ async fn create_tenant(
 
 /// Members of a team (members only; 404 for others).
 #[utoipa::path(get, path = "/tenants/{id}/members", tag = "tenants", params(("id" = String, Path)),
-    responses((status = 200, body = [MemberView]), (status = 404)))]
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = [MemberView]), (status = 404, description = "not_found")))]
 async fn list_members(
     State(state): State<AppState>,
     CurrentUser(auth): CurrentUser,
@@ -62,8 +66,9 @@ async fn list_members(
 
 /// Change a member's role (owner/admin; the owner role only by owners).
 #[utoipa::path(patch, path = "/tenants/{id}/members/{user_id}", tag = "tenants", request_body = RoleInput,
-    params(("id" = String, Path), ("user_id" = String, Path)),
-    responses((status = 200, body = MemberView), (status = 403), (status = 404), (status = 409, description = "last_owner")))]
+    params(("id" = String, Path), ("user_id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = MemberView), (status = 403, description = "forbidden"), (status = 404, description = "not_found"),
+        (status = 409, description = "last_owner")))]
 async fn update_member(
     State(state): State<AppState>,
     CurrentUser(auth): CurrentUser,
@@ -79,8 +84,9 @@ async fn update_member(
 
 /// Remove a member (owner/admin), or leave the team (self).
 #[utoipa::path(delete, path = "/tenants/{id}/members/{user_id}", tag = "tenants",
-    params(("id" = String, Path), ("user_id" = String, Path)),
-    responses((status = 204), (status = 403), (status = 404), (status = 409, description = "last_owner")))]
+    params(("id" = String, Path), ("user_id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204), (status = 403, description = "forbidden"), (status = 404, description = "not_found"),
+        (status = 409, description = "last_owner")))]
 async fn remove_member(
     State(state): State<AppState>,
     CurrentUser(auth): CurrentUser,
@@ -100,7 +106,9 @@ async fn remove_member(
 
 /// Invite an address to the team (owner/admin); a single-use link is mailed, valid 7 days.
 #[utoipa::path(post, path = "/tenants/{id}/invitations", tag = "tenants", request_body = InviteInput, params(("id" = String, Path)),
-    responses((status = 201, body = InvitationView), (status = 403), (status = 404)))]
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 201, body = InvitationView), (status = 403, description = "forbidden"), (status = 404, description = "not_found"),
+        (status = 429, description = "rate_limited")))]
 async fn invite(
     State(state): State<AppState>,
     CurrentUser(auth): CurrentUser,
@@ -116,7 +124,8 @@ async fn invite(
 
 /// The team's pending invitations: not used, not expired (owner/admin).
 #[utoipa::path(get, path = "/tenants/{id}/invitations", tag = "tenants", params(("id" = String, Path)),
-    responses((status = 200, body = [InvitationView]), (status = 403), (status = 404)))]
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = [InvitationView]), (status = 403, description = "forbidden"), (status = 404, description = "not_found")))]
 async fn list_invitations(
     State(state): State<AppState>,
     CurrentUser(auth): CurrentUser,
@@ -129,8 +138,8 @@ async fn list_invitations(
 
 /// Withdraw a pending invitation (owner/admin); its link stops working at once.
 #[utoipa::path(delete, path = "/tenants/{id}/invitations/{invitation_id}", tag = "tenants",
-    params(("id" = String, Path), ("invitation_id" = String, Path)),
-    responses((status = 204), (status = 403), (status = 404, description = "not_found: no pending invitation of that id in this team")))]
+    params(("id" = String, Path), ("invitation_id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204), (status = 403, description = "forbidden"), (status = 404, description = "not_found: no pending invitation of that id in this team")))]
 async fn revoke_invitation(
     State(state): State<AppState>,
     CurrentUser(auth): CurrentUser,
@@ -155,6 +164,7 @@ async fn show_invitation(
 
 /// Accept an invitation as the signed-in user it was sent to.
 #[utoipa::path(post, path = "/invitations/{token}/accept", tag = "tenants", params(("token" = String, Path)),
+    security(("session" = []), ("cookie" = [])),
     responses((status = 204), (status = 400, description = "invalid_token"), (status = 403, description = "invitation_email_mismatch")))]
 async fn accept_invitation(
     State(state): State<AppState>,
@@ -168,7 +178,9 @@ async fn accept_invitation(
 
 /// Mail every member (owner/admin); `subject` and `body` may be given per language.
 #[utoipa::path(post, path = "/tenants/{id}/broadcast", tag = "tenants", request_body = BroadcastInput, params(("id" = String, Path)),
-    responses((status = 202, body = Queued), (status = 403), (status = 404), (status = 429)))]
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 202, body = Queued), (status = 403, description = "forbidden"), (status = 404, description = "not_found"),
+        (status = 429, description = "rate_limited")))]
 async fn broadcast(
     State(state): State<AppState>,
     CurrentUser(auth): CurrentUser,
