@@ -11,9 +11,9 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::Profile;
 use super::auth::{Body, RagUser};
 use super::wire::{self, code, native_id, rag_id};
-use super::Profile;
 use crate::http::ApiError;
 use crate::sessions::Authenticated;
 
