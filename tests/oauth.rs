@@ -796,7 +796,9 @@ async fn ragflow_clients_sign_in_through_the_profile_channels() {
         .await;
     assert_eq!(location(&crossed), "/?error=invalid_state");
 
-    set_active(&app, me["data"]["id"].as_str().unwrap(), false).await;
+    // The profile shows RAGFlow's 32-hex form of the id.
+    let user_id = uuid::Uuid::parse_str(me["data"]["id"].as_str().unwrap()).unwrap();
+    set_active(&app, &user_id.to_string(), false).await;
     let callback = play_provider(&mut b, &start, &rag, "grace").await;
     let refused = b.get(&callback).await;
     assert_eq!(location(&refused), "/?error=user_inactive");
