@@ -545,3 +545,42 @@ async fn a_bad_or_unreachable_source_is_one_line_with_the_password_masked() {
         assert_eq!(out, "", "{from}");
     }
 }
+
+#[tokio::test]
+async fn rows_that_cannot_come_over_are_counted_failed_and_named_on_stderr() {
+    let rag_db = RagDb::new().await;
+    rag_db.seed().await;
+    let mut conn = rag_db.conn().await;
+    sqlx::raw_sql(
+        "INSERT INTO `user` (id, nickname, password, email, is_authenticated, is_active, is_anonymous) \
+         VALUES ('not-a-ragflow-id', 'x', NULL, 'x@example.com', '1', '1', '0'), \
+                ('dddddddd44444444dddddddd44444444', 'y', NULL, 'not an email', '1', '1', '0'); \
+         INSERT INTO user_tenant (id, user_id, tenant_id, role, invited_by, status) VALUES \
+           ('c0000000000000000000000000000005', 'bbbbbbbb22222222bbbbbbbb22222222', \
+            'aaaaaaaa11111111aaaaaaaa11111111', 'boss', '', '1'), \
+           ('c0000000000000000000000000000006', 'eeeeeeee55555555eeeeeeee55555555', \
+            'aaaaaaaa11111111aaaaaaaa11111111', 'normal', '', '1');",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let storage = common::Storage::from_env().await;
+    let (ok, out, err) = import(&storage, &rag_db.url, &[]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "users: 2 imported, 0 skipped, 2 failed\n\
+         tenants: 2 imported, 0 skipped, 0 failed\n\
+         memberships: 4 imported, 0 skipped, 2 failed\n\
+         api tokens: 1 imported, 0 skipped, 0 failed\n"
+    );
+    for id in [
+        "not-a-ragflow-id",
+        "dddddddd44444444dddddddd44444444",
+        "c0000000000000000000000000000005",
+        "c0000000000000000000000000000006",
+    ] {
+        assert_eq!(err.matches(id).count(), 1, "{id}: {err}");
+    }
+    assert!(!err.contains("abcdefghijklmnop"), "{err}");
+}
