@@ -46,6 +46,26 @@ enum Command {
         #[command(subcommand)]
         command: MailCommand,
     },
+    /// Bring accounts over from another system.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Users, teams, memberships and API tokens from RAGFlow's MySQL/MariaDB database (ids kept;
+    /// rows already present are skipped, so it can be run again).
+    Ragflow {
+        /// RAGFlow's database, e.g. mysql://user:password@host:3306/rag_flow (or from the
+        /// environment, which keeps the password out of the process list).
+        #[arg(long, env = "RAGFLOW_DATABASE_URL", hide_env_values = true)]
+        from: String,
+        /// Read everything and print what would be imported, writing nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -105,6 +125,9 @@ fn main() -> ExitCode {
                 println!("{}", delivered.answer);
                 Ok(())
             }
+            Command::Import {
+                command: ImportCommand::Ragflow { from, dry_run },
+            } => gatehouse::compat::ragflow::import::run(loaded.config, &from, dry_run).await,
         }
     });
     match result {

@@ -324,3 +324,47 @@ pub async fn clear_failures(db: &Db, key: &str) -> Result<(), sqlx::Error> {
         .await
         .map(|_| ())
 }
+
+/// A user brought over from another system with its own id, profile and state.
+pub struct ImportedUser<'a> {
+    pub user: NewUser<'a>,
+    pub avatar: Option<&'a str>,
+    pub color_schema: &'a str,
+    pub is_active: bool,
+}
+
+/// Insert an imported user unless its id or email is already taken; true when inserted. Unlike
+/// [`insert`], a taken id or email is not an error: imports are run again and must skip.
+pub async fn insert_imported(conn: &mut Conn, i: ImportedUser<'_>) -> Result<bool, sqlx::Error> {
+    let u = i.user;
+    let done = sqlx::query(
+        "INSERT INTO users (id, email, email_normalized, email_verified, password_hash, nickname, language, \
+         timezone, is_superuser, login_channel, avatar, color_schema, is_active, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) ON CONFLICT DO NOTHING",
+    )
+    .bind(u.id)
+    .bind(u.email)
+    .bind(u.email_normalized)
+    .bind(flag(u.email_verified))
+    .bind(u.password_hash)
+    .bind(u.nickname)
+    .bind(u.language)
+    .bind(u.timezone)
+    .bind(flag(u.is_superuser))
+    .bind(u.login_channel)
+    .bind(i.avatar)
+    .bind(i.color_schema)
+    .bind(flag(i.is_active))
+    .bind(u.now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The id of the user with this normalised email.
+pub async fn id_by_email(conn: &mut Conn, normalized: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM users WHERE email_normalized = $1")
+        .bind(normalized)
+        .fetch_optional(conn)
+        .await
+}

@@ -198,3 +198,52 @@ pub async fn authenticate(state: &AppState, key: &str) -> Result<Option<Authenti
 pub async fn revoke_all(conn: &mut crate::db::Conn, user_id: &str) -> Result<u64, ApiError> {
     Ok(store::delete_all_for_user(conn, user_id).await?)
 }
+
+/// A key made elsewhere, brought over with its text (RAGFlow's `ragflow-…` tokens).
+pub struct ImportedKey<'a> {
+    /// Where it comes from, for the audit trail (`ragflow`).
+    pub source: &'a str,
+    pub user_id: &'a str,
+    pub tenant_id: &'a str,
+    pub name: &'a str,
+    pub key: &'a str,
+    pub created_at: i64,
+}
+
+/// Store an imported key in the caller's transaction; the new key's id, or `None` when a key
+/// with that text exists (imports run again).
+pub async fn import(
+    conn: &mut crate::db::Conn,
+    k: ImportedKey<'_>,
+    now: i64,
+) -> Result<Option<String>, ApiError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let prefix: String = k.key.chars().take(VISIBLE_PREFIX).collect();
+    let inserted = store::insert_if_absent(
+        conn,
+        NewKey {
+            id: &id,
+            user_id: k.user_id,
+            tenant_id: k.tenant_id,
+            name: k.name,
+            prefix: &prefix,
+            key_hash: &sha256_hex(k.key),
+            now: k.created_at,
+            expires_at: None,
+        },
+    )
+    .await?;
+    if !inserted {
+        return Ok(None);
+    }
+    let event = AuditEvent {
+        event: "api_key.created",
+        actor_user_id: None,
+        subject_user_id: Some(k.user_id),
+        tenant_id: Some(k.tenant_id),
+        client: None,
+        detail: serde_json::json!({"api_key_id": id, "name": k.name, "imported_from": k.source}),
+    };
+    audit::record(conn, now, event).await?;
+    Ok(Some(id))
+}

@@ -115,3 +115,22 @@ pub async fn delete_all_for_user(conn: &mut Conn, user_id: &str) -> Result<u64, 
         .await?;
     Ok(done.rows_affected())
 }
+
+/// [`insert`] unless a key with that hash exists; true when inserted (imports run again).
+pub async fn insert_if_absent(conn: &mut Conn, k: NewKey<'_>) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO api_keys (id, user_id, tenant_id, name, prefix, key_hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+    )
+    .bind(k.id)
+    .bind(k.user_id)
+    .bind(k.tenant_id)
+    .bind(k.name)
+    .bind(k.prefix)
+    .bind(k.key_hash)
+    .bind(k.now)
+    .bind(k.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

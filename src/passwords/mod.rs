@@ -140,11 +140,12 @@ fn verify_blocking(plain: &str, stored: &str) -> Verified {
     }
     // RAGFlow stores werkzeug hashes of base64(password), gatehouse checks the password itself:
     // an imported hash verifies with either form, and is then rehashed from the plain one.
-    let ok = werkzeug::verify(plain, stored) || {
+    // RAGFlow's form first: it is the one imported hashes match, and each try costs a full hash.
+    let ok = {
         use base64::Engine;
         let encoded = base64::engine::general_purpose::STANDARD.encode(plain);
         werkzeug::verify(&encoded, stored)
-    };
+    } || werkzeug::verify(plain, stored);
     Verified {
         ok,
         needs_rehash: ok,

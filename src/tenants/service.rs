@@ -20,7 +20,8 @@ use crate::sessions::Authenticated;
 use crate::state::AppState;
 use crate::tokens::{new_token, sha256_hex};
 
-const INVITATION_TTL: i64 = 7 * 86400;
+/// How long an invitation stays open (imported ones too).
+pub const INVITATION_TTL: i64 = 7 * 86400;
 /// Broadcasts a tenant may send per hour.
 const BROADCASTS_PER_HOUR: i64 = 5;
 
@@ -371,6 +372,34 @@ pub async fn accept(
     if store::add_member(&mut tx, &tenant_id, &auth.user.id, &role, now).await? {
         let event = AuditEvent::by_user("tenant.member_joined", &auth.user.id, client)
             .tenant(&tenant_id)
+            .detail(serde_json::json!({"invitation_id": id, "role": role}));
+        audit::record(&mut tx, now, event).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Accept the signed-in user's open invitation to `tenant_id` without its link: for clients
+/// that accept by team (RAGFlow's `PATCH /tenants/{id}`, and imported RAGFlow invitations, which
+/// were never mailed). The invitation is still bound to the user's email. `NotFound` when none.
+pub async fn accept_for_tenant(
+    state: &AppState,
+    auth: &Authenticated,
+    tenant_id: &str,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let (id, role) =
+        store::live_invitation_for(&mut tx, tenant_id, &auth.user.email_normalized, now)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+    if !store::claim_invitation(&mut tx, &id, &auth.user.id, now).await? {
+        return Err(ApiError::NotFound);
+    }
+    if store::add_member(&mut tx, tenant_id, &auth.user.id, &role, now).await? {
+        let event = AuditEvent::by_user("tenant.member_joined", &auth.user.id, client)
+            .tenant(tenant_id)
             .detail(serde_json::json!({"invitation_id": id, "role": role}));
         audit::record(&mut tx, now, event).await?;
     }

@@ -340,3 +340,69 @@ pub async fn set_settings(db: &Db, tenant_id: &str, settings: &str) -> Result<()
         .await
         .map(|_| ())
 }
+
+/// Insert a tenant brought over with its own id and settings, unless that id exists; true when
+/// inserted. Its members are added separately.
+pub async fn insert_imported(
+    conn: &mut Conn,
+    id: &str,
+    name: &str,
+    personal: bool,
+    settings: &str,
+    created_at: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO tenants (id, name, is_personal, settings, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(flag(personal))
+    .bind(settings)
+    .bind(created_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// [`insert_invitation`] unless an invitation with that id exists (used or not); true when
+/// inserted.
+pub async fn insert_invitation_once(
+    conn: &mut Conn,
+    i: NewInvitation<'_>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO invitations (id, tenant_id, email, email_normalized, role, token_hash, invited_by, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+    )
+    .bind(i.id)
+    .bind(i.tenant_id)
+    .bind(i.email)
+    .bind(i.email_normalized)
+    .bind(i.role)
+    .bind(i.token_hash)
+    .bind(i.invited_by)
+    .bind(i.now)
+    .bind(i.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The live invitation of `tenant_id` for this normalised email: (id, role).
+pub async fn live_invitation_for(
+    conn: &mut Conn,
+    tenant_id: &str,
+    email_normalized: &str,
+    now: i64,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, role FROM invitations WHERE tenant_id = $1 AND email_normalized = $2 \
+         AND accepted_at IS NULL AND expires_at > $3 ORDER BY created_at, id LIMIT 1",
+    )
+    .bind(tenant_id)
+    .bind(email_normalized)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+}

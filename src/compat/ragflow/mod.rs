@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod channels;
+pub mod import;
 mod models;
 mod recovery;
 pub mod routes;

@@ -38,6 +38,19 @@ pub async fn insert_api_token(
     beta: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
+    let mut conn = db.pool().acquire().await?;
+    insert_api_token_on(&mut conn, api_key_id, token_hash, sealed_token, beta, now).await
+}
+
+/// [`insert_api_token`] on the caller's connection or transaction.
+pub async fn insert_api_token_on(
+    conn: &mut Conn,
+    api_key_id: &str,
+    token_hash: &str,
+    sealed_token: &str,
+    beta: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO ragflow_api_tokens (api_key_id, token_hash, sealed_token, beta, created_at) \
          VALUES ($1, $2, $3, $4, $5)",
@@ -47,7 +60,7 @@ pub async fn insert_api_token(
     .bind(sealed_token)
     .bind(beta)
     .bind(now)
-    .execute(db.pool())
+    .execute(conn)
     .await
     .map(|_| ())
 }

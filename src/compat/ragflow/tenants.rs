@@ -125,8 +125,16 @@ pub async fn remove(
     }
 }
 
-/// `PATCH /tenants/{tid}`: RAGFlow accepts an invitation by team id; gatehouse needs the
-/// invitation's single-use link, so this only says where to go.
-pub async fn accept(_user: RagUser, Path(_tenant_id): Path<String>) -> Response {
-    wire::data_error("Accept the invitation with the link in its mail.")
+/// `PATCH /tenants/{tid}`: accept the caller's open invitation to that team (RAGFlow accepts by
+/// team id; the invitation is still bound to the caller's email).
+pub async fn accept(
+    State(p): State<Profile>,
+    RagUser(auth): RagUser,
+    Client(client): Client,
+    Path(tenant_id): Path<String>,
+) -> Response {
+    match tenants::accept_for_tenant(&p.app, &auth, &native_id(&tenant_id), &client).await {
+        Ok(()) => wire::ok(Value::Bool(true)),
+        Err(e) => team_fault(e),
+    }
 }
