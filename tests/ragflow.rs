@@ -840,6 +840,8 @@ async fn providers_instances_and_models_follow_ragflows_wire() {
     let me = rag.call("GET", "/api/v1/users/me", Some(&web), None).await;
     let rerank = &models[3];
     assert_eq!(rerank["provider_name"], "SILICONFLOW");
+    assert_eq!(rerank["model_provider"], "SILICONFLOW");
+    assert_eq!(rerank["model_name"], rerank["name"]);
     assert_eq!(rerank["instance_name"], "CI");
     assert_eq!(rerank["model_type"], json!(["rerank"]));
     assert_eq!(rerank["tenant_id"], me.body["data"]["id"]);

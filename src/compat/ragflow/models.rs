@@ -592,9 +592,13 @@ pub async fn list(
                         -rank,
                         m.name.clone(),
                     );
+                    // RAGFlow's Python server names them `provider_name` and `name`, its Go
+                    // port `model_provider` and `model_name`; its test fixture reads either,
+                    // so both are answered.
                     let row = json!({
                         "model_id": m.id, "tenant_id": rag_id(&tenant), "tenant_name": tenant_name,
                         "model_type": type_names(m.model_type), "name": m.name,
+                        "model_name": m.name, "model_provider": provider_name,
                         "provider_id": provider.id, "provider_name": provider_name,
                         "instance_id": instance.id, "instance_name": instance.instance_name,
                         "rank": rank,
