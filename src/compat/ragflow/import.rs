@@ -728,6 +728,24 @@ fn reference(present: bool, in_source: bool) -> Option<Outcome> {
     }
 }
 
+/// The outcome of a row whose references, each `(imported, in RAGFlow's tables)`, must all have
+/// come over (`None`: they did); a reference to nothing is named on stderr.
+fn references(
+    progress: &Progress,
+    kind: &str,
+    raw_id: &str,
+    refs: [(bool, bool); 2],
+    why: &str,
+) -> Option<Outcome> {
+    let o = refs
+        .into_iter()
+        .find_map(|(present, in_source)| reference(present, in_source))?;
+    if o == Outcome::Failed {
+        progress.warn(kind, raw_id, why);
+    }
+    Some(o)
+}
+
 async fn membership(
     sink: &mut Sink,
     known: &Known,
@@ -748,23 +766,16 @@ async fn membership(
     if row.get(5).is_some_and(|s| s.trim() == "0") {
         return Ok(Outcome::Skipped);
     }
-    if let Some(o) = reference(
+    let user = (
         known.users.contains_key(&user_id),
         known.source_users.contains(&user_id),
-    )
-    .or_else(|| {
-        reference(
-            known.tenants.contains(&tenant_id),
-            known.source_tenants.contains(&tenant_id),
-        )
-    }) {
-        if o == Outcome::Failed {
-            progress.warn(
-                "membership",
-                raw_id,
-                "its user or tenant is not in RAGFlow's tables",
-            );
-        }
+    );
+    let tenant = (
+        known.tenants.contains(&tenant_id),
+        known.source_tenants.contains(&tenant_id),
+    );
+    let why = "its user or tenant is not in RAGFlow's tables";
+    if let Some(o) = references(progress, "membership", raw_id, [user, tenant], why) {
         return Ok(o);
     }
     let joined = seconds(row.get(6), now);
@@ -879,23 +890,22 @@ async fn api_token(
         return Ok(Outcome::Failed);
     }
     // A token acts as the tenant's owner, whose id is the tenant's (RAGFlow's rule).
-    if let Some(o) = reference(
+    let tenant = (
         known.tenants.contains(&tenant_id),
         known.source_tenants.contains(&tenant_id),
-    )
-    .or_else(|| {
-        reference(
-            known.users.contains_key(&tenant_id),
-            known.source_users.contains(&tenant_id),
-        )
-    }) {
-        if o == Outcome::Failed {
-            progress.warn(
-                "api token of tenant",
-                raw_tenant,
-                "the tenant or its owner is not in RAGFlow's tables",
-            );
-        }
+    );
+    let owner = (
+        known.users.contains_key(&tenant_id),
+        known.source_users.contains(&tenant_id),
+    );
+    let why = "the tenant or its owner is not in RAGFlow's tables";
+    if let Some(o) = references(
+        progress,
+        "api token of tenant",
+        raw_tenant,
+        [tenant, owner],
+        why,
+    ) {
         return Ok(o);
     }
     let created = seconds(row.get(3), now);
