@@ -30,6 +30,7 @@ pub mod mail;
 pub mod oauth;
 pub mod passwords;
 pub mod recovery;
+pub mod sealing;
 pub mod server;
 pub mod sessions;
 pub mod state;

@@ -53,12 +53,17 @@ impl ServerKey {
     /// HMAC-SHA256 of `value` under a key derived for `purpose`, hex-encoded (short codes are
     /// stored this way: a leaked table cannot be brute-forced without the server key).
     pub fn mac_hex(&self, purpose: &str, value: &str) -> String {
+        hex::encode(self.mac_bytes(purpose, value))
+    }
+
+    /// The raw 32 bytes behind [`Self::mac_hex`] (a derived key, when `value` is a label).
+    pub fn mac_bytes(&self, purpose: &str, value: &str) -> [u8; 32] {
         let mut subkey = HmacSha256::new_from_slice(&self.0).unwrap_or_else(|_| unreachable_hmac());
         subkey.update(purpose.as_bytes());
         let derived = subkey.finalize().into_bytes();
         let mut mac = HmacSha256::new_from_slice(&derived).unwrap_or_else(|_| unreachable_hmac());
         mac.update(value.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        mac.finalize().into_bytes().into()
     }
 
     /// The tag an email address is known by in counters, locks and audit details: an HMAC of

@@ -17,11 +17,6 @@ pub mod wire;
 
 use std::sync::Arc;
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{Aead, KeyInit};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-
 use crate::state::AppState;
 use transport::Transport;
 
@@ -41,7 +36,7 @@ pub struct Profile {
 pub struct Keys {
     signing: Vec<u8>,
     pub transport: Transport,
-    sealer: Aes256Gcm,
+    sealer: crate::sealing::Sealer,
 }
 
 impl std::fmt::Debug for Keys {
@@ -77,9 +72,7 @@ impl Keys {
         if signing.len() < MIN_SECRET {
             anyhow::bail!("invalid value for `ragflow.secret_key`: must be at least 32 characters");
         }
-        let seal_key = hex::decode(state.key.mac_hex("ragflow-sealed-tokens", "v1"))?;
-        let sealer = Aes256Gcm::new_from_slice(&seal_key)
-            .map_err(|_| anyhow::anyhow!("cannot derive the ragflow sealing key"))?;
+        let sealer = crate::sealing::Sealer::derive(&state.key, "ragflow-sealed-tokens");
         Ok(Self {
             signing,
             transport: Transport::load(config)?,
@@ -97,31 +90,21 @@ impl Keys {
         tokens::loads(&self.signing, token)
     }
 
-    /// AES-256-GCM under a key derived from the server key; base64(nonce ‖ ciphertext).
+    /// Sealed under the profile's own key (see [`crate::sealing`]).
     pub fn seal(&self, plain: &str) -> Option<String> {
-        let mut nonce = [0u8; 12];
-        crate::tokens::fill_random(&mut nonce);
-        let n = aes_gcm::aead::Nonce::<Aes256Gcm>::try_from(&nonce[..]).ok()?;
-        let sealed = self.sealer.encrypt(&n, plain.as_bytes()).ok()?;
-        let mut out = nonce.to_vec();
-        out.extend(sealed);
-        Some(STANDARD.encode(out))
+        Some(self.sealer.seal_str(plain))
     }
 
     pub fn open(&self, sealed: &str) -> Option<String> {
-        let bytes = STANDARD.decode(sealed).ok()?;
-        if bytes.len() < 12 {
-            return None;
-        }
-        let (nonce, body) = bytes.split_at(12);
-        let n = aes_gcm::aead::Nonce::<Aes256Gcm>::try_from(nonce).ok()?;
-        String::from_utf8(self.sealer.decrypt(&n, body).ok()?).ok()
+        self.sealer.open_str(sealed)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
 
     #[tokio::test]
     async fn sealing_round_trips_and_detects_tampering() {
