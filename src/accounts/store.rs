@@ -39,6 +39,30 @@ impl std::fmt::Debug for User {
 }
 
 impl User {
+    /// The same columns as the `FromRow` derive, read from a SQLite row of the session
+    /// check's same-thread read ([`crate::db::SqliteReads`]).
+    pub fn from_sqlite_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get("id")?,
+            email: row.get("email")?,
+            email_normalized: row.get("email_normalized")?,
+            email_verified: row.get("email_verified")?,
+            password_hash: row.get("password_hash")?,
+            nickname: row.get("nickname")?,
+            avatar: row.get("avatar")?,
+            language: row.get("language")?,
+            color_schema: row.get("color_schema")?,
+            timezone: row.get("timezone")?,
+            preferences: row.get("preferences")?,
+            is_superuser: row.get("is_superuser")?,
+            is_active: row.get("is_active")?,
+            login_channel: row.get("login_channel")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+            last_login_at: row.get("last_login_at")?,
+        })
+    }
+
     pub fn is_active(&self) -> bool {
         is_set(self.is_active)
     }

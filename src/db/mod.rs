@@ -3,11 +3,16 @@
 //! Every statement is written once with `$N` placeholders, which both backends accept; the few
 //! statements that differ are chosen with [`Db::backend`]. See docs/decisions/0001-one-sql-for-two-backends.md.
 
+mod sqlite_reads;
+
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, ConnectOptions, Transaction};
+
+pub use sqlite_reads::SqliteReads;
 
 pub type Tx = Transaction<'static, Any>;
 pub type Conn = sqlx::AnyConnection;
@@ -30,6 +35,7 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    sqlite_reads: Option<Arc<SqliteReads>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -82,7 +88,15 @@ impl Db {
                 one_line(&e)
             )
         })?;
-        Ok(Self { pool, backend })
+        let sqlite_reads = match backend {
+            Backend::Sqlite => SqliteReads::for_url(url).map(Arc::new),
+            Backend::Postgres => None,
+        };
+        Ok(Self {
+            pool,
+            backend,
+            sqlite_reads,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -91,6 +105,11 @@ impl Db {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Same-thread reads of a SQLite file, for the per-request session lookup only.
+    pub fn sqlite_reads(&self) -> Option<&SqliteReads> {
+        self.sqlite_reads.as_deref()
     }
 
     /// Apply pending migrations of this backend's tree.

@@ -1,15 +1,15 @@
-//! Password hashing (Argon2id on a bounded pool), verification of imported werkzeug hashes, and
-//! the password policy (length, common passwords).
+//! Password hashing (Argon2id on a fixed set of hasher threads), verification of imported
+//! werkzeug hashes, and the password policy (length, common passwords).
 
 mod policy;
 mod werkzeug;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 pub use policy::{Password, PasswordPolicy, check_new_password, is_common};
@@ -21,6 +21,11 @@ const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Requests allowed to wait per core; beyond that the answer is 503 at once, so a login flood
 /// costs a counter, not memory.
 const WAITERS_PER_CORE: usize = 64;
+/// A stored hash asking for more memory than this many times today's is checked in a block of
+/// its own, freed afterwards, so one odd imported hash cannot grow a hasher's kept block.
+const MAX_KEPT_BLOCK_FACTOR: usize = 4;
+const SALT_LEN: usize = 16;
+const OUTPUT_LEN: usize = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verified {
@@ -29,12 +34,22 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
-/// Runs Argon2id at most once per core at a time, off the async threads.
+/// Work for a hasher thread, given that thread's Argon2 memory.
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// Runs Argon2id at most once per core at a time, on one thread per core.
+///
+/// Each hasher thread allocates its Argon2 memory (19 MiB) on its first job and reuses it for
+/// every later one. Hashing on whatever blocking thread was free made each of them allocate
+/// its own block, which the allocator then kept per thread: a login flood left hundreds of
+/// megabytes behind. Now the memory is bounded by cores × 19 MiB, and none is taken before the
+/// first sign-in. The threads end when the last clone of the `Hasher` is dropped.
 #[derive(Clone)]
 pub struct Hasher {
     slots: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
     max_waiting: usize,
+    jobs: mpsc::Sender<Job>,
     dummy_hash: Arc<String>,
 }
 
@@ -46,9 +61,13 @@ impl std::fmt::Debug for Hasher {
     }
 }
 
-fn argon2() -> argon2::Argon2<'static> {
-    // Argon2id, m=19456 KiB, t=2, p=1 (OWASP's recommended minimum) are the crate's defaults.
-    argon2::Argon2::default()
+/// Argon2id, m=19456 KiB, t=2, p=1 (OWASP's recommended minimum): the crate's defaults.
+fn current_params() -> Params {
+    Params::default()
+}
+
+fn argon2() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, current_params())
 }
 
 impl Hasher {
@@ -56,23 +75,27 @@ impl Hasher {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        let mut random = [0u8; 24];
-        crate::tokens::fill_random(&mut random);
-        let dummy = argon2()
-            .hash_password(hex::encode(random).as_bytes())
-            .map_err(|e| anyhow::anyhow!("argon2 self-test failed: {e}"))?
-            .to_string();
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..cores {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("gatehouse-hasher-{i}"))
+                .spawn(move || hasher_thread(&queue))
+                .map_err(|e| anyhow::anyhow!("cannot start a password hasher thread: {e}"))?;
+        }
         Ok(Self {
             slots: Arc::new(Semaphore::new(cores)),
             waiting: Arc::new(AtomicUsize::new(0)),
             max_waiting: cores * WAITERS_PER_CORE,
-            dummy_hash: Arc::new(dummy),
+            jobs,
+            dummy_hash: Arc::new(dummy_hash()?),
         })
     }
 
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, ApiError> {
         if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
@@ -87,32 +110,30 @@ impl Hasher {
             Ok(Ok(p)) => p,
             _ => return Err(ApiError::Busy),
         };
-        tokio::task::spawn_blocking(move || {
-            let out = work();
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |memory| {
+            let _ = done.send(work(memory));
             drop(permit);
-            out
-        })
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing task failed: {e}")))
+        });
+        let stopped = || ApiError::Internal(anyhow::anyhow!("the password hasher threads stopped"));
+        self.jobs.send(job).map_err(|_| stopped())?;
+        result.await.map_err(|_| stopped())
     }
 
     /// A new Argon2id PHC string for `password`.
     pub async fn hash(&self, password: &Password) -> Result<String, ApiError> {
         let plain = password.expose().to_owned();
-        self.run(move || {
-            argon2()
-                .hash_password(plain.as_bytes())
-                .map(|h| h.to_string())
-        })
-        .await?
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2 hashing failed: {e}")))
+        self.run(move |memory| hash_blocking(&plain, memory))
+            .await?
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2 hashing failed: {e}")))
     }
 
     /// Check `password` against a stored hash (Argon2id, or an imported werkzeug hash).
     pub async fn verify(&self, password: &str, stored: &str) -> Result<Verified, ApiError> {
         let plain = password.to_owned();
         let stored = stored.to_owned();
-        self.run(move || verify_blocking(&plain, &stored)).await
+        self.run(move |memory| verify_blocking(&plain, &stored, memory))
+            .await
     }
 
     /// Spend the time of one verification on a hash that matches nothing, so that an unknown
@@ -123,15 +144,118 @@ impl Hasher {
     }
 }
 
-fn verify_blocking(plain: &str, stored: &str) -> Verified {
-    if stored.starts_with("$argon2") {
-        let Ok(parsed) = PasswordHash::new(stored) else {
-            return Verified {
-                ok: false,
-                needs_rehash: false,
-            };
+fn hasher_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
+    let mut memory = Vec::new();
+    loop {
+        // The lock is held only while waiting for the next job, never while hashing.
+        let job = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
         };
-        let ok = argon2().verify_password(plain.as_bytes(), &parsed).is_ok();
+        match job {
+            Ok(job) => job(&mut memory),
+            Err(_) => return,
+        }
+    }
+}
+
+/// `memory` resized to what `params` needs, when that is not far beyond today's parameters.
+fn blocks_for<'a>(params: &Params, memory: &'a mut Vec<Block>) -> Option<&'a mut [Block]> {
+    let needed = params.block_count();
+    if needed > current_params().block_count() * MAX_KEPT_BLOCK_FACTOR {
+        return None;
+    }
+    if memory.len() < needed {
+        memory.resize(needed, Block::default());
+    }
+    memory.get_mut(..needed)
+}
+
+/// Hash into `out` with `argon`'s parameters, in the thread's kept memory when it fits.
+fn argon2_into(
+    argon: &Argon2<'_>,
+    params: &Params,
+    plain: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+    memory: &mut Vec<Block>,
+) -> argon2::Result<()> {
+    match blocks_for(params, memory) {
+        Some(blocks) => argon.hash_password_into_with_memory(plain, salt, out, blocks),
+        None => argon.hash_password_into(plain, salt, out),
+    }
+}
+
+fn hash_blocking(plain: &str, memory: &mut Vec<Block>) -> anyhow::Result<String> {
+    let mut salt = [0u8; SALT_LEN];
+    crate::tokens::fill_random(&mut salt);
+    let mut out = [0u8; OUTPUT_LEN];
+    let params = current_params();
+    argon2_into(
+        &argon2(),
+        &params,
+        plain.as_bytes(),
+        &salt,
+        &mut out,
+        memory,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    phc_string(&params, &salt, &out)
+}
+
+/// The PHC string `$argon2id$v=19$m=…,t=…,p=…$salt$hash`, as the argon2 crate writes it.
+fn phc_string(params: &Params, salt: &[u8], out: &[u8]) -> anyhow::Result<String> {
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| anyhow::anyhow!("{e}"))?,
+        salt: Some(Salt::new(salt).map_err(|e| anyhow::anyhow!("{e}"))?),
+        hash: Some(Output::new(out).map_err(|e| anyhow::anyhow!("{e}"))?),
+    };
+    Ok(phc.to_string())
+}
+
+/// A well-formed hash with today's parameters that no password matches: random bytes stand in
+/// for the output, so checking against it costs exactly one real hash and no memory at start.
+fn dummy_hash() -> anyhow::Result<String> {
+    let mut salt = [0u8; SALT_LEN];
+    let mut out = [0u8; OUTPUT_LEN];
+    crate::tokens::fill_random(&mut salt);
+    crate::tokens::fill_random(&mut out);
+    phc_string(&current_params(), &salt, &out)
+}
+
+/// Whether `plain` matches the Argon2 PHC string `parsed`, computed in the kept memory.
+fn argon2_matches(plain: &str, parsed: &PasswordHash, memory: &mut Vec<Block>) -> bool {
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Ok(params) = Params::try_from(parsed) else {
+        return false;
+    };
+    let mut buffer = [0u8; Output::MAX_LENGTH];
+    let Some(out) = buffer.get_mut(..expected.len()) else {
+        return false;
+    };
+    let argon = Argon2::new(algorithm, version, params.clone());
+    if argon2_into(&argon, &params, plain.as_bytes(), salt, out, memory).is_err() {
+        return false;
+    }
+    // `Output`'s equality is constant-time.
+    Output::new(out).is_ok_and(|computed| &computed == expected)
+}
+
+fn verify_blocking(plain: &str, stored: &str, memory: &mut Vec<Block>) -> Verified {
+    if stored.starts_with("$argon2") {
+        let ok =
+            PasswordHash::new(stored).is_ok_and(|parsed| argon2_matches(plain, &parsed, memory));
         let current = stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$");
         return Verified {
             ok,
@@ -220,6 +344,40 @@ mod tests {
                 needs_rehash: false
             })
         );
+    }
+
+    #[tokio::test]
+    async fn hashes_of_the_argon2_crate_and_other_parameters_verify_in_kept_memory() {
+        use argon2::password_hash::PasswordHasher as _;
+        let hasher = Hasher::new().unwrap_or_else(|e| panic!("{e}"));
+        // Written by the crate's own hasher: the PHC strings we write must be the same format.
+        let by_crate = argon2()
+            .hash_password(b"correct horse battery")
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let got = hasher.verify("correct horse battery", &by_crate).await.ok();
+        assert_eq!(got.map(|v| (v.ok, v.needs_rehash)), Some((true, false)));
+        // Older, smaller parameters verify too and ask for a rehash.
+        let small = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(4096, 3, 1, None).unwrap_or_default(),
+        )
+        .hash_password(b"correct horse battery")
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+        let got = hasher.verify("correct horse battery", &small).await.ok();
+        assert_eq!(got.map(|v| (v.ok, v.needs_rehash)), Some((true, true)));
+        let got = hasher.verify("correct horse batterY", &small).await.ok();
+        assert_eq!(got.map(|v| v.ok), Some(false));
+        // The dummy hash is well formed and matches nothing.
+        assert!(
+            hasher
+                .dummy_hash
+                .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+        );
+        let got = hasher.verify("", &hasher.dummy_hash).await.ok();
+        assert_eq!(got.map(|v| v.ok), Some(false));
     }
 
     #[tokio::test]

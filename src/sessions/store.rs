@@ -44,19 +44,39 @@ pub struct SessionRow {
     pub user_agent: Option<String>,
 }
 
-/// The session with this token hash and its user, in one round trip.
+/// The session check's one statement: the session with this token hash and its user.
+const SESSION_AND_USER: &str = "SELECT s.id AS s_id, s.created_at AS s_created_at, \
+        s.last_seen_at AS s_last_seen_at, s.expires_at AS s_expires_at, u.* \
+     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1";
+
+/// The session with this token hash and its user, in one round trip (on SQLite, on the
+/// calling thread: this runs for every authenticated request).
 pub async fn find_by_token_hash(
     db: &Db,
     token_hash: &str,
 ) -> Result<Option<(SessionRow, User)>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT s.id AS s_id, s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
-                s.expires_at AS s_expires_at, u.* \
-         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
-    )
-    .bind(token_hash)
-    .fetch_optional(db.pool())
-    .await?;
+    if let Some(reads) = db.sqlite_reads() {
+        return reads.read(|conn| {
+            use rusqlite::OptionalExtension;
+            conn.prepare_cached(SESSION_AND_USER)?
+                .query_row([token_hash], |row| {
+                    let session = SessionRow {
+                        id: row.get("s_id")?,
+                        created_at: row.get("s_created_at")?,
+                        last_seen_at: row.get("s_last_seen_at")?,
+                        expires_at: row.get("s_expires_at")?,
+                        ip: None,
+                        user_agent: None,
+                    };
+                    Ok((session, User::from_sqlite_row(row)?))
+                })
+                .optional()
+        });
+    }
+    let row = sqlx::query(SESSION_AND_USER)
+        .bind(token_hash)
+        .fetch_optional(db.pool())
+        .await?;
     let Some(row) = row else { return Ok(None) };
     let session = SessionRow {
         id: row.try_get("s_id")?,
