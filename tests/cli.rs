@@ -268,6 +268,13 @@ fn operators_manage_users_from_the_cli() {
     assert!(!out.contains("violet"), "no secret in the audit");
     let (ok, _, err) = admin(&["users", "show", "nobody@example.com"]);
     assert!(!ok && err.contains("no such user"), "{err}");
+    let (ok, out, err) = admin(&["seed", "--users", "3", "--insecure-fast-hash"]);
+    assert!(
+        ok && out.contains("seeded 3 users") && out.contains("@seed.example"),
+        "{out}{err}"
+    );
+    let (_, out, _) = admin(&["users", "list", "--query", "seed.example"]);
+    assert!(out.contains("3 of 3 users"), "{out}");
     let (ok, out, _) = admin(&["users", "delete", "ops@example.com"]);
     assert!(ok && out.contains("deleted"), "{out}");
 }

@@ -149,6 +149,35 @@ pub async fn insert(conn: &mut Conn, u: NewUser<'_>) -> Result<(), sqlx::Error> 
     .map(|_| ())
 }
 
+/// Insert many verified users at once (the operators' `admin seed`): one statement per batch.
+pub async fn insert_many(conn: &mut Conn, users: &[NewUser<'_>]) -> Result<(), sqlx::Error> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO users (id, email, email_normalized, email_verified, password_hash, nickname, language, \
+         timezone, is_superuser, login_channel, created_at, updated_at) VALUES {}",
+        crate::db::values_list(users.len(), 12)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for u in users {
+        query = query
+            .bind(u.id)
+            .bind(u.email)
+            .bind(u.email_normalized)
+            .bind(flag(u.email_verified))
+            .bind(u.password_hash)
+            .bind(u.nickname)
+            .bind(u.language)
+            .bind(u.timezone)
+            .bind(flag(u.is_superuser))
+            .bind(u.login_channel)
+            .bind(u.now)
+            .bind(u.now);
+    }
+    query.execute(conn).await.map(|_| ())
+}
+
 pub async fn find_by_email(db: &Db, normalized: &str) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM users WHERE email_normalized = $1")
         .bind(normalized)

@@ -32,6 +32,18 @@ pub enum AdminCommand {
     ResetPassword { user: String },
     /// Lift a user's sign-in and recovery locks (also the one after max_consecutive_failures).
     Unlock { user: String },
+    /// Create many verified users (for benchmarks at scale), password from GATEHOUSE_NEW_PASSWORD.
+    Seed {
+        #[arg(long)]
+        users: u64,
+        /// Also one live session per user.
+        #[arg(long)]
+        sessions: bool,
+        /// Give every seeded user one cheap shared hash instead of an Argon2id hash each.
+        /// For benchmarks only; never on a server real people use.
+        #[arg(long)]
+        insecure_fast_hash: bool,
+    },
     /// Show the audit trail, newest first.
     Audit {
         /// A user id or email.
@@ -158,6 +170,38 @@ async fn operate(state: &AppState, command: AdminCommand) -> anyhow::Result<()> 
     let client = cli_client();
     match command {
         AdminCommand::CreateUser { .. } => Ok(()),
+        AdminCommand::Seed {
+            users,
+            sessions,
+            insecure_fast_hash,
+        } => {
+            let password = read_new_password()?;
+            let bar = indicatif::ProgressBar::new(users);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "seeding [{bar:30}] {pos}/{len} users ({per_sec}, {eta} left)",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            let options = super::seed::SeedOptions {
+                users,
+                sessions,
+                insecure_fast_hash,
+            };
+            let started = std::time::Instant::now();
+            let done = super::seed::seed(state, &password, options, |n| bar.set_position(n))
+                .await
+                .map_err(explain)?;
+            bar.finish_and_clear();
+            println!(
+                "seeded {} users ({} … {}) and {} sessions in {:.1} s",
+                done.users,
+                done.first_email,
+                done.last_email,
+                done.sessions,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
         AdminCommand::Users {
             command:
                 UsersCommand::List {

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod routes;
+pub mod seed;
 pub mod service;
 mod store;
 

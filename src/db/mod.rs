@@ -172,6 +172,24 @@ fn one_line(e: &sqlx::Error) -> String {
     e.to_string().lines().next().unwrap_or_default().to_string()
 }
 
+/// `($1, $2, …), (…)`: the VALUES of a multi-row insert of `rows` rows of `columns` columns.
+/// Every column is a bound parameter, so the text depends only on the shape.
+pub fn values_list(rows: usize, columns: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..columns {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(r * columns + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
 /// True when `e` is a unique-constraint violation (mapped to a domain error by the caller).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
@@ -190,6 +208,12 @@ pub fn is_set(value: i64) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn values_lists_number_every_parameter_once() {
+        assert_eq!(super::values_list(1, 2), "($1, $2)");
+        assert_eq!(super::values_list(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+
     #[test]
     fn migration_trees_have_the_same_names() {
         let names = |dir: &str| {

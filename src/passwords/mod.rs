@@ -144,6 +144,21 @@ impl Hasher {
     }
 }
 
+/// An Argon2id hash with the smallest parameters the algorithm allows (8 KiB, one pass): fast
+/// enough to give a million seeded benchmark users one shared hash in microseconds, and never
+/// used for a real account (it is rehashed with today's parameters at the first sign-in).
+pub fn insecure_fast_hash(password: &Password) -> Result<String, ApiError> {
+    let params = Params::new(Params::MIN_M_COST, Params::MIN_T_COST, 1, None)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2 parameters: {e}")))?;
+    let mut salt = [0u8; SALT_LEN];
+    crate::tokens::fill_random(&mut salt);
+    let mut out = [0u8; OUTPUT_LEN];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into(password.expose().as_bytes(), &salt, &mut out)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2 hashing failed: {e}")))?;
+    phc_string(&params, &salt, &out).map_err(ApiError::Internal)
+}
+
 fn hasher_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
     let mut memory = Vec::new();
     loop {

@@ -3,7 +3,7 @@
 
 pub mod routes;
 pub mod service;
-mod store;
+pub(crate) mod store;
 
 use axum::http::{HeaderMap, HeaderValue, header};
 

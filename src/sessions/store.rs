@@ -34,6 +34,35 @@ pub async fn insert(conn: &mut Conn, s: SessionInsert<'_>) -> Result<(), sqlx::E
     .map(|_| ())
 }
 
+/// Insert many sessions at once (the operators' `admin seed`): one statement per batch.
+pub async fn insert_many(
+    conn: &mut Conn,
+    sessions: &[SessionInsert<'_>],
+) -> Result<(), sqlx::Error> {
+    if sessions.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, auth_method) \
+         VALUES {}",
+        crate::db::values_list(sessions.len(), 9)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for s in sessions {
+        query = query
+            .bind(s.id)
+            .bind(s.user_id)
+            .bind(s.token_hash)
+            .bind(s.now)
+            .bind(s.now)
+            .bind(s.expires_at)
+            .bind(s.ip)
+            .bind(s.user_agent)
+            .bind(s.auth_method);
+    }
+    query.execute(conn).await.map(|_| ())
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
     pub id: String,

@@ -32,6 +32,41 @@ pub async fn create_with_owner(
     Ok(id)
 }
 
+/// Personal tenants (same id as their owner) for many users at once, as `create_with_owner`
+/// makes one: the operators' `admin seed`. `owners` are (user id, tenant name).
+pub async fn create_personal_many(
+    conn: &mut Conn,
+    owners: &[(&str, &str)],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    if owners.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO tenants (id, name, is_personal, settings, created_at) VALUES {}",
+        crate::db::values_list(owners.len(), 5)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (id, name) in owners {
+        query = query
+            .bind(*id)
+            .bind(*name)
+            .bind(flag(true))
+            .bind("{}")
+            .bind(now);
+    }
+    query.execute(&mut *conn).await?;
+    let sql = format!(
+        "INSERT INTO tenant_members (tenant_id, user_id, role, joined_at) VALUES {}",
+        crate::db::values_list(owners.len(), 4)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (id, _) in owners {
+        query = query.bind(*id).bind(*id).bind("owner").bind(now);
+    }
+    query.execute(&mut *conn).await.map(|_| ())
+}
+
 /// Tenants `user_id` owns that have other members (they must be handed over first).
 pub async fn count_owned_with_others(conn: &mut Conn, user_id: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
