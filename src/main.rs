@@ -219,8 +219,11 @@ fn without_config(command: &Command) -> Option<ExitCode> {
             out.write_all(gatehouse::ops::config_example::render().as_bytes())
         }
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "gatehouse", &mut out);
-            Ok(())
+            use std::io::Write;
+            // Into a buffer first: clap_complete panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "gatehouse", &mut script);
+            out.write_all(&script)
         }
         Command::Man => clap_mangen::Man::new(Cli::command()).render(&mut out),
         _ => return None,

@@ -64,7 +64,7 @@ pub async fn run(config: &Config, file: &Path, force: bool) -> anyhow::Result<Ve
     let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     Ok(vec![
         format!(
-            "wrote {} ({}, a consistent copy of {})",
+            "wrote {} ({}, a consistent copy of {}, mode 0600)",
             file.display(),
             human_size(size),
             database.display()
@@ -103,7 +103,14 @@ async fn snapshot(database: &Path, tmp: &Path) -> anyhow::Result<()> {
             e.to_string().lines().next().unwrap_or_default()
         )
     })?;
-    // VACUUM INTO does not sync the new file.
+    // The copy holds password hashes and tokens' digests: owner only, like the key. VACUUM INTO
+    // does not sync the new file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| anyhow::anyhow!("cannot restrict {}: {e}", tmp.display()))?;
+    }
     std::fs::File::open(tmp)
         .and_then(|f| f.sync_all())
         .map_err(|e| anyhow::anyhow!("cannot sync {}: {e}", tmp.display()))?;
