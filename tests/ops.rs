@@ -96,6 +96,15 @@ async fn backup_under_write_load_restores_into_a_fresh_data_dir_and_signs_in() {
     let app = Arc::new(app);
     let early = unique_email("early");
     app.register(&early).await;
+    // Some bulk, so that the copy takes long enough for writers to run during it.
+    sqlx::query(
+        "INSERT INTO audit_events (id, at, event, detail) \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000) \
+         SELECT 'pad-' || i, 0, 'test.pad', '{\"note\": \"padding padding padding padding\"}' FROM n",
+    )
+    .execute(app.state.db.pool())
+    .await
+    .unwrap();
 
     // Writers keep registering and signing in while the backup is taken.
     let stop = Arc::new(AtomicBool::new(false));
@@ -114,10 +123,31 @@ async fn backup_under_write_load_restores_into_a_fresh_data_dir_and_signs_in() {
             }
         }));
     }
+    // And a fast writer: pairs of rows, each pair in one transaction, so that a backup that is
+    // not one snapshot would show half a pair.
+    let pairs = Arc::new(AtomicUsize::new(0));
+    {
+        let (db, stop, pairs) = (app.state.db.clone(), stop.clone(), pairs.clone());
+        writers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let mut tx = db.begin().await.unwrap();
+                for _ in 0..2 {
+                    sqlx::query("INSERT INTO audit_events (id, at, event, detail) VALUES ($1, 0, 'test.pair', '{}')")
+                        .bind(uuid::Uuid::now_v7().to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                }
+                tx.commit().await.unwrap();
+                pairs.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
     while written.load(Ordering::Relaxed) < 3 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let before = written.load(Ordering::Relaxed);
+    let pairs_before = pairs.load(Ordering::Relaxed);
     let out_dir = tempfile::tempdir().unwrap();
     let file = out_dir.path().join("nightly.db");
     let dir = live.path().to_path_buf();
@@ -132,6 +162,7 @@ async fn backup_under_write_load_restores_into_a_fresh_data_dir_and_signs_in() {
     .await
     .unwrap();
     let during = written.load(Ordering::Relaxed) - before;
+    let pairs_during = pairs.load(Ordering::Relaxed) - pairs_before;
     stop.store(true, Ordering::Relaxed);
     for w in writers {
         w.await.unwrap();
@@ -162,7 +193,10 @@ async fn backup_under_write_load_restores_into_a_fresh_data_dir_and_signs_in() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
-    eprintln!("accounts written while the backup ran: {during}");
+    eprintln!(
+        "written while the backup ran: {during} accounts (register + sign-in), {pairs_during} transactions"
+    );
+    assert!(pairs_during > 0, "the backup ran under write load");
 
     // Restore into a fresh data directory and sign in there.
     let fresh = tempfile::tempdir().unwrap();
@@ -186,9 +220,16 @@ async fn backup_under_write_load_restores_into_a_fresh_data_dir_and_signs_in() {
         .await
         .unwrap();
     assert!(
-        users >= 1 + before as i64,
+        users > before as i64,
         "{users} users restored, {before} were written before the backup began"
     );
+    let restored_rows: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE event = 'test.pair'")
+            .fetch_one(restored.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(restored_rows % 2, 0, "one snapshot: no half transaction");
+    assert!(restored_rows / 2 >= pairs_before as i64);
     let signed_in = restored.login(&early, PASSWORD).await;
     assert_eq!(signed_in.status, 200, "{}", signed_in.body);
     let token = signed_in.body["session"]["token"].as_str().unwrap();
