@@ -198,7 +198,11 @@ fn main() -> ExitCode {
                     .iter()
                     .filter(|c| c.status == gatehouse::ops::doctor::Status::Fail)
                     .count();
-                anyhow::ensure!(failed == 0, "{failed} checks failed");
+                anyhow::ensure!(
+                    failed == 0,
+                    "doctor: {failed} of {} checks failed",
+                    checks.len()
+                );
                 Ok(())
             }
             Command::ConfigExample | Command::Completions { .. } | Command::Man => Ok(()),

@@ -800,7 +800,8 @@ fn doctor_fails_on_an_unreachable_database_a_shared_key_and_a_wildcard_url() {
     std::fs::write(
         dir.path().join("g.toml"),
         format!(
-            "listen = \"0.0.0.0:8080\"\ndata_dir = {:?}\ndatabase_url = \"postgres://app:pw-not-shown@127.0.0.1:{port}/gh\"\n",
+            "listen = \"0.0.0.0:8080\"\ndata_dir = {:?}\ndatabase_url = \"postgres://app:pw-not-shown@127.0.0.1:{port}/gh\"\n\
+             redis_url = \"redis://:redis-pw-not-shown@127.0.0.1:{port}\"\n",
             dir.path().display().to_string()
         ),
     )
@@ -808,6 +809,7 @@ fn doctor_fails_on_an_unreachable_database_a_shared_key_and_a_wildcard_url() {
     let (out, lines) = doctor(&dir.path().join("g.toml"));
     assert!(!out.ok);
     assert!(line(&lines, "fail database:").contains("****"));
+    assert!(line(&lines, "fail redis:").contains("****"));
     assert!(!out.stdout.contains("pw-not-shown"));
     assert!(line(&lines, "fail secret_key:").contains("chmod 600"));
     line(&lines, "fail public_base_url:");
