@@ -185,25 +185,12 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Doctor => {
-                let checks = gatehouse::ops::doctor::run(
+                gatehouse::ops::doctor::report(
                     &loaded.config,
                     cli.config.as_deref(),
                     &loaded.warnings,
                 )
-                .await;
-                for check in &checks {
-                    println!("{check}");
-                }
-                let failed = checks
-                    .iter()
-                    .filter(|c| c.status == gatehouse::ops::doctor::Status::Fail)
-                    .count();
-                anyhow::ensure!(
-                    failed == 0,
-                    "doctor: {failed} of {} checks failed",
-                    checks.len()
-                );
-                Ok(())
+                .await
             }
             Command::ConfigExample | Command::Completions { .. } | Command::Man => Ok(()),
         }

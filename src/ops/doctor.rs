@@ -83,6 +83,25 @@ pub async fn run(config: &Config, file: Option<&Path>, warnings: &[String]) -> V
     out
 }
 
+/// Print every check, one line each; an error (the command's exit status) when any failed.
+pub async fn report(
+    config: &Config,
+    file: Option<&Path>,
+    warnings: &[String],
+) -> anyhow::Result<()> {
+    let checks = run(config, file, warnings).await;
+    for check in &checks {
+        println!("{check}");
+    }
+    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    anyhow::ensure!(
+        failed == 0,
+        "doctor: {failed} of {} checks failed",
+        checks.len()
+    );
+    Ok(())
+}
+
 /// A check that does not answer in time fails instead of hanging the command.
 async fn bounded(name: &str, fut: impl std::future::Future<Output = Vec<Check>>) -> Vec<Check> {
     match tokio::time::timeout(CHECK_TIMEOUT, fut).await {
