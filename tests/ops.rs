@@ -532,7 +532,7 @@ fn systemd_unit_passes_systemd_analyze_verify() {
     let exec = "ExecStart=/usr/local/bin/gatehouse serve --config /etc/gatehouse/gatehouse.toml";
     assert!(unit.contains(exec), "{unit}");
     for hardening in [
-        "DynamicUser=yes",
+        "User=gatehouse",
         "StateDirectory=gatehouse",
         "ProtectSystem=strict",
         "NoNewPrivileges=yes",

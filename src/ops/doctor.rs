@@ -396,12 +396,23 @@ fn secret_key(config: &Config) -> Check {
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
+        // World access is a leak; group access is a choice (e.g. root:gatehouse 0640).
+        let status = match mode {
+            m if m & 0o007 != 0 => Status::Fail,
+            m if m & 0o070 != 0 => Status::Warn,
+            _ => Status::Ok,
+        };
+        if status != Status::Ok {
+            let who = if status == Status::Fail {
+                "anyone"
+            } else {
+                "its group"
+            };
             return check(
-                Status::Fail,
+                status,
                 "secret_key",
                 format!(
-                    "{} is readable by others (mode {mode:04o}): chmod 600 {}",
+                    "{} is readable by {who} (mode {mode:04o}): chmod 600 {}",
                     path.display(),
                     path.display()
                 ),
