@@ -12,7 +12,9 @@ fn main() {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".into());
-    println!("cargo:rustc-env=GATEHOUSE_GIT_COMMIT={commit}");
+    // Not `GATEHOUSE_*`: cargo also puts this variable in the environment of tests, and the
+    // binaries they start would take it for configuration.
+    println!("cargo:rustc-env=BUILT_FROM_COMMIT={commit}");
     // A new commit moves HEAD (or the branch it names); outside a checkout these never exist.
     for path in git_paths() {
         println!("cargo:rerun-if-changed={path}");

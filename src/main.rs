@@ -11,7 +11,7 @@ use gatehouse::state::AppState;
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (commit ",
-    env!("GATEHOUSE_GIT_COMMIT"),
+    env!("BUILT_FROM_COMMIT"),
     ")"
 );
 
