@@ -247,6 +247,28 @@ fn backup_refuses_an_existing_file_and_an_unwritable_place() {
         .arg("migrate"));
     assert!(migrated.ok, "{}", migrated.stderr);
     std::fs::write(data.join("secret.key"), "k".repeat(64)).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            data.join("secret.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    // First start: no superuser yet, which doctor warns about (without failing).
+    let checked = run(gatehouse(live.path())
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("doctor"));
+    assert!(checked.ok, "{}{}", checked.stdout, checked.stderr);
+    assert!(
+        checked
+            .stdout
+            .contains("warn superuser: no superuser yet: create one with `gatehouse admin create-user --superuser"),
+        "{}",
+        checked.stdout
+    );
     let file = live.path().join("b.db");
     std::fs::write(&file, "keep me").unwrap();
     let backup = |extra: &[&str], target: &Path| {
