@@ -46,8 +46,10 @@ pub fn render() -> String {
         out.push_str(&format!("# {meaning}\n"));
         match default {
             Some(value) if !provider => out.push_str(&format!("{name} = {value}\n")),
+            // The provider table is commented out whole: a sample says more than a default.
+            _ if !sample.is_empty() => out.push_str(&format!("# {name} = {sample}\n")),
             Some(value) => out.push_str(&format!("# {name} = {value}\n")),
-            None => out.push_str(&format!("# {name} = {sample}\n")),
+            None => out.push_str(&format!("# {name} =\n")),
         }
     }
     out
