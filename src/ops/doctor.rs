@@ -67,15 +67,11 @@ pub async fn run(config: &Config, file: Option<&Path>, warnings: &[String]) -> V
     )];
     out.extend(warnings.iter().map(|w| check(Status::Warn, "config", w)));
     out.extend(bounded("database", database(config)).await);
-    out.push(bounded("redis", redis(config)).await.remove(0));
-    out.push(bounded("smtp", smtp(config)).await.remove(0));
+    out.extend(bounded("redis", redis(config)).await);
+    out.extend(bounded("smtp", smtp(config)).await);
     for (id, provider) in &config.providers {
         let name = format!("providers.{id}");
-        out.push(
-            bounded(&name, self::provider(&name, provider))
-                .await
-                .remove(0),
-        );
+        out.extend(bounded(&name, self::provider(&name, provider)).await);
     }
     out.extend(base_url(config));
     out.push(secret_key(config));
