@@ -978,8 +978,10 @@ async fn overview_page_draws_svg_charts_in_english_and_chinese() {
     assert!(en.contains("<svg") && en.contains("<rect"), "{en}");
     assert!(en.contains("New accounts") && en.contains("Mail failed"));
     assert!(!en.contains("<script"));
-    let (_, month) = page("en", "/admin?range=30d").await;
-    assert!(month.contains("Last 30 days"));
+    assert!(en.contains("Last 24 hours, per hour") && en.contains("Last 30 days, per day"));
+    // A chart per series and range, each with its total beside it.
+    assert_eq!(en.matches("<svg").count(), 12);
+    assert_eq!(en.matches("class=\"total\"").count(), 12);
     // The administrator's language is English (their own setting wins); switch it to Chinese.
     let r = app
         .request(

@@ -504,7 +504,6 @@ const TEXTS: &[(&str, &str, &str)] = &[
     // The administrators' overview (/admin).
     ("admin_overview_title", "Overview", "概览"),
     ("admin_overview_heading", "Overview", "概览"),
-    ("overview_range", "Period", "时间范围"),
     (
         "overview_24h",
         "Last 24 hours, per hour",
@@ -515,7 +514,6 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Last 30 days, per day",
         "最近 30 天（按天）",
     ),
-    ("overview_from", "From", "时间段"),
     ("overview_peak", "Highest bar:", "最高值："),
     ("overview_sign_ins", "Sign-ins", "登录"),
     ("overview_failed_sign_ins", "Failed sign-ins", "登录失败"),

@@ -1,5 +1,6 @@
-//! The administrators' overview page (`/admin`): small bar charts drawn as SVG on the server
-//! (no chart library, no script) from [`crate::ops::stats`], with each series' total beside it.
+//! The administrators' overview page (`/admin`): per hour over the last 24 hours and per day over
+//! the last 30 days, small bar charts drawn as SVG on the server (no chart library, no script)
+//! from [`crate::ops::stats`], with each series' total beside it.
 
 use std::collections::HashMap;
 
@@ -10,7 +11,6 @@ use minijinja::{Value, context};
 use super::page::{Page, redirect};
 use crate::admin::Admin;
 use crate::http::ApiError;
-use crate::http::error::FieldProblem;
 use crate::ops::stats::{self, Range};
 use crate::state::AppState;
 
@@ -32,58 +32,59 @@ pub async fn overview(
     }
     let result = async {
         let admin = admin?;
-        let range = match q.get("range").map(String::as_str) {
-            None | Some("") => Range::Day,
-            Some(text) => {
-                Range::parse(text).ok_or_else(|| ApiError::field("range", FieldProblem::Invalid))?
-            }
-        };
-        let found = stats::stats(&state, &admin, range).await?;
-        let labels: Vec<String> = found
-            .buckets
-            .iter()
-            .map(|b| bucket_label(&page, b, range))
-            .collect();
-        let s = &found.series;
-        let t = &found.totals;
-        let charts = vec![
-            chart(&page, "overview_sign_ins", &s.sign_ins, t.sign_ins, &labels),
-            chart(
-                &page,
-                "overview_failed_sign_ins",
-                &s.failed_sign_ins,
-                t.failed_sign_ins,
-                &labels,
-            ),
-            chart(&page, "overview_lockouts", &s.lockouts, t.lockouts, &labels),
-            chart(
-                &page,
-                "overview_new_accounts",
-                &s.new_accounts,
-                t.new_accounts,
-                &labels,
-            ),
-            chart(
-                &page,
-                "overview_mail_sent",
-                &s.mail_sent,
-                t.mail_sent,
-                &labels,
-            ),
-            chart(
-                &page,
-                "overview_mail_failed",
-                &s.mail_failed,
-                t.mail_failed,
-                &labels,
-            ),
-        ];
+        let mut sections = Vec::new();
+        for (range, heading) in [(Range::Day, "overview_24h"), (Range::Month, "overview_30d")] {
+            let found = stats::stats(&state, &admin, range).await?;
+            let labels: Vec<String> = found
+                .buckets
+                .iter()
+                .map(|b| bucket_label(&page, b, range))
+                .collect();
+            let s = &found.series;
+            let t = &found.totals;
+            let charts = vec![
+                chart(&page, "overview_sign_ins", &s.sign_ins, t.sign_ins, &labels),
+                chart(
+                    &page,
+                    "overview_failed_sign_ins",
+                    &s.failed_sign_ins,
+                    t.failed_sign_ins,
+                    &labels,
+                ),
+                chart(&page, "overview_lockouts", &s.lockouts, t.lockouts, &labels),
+                chart(
+                    &page,
+                    "overview_new_accounts",
+                    &s.new_accounts,
+                    t.new_accounts,
+                    &labels,
+                ),
+                chart(
+                    &page,
+                    "overview_mail_sent",
+                    &s.mail_sent,
+                    t.mail_sent,
+                    &labels,
+                ),
+                chart(
+                    &page,
+                    "overview_mail_failed",
+                    &s.mail_failed,
+                    t.mail_failed,
+                    &labels,
+                ),
+            ];
+            sections.push(context! {
+                id => range.as_str(),
+                heading => page.t(heading),
+                first => labels.first(),
+                last => labels.last(),
+                charts,
+            });
+        }
         Ok::<_, ApiError>(context! {
             title => page.t("admin_overview_title"),
-            range => range.as_str(),
-            charts,
-            first => labels.first(),
-            last => labels.last(),
+            sections,
         })
     }
     .await;
