@@ -286,6 +286,12 @@ fn backup_refuses_an_existing_file_and_an_unwritable_place() {
     assert!(forced.ok, "{}", forced.stderr);
     assert_ne!(std::fs::read(&file).unwrap(), b"keep me");
 
+    // The live database itself is not a place for its backup.
+    assert_refused(
+        &backup(&["--force"], &data.join("gatehouse.db")),
+        "live database",
+    );
+
     // A directory that cannot hold the file: under a regular file.
     let blocked = live.path().join("not-a-dir");
     std::fs::write(&blocked, "").unwrap();

@@ -43,6 +43,12 @@ pub async fn run(config: &Config, file: &Path, force: bool) -> anyhow::Result<Ve
             database.display()
         );
     }
+    if super::same_file(file, &database) {
+        anyhow::bail!(
+            "{} is the live database itself; choose another file",
+            file.display()
+        );
+    }
     let tmp = temp_beside(file);
     let copied = snapshot(&database, &tmp).await;
     if let Err(e) = copied {

@@ -77,6 +77,14 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
+/// True when `a` and `b` name the same existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// Make renames inside `dir` durable (best effort: not every filesystem syncs a directory).
 fn sync_dir(dir: &Path) {
     if let Ok(d) = std::fs::File::open(dir) {

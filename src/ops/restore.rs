@@ -23,6 +23,9 @@ pub async fn run(config: &Config, file: &Path, force: bool) -> anyhow::Result<Ve
     if !file.is_file() {
         anyhow::bail!("no backup file at {}", file.display());
     }
+    if super::same_file(file, &database) {
+        anyhow::bail!("{} is the configured database itself", file.display());
+    }
     let _lock = super::lock::exclusive(config)?;
     let version = check(file).await?;
     if database.exists() && !force {
