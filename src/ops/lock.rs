@@ -35,8 +35,20 @@ fn open(config: &Config) -> anyhow::Result<(File, PathBuf)> {
     Ok((file, path))
 }
 
-/// The lock a serving process holds.
-pub fn for_serve(config: &Config) -> anyhow::Result<DataDirLock> {
+/// The lock a serving process holds. On PostgreSQL nothing is restored into the data
+/// directory, so a data directory that cannot hold the lock file is only warned about there.
+pub fn for_serve(config: &Config) -> anyhow::Result<Option<DataDirLock>> {
+    match shared(config) {
+        Ok(lock) => Ok(Some(lock)),
+        Err(e) if super::sqlite_path(config).is_none() => {
+            tracing::warn!("{e:#}; serving without the data directory's lock");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn shared(config: &Config) -> anyhow::Result<DataDirLock> {
     let (file, path) = open(config)?;
     match file.try_lock_shared() {
         Ok(()) => Ok(DataDirLock { _file: file }),
