@@ -28,6 +28,7 @@ pub mod kv;
 pub mod logging;
 pub mod mail;
 pub mod oauth;
+pub mod ops;
 pub mod passwords;
 pub mod recovery;
 pub mod sealing;
@@ -74,7 +75,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(api_keys::routes::router())
         .merge(tenants::routes::router())
         .merge(admin::routes::router())
-        .merge(system::routes::router());
+        .merge(system::routes::router())
+        .merge(ops::routes::router());
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts();

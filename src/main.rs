@@ -3,14 +3,22 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use gatehouse::config::{Config, LogFormat, Overrides};
 use gatehouse::state::AppState;
+
+/// The version and the commit the binary was built from (see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("BUILT_FROM_COMMIT"),
+    ")"
+);
 
 #[derive(Parser)]
 #[command(
     name = "gatehouse",
-    version,
+    version = VERSION,
     about = "Self-hosted authentication and account service"
 )]
 struct Cli {
@@ -51,6 +59,35 @@ enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
+    /// Copy the SQLite database consistently while the server runs, with the server key beside
+    /// it as FILE.key (mode 0600); on PostgreSQL, print the pg_dump command to use.
+    Backup {
+        /// Where to write the copy.
+        file: PathBuf,
+        /// Replace FILE and FILE.key if they exist.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Put a backup in place of the SQLite database (the server must be stopped); also restores
+    /// FILE.key when the data directory has no key.
+    Restore {
+        file: PathBuf,
+        /// Replace an existing database.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the configuration and everything it names, one line per check; exits non-zero
+    /// when a check fails.
+    Doctor,
+    /// Print an example configuration with every key, its default and its meaning.
+    ConfigExample,
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -80,6 +117,9 @@ enum MailCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(code) = without_config(&cli.command) {
+        return code;
+    }
     let listen = match &cli.command {
         Command::Serve { listen } => listen.clone(),
         _ => None,
@@ -90,6 +130,10 @@ fn main() -> ExitCode {
     };
     let loaded = match Config::load(cli.config.as_deref(), &overrides) {
         Ok(l) => l,
+        Err(e) if matches!(cli.command, Command::Doctor) => {
+            println!("{}", gatehouse::ops::doctor::config_failed(&e));
+            return ExitCode::FAILURE;
+        }
         Err(e) => return fail(&e),
     };
     init_tracing(loaded.config.log_format);
@@ -128,12 +172,57 @@ fn main() -> ExitCode {
             Command::Import {
                 command: ImportCommand::Ragflow { from, dry_run },
             } => gatehouse::compat::ragflow::import::run(loaded.config, &from, dry_run).await,
+            Command::Backup { file, force } => {
+                for line in gatehouse::ops::backup::run(&loaded.config, &file, force).await? {
+                    println!("{line}");
+                }
+                Ok(())
+            }
+            Command::Restore { file, force } => {
+                for line in gatehouse::ops::restore::run(&loaded.config, &file, force).await? {
+                    println!("{line}");
+                }
+                Ok(())
+            }
+            Command::Doctor => {
+                gatehouse::ops::doctor::report(
+                    &loaded.config,
+                    cli.config.as_deref(),
+                    &loaded.warnings,
+                )
+                .await
+            }
+            Command::ConfigExample | Command::Completions { .. } | Command::Man => Ok(()),
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("{e:#}")),
     }
+}
+
+/// The commands that print something derived from the binary itself, needing no configuration.
+fn without_config(command: &Command) -> Option<ExitCode> {
+    let mut out = std::io::stdout();
+    let written = match command {
+        Command::ConfigExample => {
+            use std::io::Write;
+            out.write_all(gatehouse::ops::config_example::render().as_bytes())
+        }
+        Command::Completions { shell } => {
+            use std::io::Write;
+            // Into a buffer first: clap_complete panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "gatehouse", &mut script);
+            out.write_all(&script)
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command()).render(&mut out),
+        _ => return None,
+    };
+    Some(match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    })
 }
 
 fn fail(e: &dyn std::fmt::Display) -> ExitCode {
@@ -147,6 +236,8 @@ fn init_tracing(format: LogFormat) {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     config.validate_mail_delivery()?;
+    // Held until the process ends: `restore` refuses to replace the database meanwhile.
+    let _data_dir_lock = gatehouse::ops::lock::for_serve(&config)?;
     let listen = config.listen;
     let metrics_listen = config.metrics_listen;
     let listener = gatehouse::server::bind(listen, "listen").await?;
@@ -192,6 +283,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "gatehouse is running: open {}/ (API docs at {}/api/docs)",
         state.public_base_url, state.public_base_url
     );
+    if matches!(gatehouse::ops::doctor::superusers(&state.db).await, Ok(0)) {
+        println!("{}", gatehouse::ops::doctor::superuser_hint());
+    }
     gatehouse::server::run(listener, state.clone(), shutdown).await?;
     // A send cut short here is retried by the next instance once its lease runs out.
     mail_worker.abort();

@@ -423,7 +423,7 @@ async fn admin_pages_are_for_superusers_only() {
         .unwrap();
     let a = browser(&app, "zh-CN");
     sign_in(&a, &app, &admin_email, PASSWORD).await;
-    let list = get(&a, &app, &format!("/admin?query={email}")).await;
+    let list = get(&a, &app, &format!("/admin/users?query={email}")).await;
     assert_eq!(list.status, 200);
     // The administrator's own language setting (English) beats the browser's zh-CN.
     assert!(list.body.contains(&email) && list.body.contains("Users"));
@@ -552,7 +552,7 @@ async fn dates_show_in_the_viewers_time_zone() {
     );
     // The user's language by its name, not its code.
     assert!(detail.body.contains("<dd>English</dd>"), "{}", detail.body);
-    let list = get(&utc, &app, "/admin").await.body;
+    let list = get(&utc, &app, "/admin/users").await.body;
     assert!(list.contains("2026-11-25 21:04 CET"));
     let set = "UPDATE audit_events SET at = CAST($1 AS BIGINT) WHERE subject_user_id = $2";
     sql(&app, set, &[INSTANT, &east_id]).await;

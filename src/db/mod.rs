@@ -114,11 +114,7 @@ impl Db {
 
     /// Apply pending migrations of this backend's tree.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator
+        migrator(self.backend)
             .run(&self.pool)
             .await
             .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
@@ -144,6 +140,15 @@ impl Db {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// The migrations this binary carries for `backend` (what `migrate` applies; what `restore`
+/// and `doctor` compare a database's `_sqlx_migrations` with).
+pub fn migrator(backend: Backend) -> &'static sqlx::migrate::Migrator {
+    match backend {
+        Backend::Sqlite => &SQLITE_MIGRATIONS,
+        Backend::Postgres => &POSTGRES_MIGRATIONS,
     }
 }
 

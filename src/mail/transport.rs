@@ -205,6 +205,32 @@ impl Transport {
     }
 }
 
+impl Transport {
+    /// Connect and greet (EHLO, and STARTTLS and AUTH as configured) without sending mail:
+    /// `doctor`'s SMTP check.
+    pub async fn probe(&self) -> Result<String, SendError> {
+        let Self::Smtp(s) = self else {
+            return Ok(self.describe());
+        };
+        match tokio::time::timeout(s.timeout, s.mailer.test_connection()).await {
+            Err(_) => Err(SendError::new(
+                FailureClass::Timeout,
+                format!(
+                    "no greeting from {} within {}",
+                    s.server,
+                    humantime::format_duration(s.timeout)
+                ),
+            )),
+            Ok(Err(e)) => Err(classify(&e)),
+            Ok(Ok(true)) => Ok(format!("{} answered EHLO", s.server)),
+            Ok(Ok(false)) => Err(SendError::new(
+                FailureClass::Other,
+                format!("{} did not answer NOOP", s.server),
+            )),
+        }
+    }
+}
+
 impl SmtpSender {
     async fn send(&self, mail: &Outgoing<'_>) -> Result<Delivered, SendError> {
         let message = build_message(&self.from, mail)?;

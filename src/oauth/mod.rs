@@ -9,3 +9,6 @@ mod oidc;
 pub mod routes;
 pub mod service;
 mod store;
+
+/// The outbound client provider calls use (also `doctor`'s discovery check).
+pub(crate) use channels::http;

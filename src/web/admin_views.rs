@@ -67,7 +67,7 @@ pub async fn users(
             title => page.t("admin_users_title"),
             query,
             users => found.items.iter().map(|u| user_row(&page, u)).collect::<Vec<_>>(),
-            pager => pager(&q, "/admin", found.page, found.per_page, found.total),
+            pager => pager(&q, "/admin/users", found.page, found.per_page, found.total),
         })
     }
     .await;

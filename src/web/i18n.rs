@@ -501,6 +501,26 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("mail_pending", "pending", "待发送"),
     ("mail_sent", "sent", "已发送"),
     ("mail_failed", "failed", "失败"),
+    // The administrators' overview (/admin).
+    ("admin_overview_title", "Overview", "概览"),
+    ("admin_overview_heading", "Overview", "概览"),
+    (
+        "overview_24h",
+        "Last 24 hours, per hour",
+        "最近 24 小时（按小时）",
+    ),
+    (
+        "overview_30d",
+        "Last 30 days, per day",
+        "最近 30 天（按天）",
+    ),
+    ("overview_peak", "Highest bar:", "最高值："),
+    ("overview_sign_ins", "Sign-ins", "登录"),
+    ("overview_failed_sign_ins", "Failed sign-ins", "登录失败"),
+    ("overview_lockouts", "Lockouts", "账户锁定"),
+    ("overview_new_accounts", "New accounts", "新账户"),
+    ("overview_mail_sent", "Mail sent", "已发送邮件"),
+    ("overview_mail_failed", "Mail failed", "发送失败邮件"),
 ];
 
 static TABLES: LazyLock<[BTreeMap<&'static str, &'static str>; 2]> = LazyLock::new(|| {

@@ -46,6 +46,7 @@ const TEMPLATES: &[(&str, &str)] = web_templates!(
     "admin_user.html",
     "admin_audit.html",
     "admin_outbox.html",
+    "admin_overview.html",
     "_pager.html",
 );
 

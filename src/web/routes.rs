@@ -7,7 +7,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::{
-    account_views as account, admin_views as admin, auth_views as auth, link_views as link, page,
+    account_views as account, admin_views as admin, auth_views as auth, link_views as link,
+    overview_views as overview, page,
 };
 use crate::state::AppState;
 
@@ -72,7 +73,8 @@ pub fn router() -> Router<AppState> {
             "/invitations/{token}",
             get(account::invitation_page).post(account::accept_invitation),
         )
-        .route("/admin", get(admin::users))
+        .route("/admin", get(overview::overview))
+        .route("/admin/users", get(admin::users))
         .route("/admin/users/{id}", get(admin::user))
         .route("/admin/users/{id}/{action}", post(admin::user_action))
         .route("/admin/audit", get(admin::audit))

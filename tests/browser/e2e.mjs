@@ -281,7 +281,9 @@ try {
   const c = await newContext();
   const pc = await c.newPage();
   await signIn(pc, ADMIN.email, ADMIN.password);
-  await pc.goto(`${BASE}/admin?query=${encodeURIComponent(USER.email)}`);
+  await pc.goto(`${BASE}/admin`);
+  await shoot(pc, 'admin-overview-en');
+  await pc.goto(`${BASE}/admin/users?query=${encodeURIComponent(USER.email)}`);
   await shoot(pc, 'admin-users-en');
   await pc.click(`text=${USER.email}`);
   const userPage = new URL(pc.url()).pathname;
@@ -297,7 +299,7 @@ try {
   // The language switch changes the administrator's own setting: the same pages in Chinese.
   await pc.click('header button[name=language]');
   check(await pc.getAttribute('html', 'lang') === 'zh-CN', 'the language switch turns the pages Chinese');
-  for (const [name, url] of [['account', '/account'], ['admin-users', '/admin'], ['admin-user', userPage],
+  for (const [name, url] of [['account', '/account'], ['admin-overview', '/admin'], ['admin-users', '/admin/users'], ['admin-user', userPage],
     ['admin-audit', '/admin/audit'], ['admin-outbox', '/admin/outbox']]) {
     await pc.goto(BASE + url);
     // A user's page is headed by their name; its section heading is the page's own text.
