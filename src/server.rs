@@ -43,6 +43,21 @@ pub fn spawn_upkeep(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// Hand memory the allocator holds but no longer uses back to the system every few seconds.
+///
+/// glibc keeps what a burst freed (a thousand connections' buffers, a login flood's requests)
+/// in its per-thread arenas for good; trimming brings the resident size back to what is in
+/// use. The Argon2 blocks of the hasher threads are in use, so they stay.
+pub fn spawn_memory_trim() -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            let _ = tokio::task::spawn_blocking(crate::system::return_free_memory).await;
+        }
+    })
+}
+
 /// Resolves on SIGINT or SIGTERM (Unix).
 pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     // The handlers are installed now, not when the future is first polled: a SIGTERM that
