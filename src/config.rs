@@ -53,6 +53,8 @@ pub struct Config {
     pub captcha: CaptchaConfig,
     pub ragflow: RagflowConfig,
     pub web: WebConfig,
+    pub mail_accounts: MailAccountsConfig,
+    pub botserver: BotserverConfig,
 }
 
 impl Default for Config {
@@ -86,6 +88,8 @@ impl Default for Config {
             captcha: CaptchaConfig::default(),
             ragflow: RagflowConfig::default(),
             web: WebConfig::default(),
+            mail_accounts: MailAccountsConfig::default(),
+            botserver: BotserverConfig::default(),
         }
     }
 }
@@ -339,6 +343,59 @@ impl WebConfig {
             ));
         }
         Ok(())
+    }
+}
+
+/// Users' own mail accounts (IMAP/SMTP) used through gatehouse.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailAccountsConfig {
+    /// Let accounts name hosts on loopback, private or link-local addresses (intranets, tests);
+    /// off, gatehouse cannot be used to probe the inside network.
+    pub allow_private_hosts: bool,
+    /// Bound of every network step with a user's mail server.
+    pub timeout: HumanDuration,
+    /// Messages a user may send per hour through their accounts.
+    pub send_per_hour: u32,
+    /// Extra root certificate (PEM) to trust for users' mail servers, e.g. a private CA.
+    pub ca_file: Option<PathBuf>,
+    /// An unused pooled IMAP session is closed after this long.
+    pub idle_timeout: HumanDuration,
+}
+
+impl Default for MailAccountsConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_hosts: false,
+            timeout: HumanDuration::from_secs(20),
+            send_per_hour: 100,
+            ca_file: None,
+            idle_timeout: HumanDuration::from_secs(120),
+        }
+    }
+}
+
+impl MailAccountsConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.timeout.0.is_zero() {
+            return Err(ConfigError(
+                "invalid value for `mail_accounts.timeout`: must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// BotServer's documented `/api/email/*` and `/api/auth/*` routes on the main listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BotserverConfig {
+    pub enabled: bool,
+}
+
+impl Default for BotserverConfig {
+    fn default() -> Self {
+        Self { enabled: true }
     }
 }
 
@@ -600,6 +657,7 @@ impl Config {
         }
         self.smtp.check()?;
         self.web.check()?;
+        self.mail_accounts.check()?;
         for (id, p) in &self.providers {
             if p.kind.is_none() {
                 return bad(

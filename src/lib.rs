@@ -27,6 +27,7 @@ pub mod i18n;
 pub mod kv;
 pub mod logging;
 pub mod mail;
+pub mod mailbox;
 pub mod oauth;
 pub mod passwords;
 pub mod recovery;
@@ -74,7 +75,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(api_keys::routes::router())
         .merge(tenants::routes::router())
         .merge(admin::routes::router())
-        .merge(system::routes::router());
+        .merge(system::routes::router())
+        .merge(mailbox::routes::router());
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts();
