@@ -187,7 +187,7 @@ fn angle(id: &str) -> String {
 /// The message lettre builds: text and/or HTML (alternative), then attachments (mixed).
 pub fn build(checked: &Checked, extra: Extra) -> Result<Message, ApiError> {
     let mut builder = Message::builder()
-        .from(extra.from)
+        .from(extra.from.clone())
         .subject(checked.subject.clone())
         .message_id(Some(extra.message_id))
         .date_now();
@@ -202,6 +202,16 @@ pub fn build(checked: &Checked, extra: Extra) -> Result<Message, ApiError> {
     }
     if extra.keep_bcc {
         builder = builder.keep_bcc();
+    }
+    if extra.draft_id.is_some() {
+        // A draft may have no recipient yet; it is stored, never sent, so its envelope is
+        // simply the author.
+        let envelope = lettre::address::Envelope::new(
+            Some(extra.from.email.clone()),
+            vec![extra.from.email.clone()],
+        )
+        .map_err(|_| ApiError::field("email", FieldProblem::InvalidEmail))?;
+        builder = builder.envelope(envelope);
     }
     if let Some(id) = &extra.in_reply_to {
         builder = builder.in_reply_to(angle(id));
