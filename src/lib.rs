@@ -107,6 +107,9 @@ pub fn app(state: AppState) -> Router {
         .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
         .merge(system::routes::probes(metrics_here))
         .merge(web::routes::router())
+        .merge(compat::botserver::routes::router(
+            state.config.botserver.enabled,
+        ))
         .fallback(http::middleware::not_found)
         .method_not_allowed_fallback(http::middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(http::extractors::BODY_LIMIT))

@@ -222,7 +222,9 @@ service imap-login {{
     std::fs::write(dir.join("pid"), pid.to_string()).unwrap();
     // Stop Dovecot by its PID when this test process ends (statics are never dropped).
     let me = std::process::id();
-    Command::new("sh")
+    // The watcher outlives this process on purpose; nothing waits for it.
+    #[allow(clippy::zombie_processes)]
+    let _watcher = Command::new("sh")
         .arg("-c")
         .arg(format!(
             "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill {pid} 2>/dev/null; sleep 1; rm -rf '{d}'"
@@ -311,6 +313,16 @@ pub struct Smtp {
 
 impl Smtp {
     pub fn start(user: &str, password: &str) -> Self {
+        Self::start_with(user, password, false)
+    }
+
+    /// A capture server speaking TLS from the first byte (as on 465), with Dovecot's test
+    /// certificate.
+    pub fn start_implicit_tls(user: &str, password: &str) -> Self {
+        Self::start_with(user, password, true)
+    }
+
+    fn start_with(user: &str, password: &str, implicit_tls: bool) -> Self {
         let ok = Command::new("python3")
             .args(["-c", "import aiosmtpd"])
             .status()
@@ -322,12 +334,19 @@ impl Smtp {
         let port = free_port();
         let out = tempfile::tempdir().unwrap();
         let script = crate::common::project_dir().join("tests/peers/smtp_capture.py");
-        let mut child = Command::new("python3")
-            .args(["-W", "ignore"])
+        let mut cmd = Command::new("python3");
+        cmd.args(["-W", "ignore"])
             .arg(&script)
             .arg(port.to_string())
             .arg(out.path())
-            .arg(format!("{user}:{password}"))
+            .arg(format!("{user}:{password}"));
+        if implicit_tls {
+            let dir = &dovecot().dir;
+            cmd.env("SMTP_TLS_CERT", dir.join("cert.pem"))
+                .env("SMTP_TLS_KEY", dir.join("key.pem"))
+                .env("SMTP_IMPLICIT_TLS", "1");
+        }
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
