@@ -556,14 +556,25 @@ impl Config {
                     && known.matches(&env_key_path(k))
             })
             .split("__");
-        figment = figment.merge(env);
-        if let Some(listen) = &overrides.listen {
-            figment = figment.merge(Serialized::global("listen", listen));
-        }
-        if let Some(dir) = &overrides.data_dir {
-            figment = figment.merge(Serialized::global("data_dir", dir));
-        }
-        let config: Config = figment.extract().map_err(describe_figment_error)?;
+        // figment panics on some escapes in non-ASCII variable values (while merging them);
+        // that is a bad value, not a reason to crash.
+        let extracted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let mut figment = figment.merge(env);
+            if let Some(listen) = &overrides.listen {
+                figment = figment.merge(Serialized::global("listen", listen));
+            }
+            if let Some(dir) = &overrides.data_dir {
+                figment = figment.merge(Serialized::global("data_dir", dir));
+            }
+            figment.extract::<Config>()
+        }))
+        .map_err(|_| {
+            ConfigError(
+                "a GATEHOUSE_* variable holds a value that cannot be read (check backslash escapes)"
+                    .into(),
+            )
+        })?;
+        let config: Config = extracted.map_err(describe_figment_error)?;
         config.validate()?;
         warnings.extend(config.base_url_warnings());
         Ok(Loaded { config, warnings })
@@ -765,7 +776,20 @@ fn describe_figment_error(error: figment::Error) -> ConfigError {
             };
             return ConfigError(format!("unknown configuration key `{full}`{source}"));
         }
-        other => other.to_string(),
+        // A TOML parse error quotes the offending line, which may hold a secret: only the
+        // position and the reason are kept.
+        other => other
+            .to_string()
+            .lines()
+            .filter(|line| {
+                !line
+                    .trim_start()
+                    .trim_start_matches(|c: char| c.is_ascii_digit())
+                    .trim_start()
+                    .starts_with('|')
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
     };
     if key.is_empty() {
         ConfigError(format!("invalid configuration{source}: {kind}"))
