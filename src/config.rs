@@ -566,7 +566,7 @@ impl Config {
             if let Some(dir) = &overrides.data_dir {
                 figment = figment.merge(Serialized::global("data_dir", dir));
             }
-            figment.extract::<Config>()
+            figment.extract::<Config>().map_err(describe_figment_error)
         }))
         .map_err(|_| {
             ConfigError(
@@ -574,7 +574,7 @@ impl Config {
                     .into(),
             )
         })?;
-        let config: Config = extracted.map_err(describe_figment_error)?;
+        let config: Config = extracted?;
         config.validate()?;
         warnings.extend(config.base_url_warnings());
         Ok(Loaded { config, warnings })
