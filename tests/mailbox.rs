@@ -1052,3 +1052,210 @@ async fn drafts_are_kept_and_mirrored_in_the_drafts_folder() {
         404
     );
 }
+
+// ------------------------------------------------------------------ pages
+
+/// A cookie-keeping browser signed in as `email` (with the test password), in `lang`.
+async fn browser(app: &TestApp, email: &str, lang: &str) -> reqwest::Client {
+    use reqwest::header;
+    let mut headers = header::HeaderMap::new();
+    headers.insert(header::ORIGIN, app.base.parse().unwrap());
+    headers.insert(header::ACCEPT_LANGUAGE, lang.parse().unwrap());
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    let login = page(&c, app, "/login").await;
+    let r = c
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf_token", csrf(&login).as_str()),
+            ("email", email),
+            ("password", common::PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    c
+}
+
+async fn page(c: &reqwest::Client, app: &TestApp, path: &str) -> String {
+    let r = c.get(app.url(path)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    r.text()
+        .await
+        .unwrap()
+        .replace("&#x2f;", "/")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+fn csrf(html: &str) -> String {
+    html.split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_pages_add_an_account_read_and_reply() {
+    let app = app().await;
+    let email = common::unique_email("pages");
+    let (token, _) = app.register(&email).await;
+    let mailbox = dovecot().add_user("p", MAIL_PASS);
+    let smtp = Smtp::start(&mailbox, MAIL_PASS);
+    peers::seed(&mailbox, MAIL_PASS, "INBOX", RICH).await;
+    let c = browser(&app, &email, "en").await;
+
+    let html = page(&c, &app, "/account/mail").await;
+    assert!(html.contains("Add a mail account"), "{html}");
+    assert!(
+        html.contains("aria-current=\"page\""),
+        "the side menu marks the section"
+    );
+    let port = dovecot().port.to_string();
+    let smtp_port = smtp.port.to_string();
+    let r = c
+        .post(app.url("/account/mail"))
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("preset", "custom"),
+            ("email", mailbox.as_str()),
+            ("password", MAIL_PASS),
+            ("imap_host", "127.0.0.1"),
+            ("imap_port", port.as_str()),
+            ("imap_tls", "none"),
+            ("smtp_host", "127.0.0.1"),
+            ("smtp_port", smtp_port.as_str()),
+            ("smtp_tls", "none"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let html = page(&c, &app, "/account/mail?done=mail_account_added").await;
+    assert!(html.contains("Mail account added.") && html.contains(&mailbox));
+    assert!(!html.contains(MAIL_PASS));
+
+    // A wrong password is shown beside the form, naming what failed.
+    let r = c
+        .post(app.url("/account/mail"))
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("preset", "custom"),
+            ("email", mailbox.as_str()),
+            ("password", "wrong"),
+            ("imap_host", "127.0.0.1"),
+            ("imap_port", port.as_str()),
+            ("imap_tls", "none"),
+            ("smtp_host", "127.0.0.1"),
+            ("smtp_port", smtp_port.as_str()),
+            ("smtp_tls", "none"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert!(r.text().await.unwrap().contains("sign-in refused"));
+
+    let html = page(&c, &app, "/mail").await;
+    assert!(html.contains("Rich") && html.contains("Inbox"), "{html}");
+    let uid = html
+        .split("&uid=")
+        .nth(1)
+        .unwrap()
+        .split(['"', '&'])
+        .next()
+        .unwrap()
+        .to_string();
+    let html = page(&c, &app, &format!("/mail?folder=INBOX&uid={uid}")).await;
+    assert!(html.contains("<iframe class=\"mail-body\""), "{html}");
+    assert!(html.contains("sandbox srcdoc="));
+    assert!(
+        !html.contains("<script>alert"),
+        "the reading pane shows sanitised HTML only"
+    );
+    assert!(html.contains("notes.txt"));
+    let html = page(
+        &c,
+        &app,
+        &format!("/mail?folder=INBOX&uid={uid}&compose=reply"),
+    )
+    .await;
+    assert!(html.contains("Re: Rich"));
+    let r = c
+        .post(app.url("/mail/compose"))
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("account", ""),
+            ("folder", "INBOX"),
+            ("reply_to_uid", uid.as_str()),
+            ("to", "Bob <bob@example.test>"),
+            ("subject", "Re: Rich"),
+            ("text", "Thanks, got it."),
+            ("intent", "send"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    // The account field is empty: no account of that id.
+    assert_eq!(r.status(), 404);
+    let account_id: String = sqlx::query_scalar("SELECT id FROM mail_accounts")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    let r = c
+        .post(app.url("/mail/compose"))
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("account", account_id.as_str()),
+            ("folder", "INBOX"),
+            ("reply_to_uid", uid.as_str()),
+            ("to", "Bob <bob@example.test>"),
+            ("subject", "Re: Rich"),
+            ("text", "Thanks, got it."),
+            ("intent", "send"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let captured = smtp.messages();
+    assert_eq!(captured.len(), 1);
+    assert!(captured[0].contains("In-Reply-To: <rich-1@example.test>"));
+    assert!(captured[0].contains("Thanks, got it."));
+    let sent = peers::messages_in(&mailbox, MAIL_PASS, "Sent").await;
+    assert_eq!(sent.len(), 1);
+    let html = page(
+        &c,
+        &app,
+        &format!("/mail?account={account_id}&folder=INBOX&done=mail_sent"),
+    )
+    .await;
+    assert!(html.contains("Message sent."));
+    // The same pages in Chinese (the user's language wins).
+    let r = app
+        .request(
+            reqwest::Method::PATCH,
+            "/api/v1/users/me",
+            Some(&token),
+            Some(json!({"language": "zh-CN"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let zh = browser(&app, &email, "zh-CN").await;
+    let html = page(&zh, &app, "/mail").await;
+    assert!(html.contains("收件箱"), "{html}");
+    let html = page(&zh, &app, "/account/mail").await;
+    assert!(html.contains("添加邮箱账户"));
+    for path in ["/account/profile", "/account/teams", "/account/keys"] {
+        let html = page(&c, &app, path).await;
+        assert!(html.contains("aria-current=\"page\""), "{path}");
+    }
+}

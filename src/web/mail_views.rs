@@ -378,6 +378,7 @@ async fn render_client(
                 id => &a.id, email => &a.email, selected => a.id == account_id,
             }).collect::<Vec<_>>(),
             account_id,
+            folder_encoded => encode(&folder),
             folder,
             folders => folders.iter().map(|f| context! {
                 name => &f.name, role => &f.role, unread => f.unread, total => f.total,
@@ -385,6 +386,7 @@ async fn render_client(
             }).collect::<Vec<_>>(),
             messages => list,
             total,
+            q_encoded => encode(q.as_deref().unwrap_or_default()),
             q => q.unwrap_or_default(),
             page_no,
             pages,
