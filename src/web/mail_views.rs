@@ -280,11 +280,34 @@ async fn render_client(
     let server_error = |e: &ApiError| crate::i18n::error_message(e.code(), page.lang).to_string();
     let (mut folders, mut messages, mut total, mut message) = (vec![], vec![], 0usize, None);
     if let Some(account) = &current {
+        // The open message first: reading marks it seen, so the counts below include that.
+        if let Some(uid) = uid_param(query, "uid") {
+            let remote = query.get("remote_images").is_some_and(|v| v == "1");
+            match mail::message(state, user_id, &account.id, uid, Some(&folder), remote).await {
+                Ok(m) => message = Some(m),
+                Err(e) => mail_error = Some(server_error(&e)),
+            }
+        }
         match mail::folders(state, user_id, &account.id).await {
-            Ok(list) => folders = list,
+            Ok(mut list) => {
+                // Inbox, then the other roles, then the user's own folders by name.
+                let rank = |f: &mail::FolderView| match f.role.as_deref() {
+                    Some("inbox") => 0,
+                    Some("drafts") => 1,
+                    Some("sent") => 2,
+                    Some("archive") => 3,
+                    Some("junk") => 4,
+                    Some("trash") => 5,
+                    _ => 6,
+                };
+                list.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.name.cmp(&b.name)));
+                folders = list;
+            }
             Err(e) => mail_error = Some(server_error(&e)),
         }
-        if mail_error.is_none() {
+        if folders.is_empty() && mail_error.is_some() {
+            // The server is down: no point asking it for the list too.
+        } else {
             match mail::messages(
                 state,
                 user_id,
@@ -300,15 +323,6 @@ async fn render_client(
                     messages = items;
                     total = n;
                 }
-                Err(e) => mail_error = Some(server_error(&e)),
-            }
-        }
-        if let Some(uid) = uid_param(query, "uid")
-            && mail_error.is_none()
-        {
-            let remote = query.get("remote_images").is_some_and(|v| v == "1");
-            match mail::message(state, user_id, &account.id, uid, Some(&folder), remote).await {
-                Ok(m) => message = Some(m),
                 Err(e) => mail_error = Some(server_error(&e)),
             }
         }
