@@ -213,6 +213,25 @@ async fn adding_an_account_verifies_both_logins_and_seals_the_password() {
         .map(|a| a["display_name"].as_str().unwrap())
         .collect();
     assert_eq!(primaries, ["Second"]);
+    // Removing the primary account makes the oldest remaining one primary.
+    let second_id = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["display_name"] == "Second")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        f.delete(&format!("/api/v1/mail/accounts/{second_id}"))
+            .await
+            .status,
+        204
+    );
+    let list = f.get("/api/v1/mail/accounts").await;
+    assert_eq!(list.body[0]["is_primary"], true, "{}", list.body);
 }
 
 #[tokio::test]

@@ -156,8 +156,17 @@ pub async fn delete(conn: &mut Conn, user_id: &str, id: &str) -> Result<bool, sq
     let done = sqlx::query("DELETE FROM mail_accounts WHERE id = $1 AND user_id = $2")
         .bind(id)
         .bind(user_id)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
+    // Removing the primary account makes the oldest remaining one primary.
+    sqlx::query(
+        "UPDATE mail_accounts SET is_primary = 1 WHERE id = \
+         (SELECT id FROM mail_accounts WHERE user_id = $1 ORDER BY created_at, id LIMIT 1) \
+         AND NOT EXISTS (SELECT 1 FROM mail_accounts WHERE user_id = $1 AND is_primary = 1)",
+    )
+    .bind(user_id)
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() > 0)
 }
 
