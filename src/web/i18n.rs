@@ -509,6 +509,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("menu_teams", "Teams", "团队"),
     ("menu_keys", "API keys", "API 密钥"),
     ("menu_mail_client", "Open mail", "打开邮件"),
+    ("nav_mail", "Mail", "邮件"),
     ("mail_accounts_title", "Mail accounts", "邮箱账户"),
     ("mail_accounts_heading", "Mail accounts", "邮箱账户"),
     ("mail_your_accounts", "Your mailboxes", "你的邮箱"),
