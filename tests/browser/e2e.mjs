@@ -427,7 +427,8 @@ try {
   await pc.click('header button[name=language]');
   check(await pc.getAttribute('html', 'lang') === 'zh-CN', 'the language switch turns the pages Chinese');
   for (const [name, url] of [['account', '/account'], ['admin-users', '/admin'], ['admin-user', userPage],
-    ['admin-audit', '/admin/audit'], ['admin-outbox', '/admin/outbox']]) {
+    ['admin-audit', '/admin/audit'], ['admin-outbox', '/admin/outbox'], ['account-mail', '/account/mail'],
+    ['mail', '/mail']]) {
     await pc.goto(BASE + url);
     // A user's page is headed by their name; its section heading is the page's own text.
     const heading = name === 'admin-user' ? 'main h2' : 'h1';
