@@ -53,6 +53,8 @@ pub struct Config {
     pub captcha: CaptchaConfig,
     pub ragflow: RagflowConfig,
     pub web: WebConfig,
+    pub mail_accounts: MailAccountsConfig,
+    pub botserver: BotserverConfig,
 }
 
 impl Default for Config {
@@ -86,6 +88,8 @@ impl Default for Config {
             captcha: CaptchaConfig::default(),
             ragflow: RagflowConfig::default(),
             web: WebConfig::default(),
+            mail_accounts: MailAccountsConfig::default(),
+            botserver: BotserverConfig::default(),
         }
     }
 }
@@ -342,6 +346,59 @@ impl WebConfig {
     }
 }
 
+/// Users' own mail accounts (IMAP/SMTP) used through gatehouse.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailAccountsConfig {
+    /// Let accounts name hosts on loopback, private or link-local addresses (intranets, tests);
+    /// off, gatehouse cannot be used to probe the inside network.
+    pub allow_private_hosts: bool,
+    /// Bound of every network step with a user's mail server.
+    pub timeout: HumanDuration,
+    /// Messages a user may send per hour through their accounts.
+    pub send_per_hour: u32,
+    /// Extra root certificate (PEM) to trust for users' mail servers, e.g. a private CA.
+    pub ca_file: Option<PathBuf>,
+    /// An unused pooled IMAP session is closed after this long.
+    pub idle_timeout: HumanDuration,
+}
+
+impl Default for MailAccountsConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_hosts: false,
+            timeout: HumanDuration::from_secs(20),
+            send_per_hour: 100,
+            ca_file: None,
+            idle_timeout: HumanDuration::from_secs(120),
+        }
+    }
+}
+
+impl MailAccountsConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.timeout.0.is_zero() {
+            return Err(ConfigError(
+                "invalid value for `mail_accounts.timeout`: must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// BotServer's documented `/api/email/*` and `/api/auth/*` routes on the main listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BotserverConfig {
+    pub enabled: bool,
+}
+
+impl Default for BotserverConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
 /// A configuration value that must never be printed: `Debug` and `Serialize` mask it.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -499,14 +556,25 @@ impl Config {
                     && known.matches(&env_key_path(k))
             })
             .split("__");
-        figment = figment.merge(env);
-        if let Some(listen) = &overrides.listen {
-            figment = figment.merge(Serialized::global("listen", listen));
-        }
-        if let Some(dir) = &overrides.data_dir {
-            figment = figment.merge(Serialized::global("data_dir", dir));
-        }
-        let config: Config = figment.extract().map_err(describe_figment_error)?;
+        // figment panics on some escapes in non-ASCII variable values (while merging them);
+        // that is a bad value, not a reason to crash.
+        let extracted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let mut figment = figment.merge(env);
+            if let Some(listen) = &overrides.listen {
+                figment = figment.merge(Serialized::global("listen", listen));
+            }
+            if let Some(dir) = &overrides.data_dir {
+                figment = figment.merge(Serialized::global("data_dir", dir));
+            }
+            figment.extract::<Config>().map_err(describe_figment_error)
+        }))
+        .map_err(|_| {
+            ConfigError(
+                "a GATEHOUSE_* variable holds a value that cannot be read (check backslash escapes)"
+                    .into(),
+            )
+        })?;
+        let config: Config = extracted?;
         config.validate()?;
         warnings.extend(config.base_url_warnings());
         Ok(Loaded { config, warnings })
@@ -600,6 +668,7 @@ impl Config {
         }
         self.smtp.check()?;
         self.web.check()?;
+        self.mail_accounts.check()?;
         for (id, p) in &self.providers {
             if p.kind.is_none() {
                 return bad(
@@ -707,7 +776,20 @@ fn describe_figment_error(error: figment::Error) -> ConfigError {
             };
             return ConfigError(format!("unknown configuration key `{full}`{source}"));
         }
-        other => other.to_string(),
+        // A TOML parse error quotes the offending line, which may hold a secret: only the
+        // position and the reason are kept.
+        other => other
+            .to_string()
+            .lines()
+            .filter(|line| {
+                !line
+                    .trim_start()
+                    .trim_start_matches(|c: char| c.is_ascii_digit())
+                    .trim_start()
+                    .starts_with('|')
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
     };
     if key.is_empty() {
         ConfigError(format!("invalid configuration{source}: {kind}"))
@@ -1081,6 +1163,36 @@ pub const KEY_DOCS: &[(&str, &str, &str)] = &[
         "web.accent_color",
         "",
         "#rrggbb of buttons and links (white text on it: keep it dark).",
+    ),
+    (
+        "mail_accounts.allow_private_hosts",
+        "",
+        "Let users' mail accounts name loopback, private or link-local hosts (intranets, tests).",
+    ),
+    (
+        "mail_accounts.timeout",
+        "",
+        "Bound of every network step with a user's mail server.",
+    ),
+    (
+        "mail_accounts.send_per_hour",
+        "",
+        "Messages a user may send per hour through their mail accounts.",
+    ),
+    (
+        "mail_accounts.ca_file",
+        "\"/etc/gatehouse/mail-ca.pem\"",
+        "Extra root certificate (PEM) trusted for users' mail servers.",
+    ),
+    (
+        "mail_accounts.idle_timeout",
+        "",
+        "An unused pooled IMAP session is closed after this long.",
+    ),
+    (
+        "botserver.enabled",
+        "",
+        "Serve BotServer's documented /api/email and /api/auth routes on the main listener.",
     ),
 ];
 

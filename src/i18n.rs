@@ -161,6 +161,16 @@ pub fn error_message(code: &str, lang: Lang) -> &'static str {
             "The server is busy; try again in a moment.",
             "服务器繁忙，请稍后再试。",
         ),
+        "mail_connection_failed" => (
+            "Could not sign in to the mail server; see detail.",
+            "无法登录邮件服务器，详见 detail。",
+        ),
+        "mail_server_error" => (
+            "The mail server failed or did not answer in time.",
+            "邮件服务器出错或未及时响应。",
+        ),
+        "message_too_large" => ("The message is larger than 25 MiB.", "邮件超过 25 MiB。"),
+        "username_taken" => ("This username is already taken.", "该用户名已被占用。"),
         "internal_error" => ("Something went wrong on our side.", "服务器内部出错。"),
         _ => ("Error.", "错误。"),
     };

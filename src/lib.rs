@@ -27,6 +27,7 @@ pub mod i18n;
 pub mod kv;
 pub mod logging;
 pub mod mail;
+pub mod mailbox;
 pub mod oauth;
 pub mod ops;
 pub mod passwords;
@@ -76,7 +77,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tenants::routes::router())
         .merge(admin::routes::router())
         .merge(system::routes::router())
-        .merge(ops::routes::router());
+        .merge(ops::routes::router())
+        .merge(mailbox::routes::router());
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts();
@@ -107,6 +109,9 @@ pub fn app(state: AppState) -> Router {
         .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
         .merge(system::routes::probes(metrics_here))
         .merge(web::routes::router())
+        .merge(compat::botserver::routes::router(
+            state.config.botserver.enabled,
+        ))
         .fallback(http::middleware::not_found)
         .method_not_allowed_fallback(http::middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(http::extractors::BODY_LIMIT))

@@ -27,6 +27,9 @@ pub struct User {
     pub created_at: i64,
     pub updated_at: i64,
     pub last_login_at: Option<i64>,
+    /// Set by BotServer's registration; null otherwise.
+    #[sqlx(default)]
+    pub username: Option<String>,
 }
 
 impl std::fmt::Debug for User {
@@ -60,6 +63,7 @@ impl User {
             created_at: row.get("created_at")?,
             updated_at: row.get("updated_at")?,
             last_login_at: row.get("last_login_at")?,
+            username: row.get("username")?,
         })
     }
 
@@ -89,6 +93,7 @@ impl User {
             login_channel: self.login_channel.clone(),
             created_at: rfc3339(self.created_at),
             last_login_at: self.last_login_at.map(rfc3339),
+            username: self.username.clone(),
         }
     }
 }
@@ -110,6 +115,8 @@ pub struct UserView {
     pub login_channel: String,
     pub created_at: String,
     pub last_login_at: Option<String>,
+    /// Null unless set (BotServer's registration keeps one).
+    pub username: Option<String>,
 }
 
 pub struct NewUser<'a> {
@@ -183,6 +190,30 @@ pub async fn find_by_email(db: &Db, normalized: &str) -> Result<Option<User>, sq
         .bind(normalized)
         .fetch_optional(db.pool())
         .await
+}
+
+/// The user whose username is `normalized` (lower case).
+pub async fn find_by_username(db: &Db, normalized: &str) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM users WHERE username_normalized = $1")
+        .bind(normalized)
+        .fetch_optional(db.pool())
+        .await
+}
+
+/// Give the user a username; `false` when another user has it (the unique index decides).
+pub async fn set_username(db: &Db, id: &str, username: &str) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE users SET username = $1, username_normalized = $2 WHERE id = $3")
+            .bind(username)
+            .bind(username.to_lowercase())
+            .bind(id)
+            .execute(db.pool())
+            .await;
+    match done {
+        Ok(_) => Ok(true),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<User>, sqlx::Error> {

@@ -98,6 +98,17 @@ pub enum ApiError {
     TooManyAttempts { retry_after: u64 },
     #[error("busy")]
     Busy,
+    /// Adding, editing or testing a mail account failed; `detail` is `{imap: {ok, error?},
+    /// smtp: {ok, error?}}` naming what failed (never a password).
+    #[error("mail_connection_failed")]
+    MailConnectionFailed(serde_json::Value),
+    /// A user's mail server failed, hung or dropped the connection while being used.
+    #[error("mail_server_error")]
+    MailServerError,
+    #[error("message_too_large")]
+    MessageTooLarge,
+    #[error("username_taken")]
+    UsernameTaken,
     #[error("internal_error")]
     Internal(#[source] anyhow::Error),
 }
@@ -133,6 +144,10 @@ pub const ALL_CODES: &[&str] = &[
     "invalid_token",
     "too_many_attempts",
     "busy",
+    "mail_connection_failed",
+    "mail_server_error",
+    "message_too_large",
+    "username_taken",
     "internal_error",
 ];
 
@@ -238,6 +253,10 @@ impl ApiError {
             Self::InvalidToken => ("invalid_token", S::BAD_REQUEST),
             Self::TooManyAttempts { .. } => ("too_many_attempts", S::TOO_MANY_REQUESTS),
             Self::Busy => ("busy", S::SERVICE_UNAVAILABLE),
+            Self::MailConnectionFailed(_) => ("mail_connection_failed", S::BAD_REQUEST),
+            Self::MailServerError => ("mail_server_error", S::BAD_GATEWAY),
+            Self::MessageTooLarge => ("message_too_large", S::UNPROCESSABLE_ENTITY),
+            Self::UsernameTaken => ("username_taken", S::CONFLICT),
             Self::Internal(_) => ("internal_error", S::INTERNAL_SERVER_ERROR),
         }
     }
@@ -266,6 +285,10 @@ impl ApiError {
                 Self::Busy => Some(1),
                 _ => None,
             },
+            detail: match self {
+                Self::MailConnectionFailed(detail) => Some(detail.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -278,6 +301,8 @@ pub struct RenderedError {
     pub status: StatusCode,
     pub fields: Option<FieldErrors>,
     pub retry_after: Option<u64>,
+    /// Structured context some codes carry (`mail_connection_failed`).
+    pub detail: Option<serde_json::Value>,
 }
 
 /// Every error answer of the API.
@@ -295,6 +320,9 @@ pub struct ErrorDetail {
     /// Problems by field name (422 only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fields: Option<BTreeMap<String, String>>,
+    /// Structured context (`mail_connection_failed`: which of IMAP and SMTP failed, and how).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
 }
 
 impl RenderedError {
@@ -318,6 +346,7 @@ impl RenderedError {
             status,
             fields: None,
             retry_after: None,
+            detail: None,
         }
     }
 
@@ -332,6 +361,7 @@ impl RenderedError {
                 code: self.code.to_string(),
                 message: crate::i18n::error_message(self.code, lang).to_string(),
                 fields,
+                detail: self.detail.clone(),
             },
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_default();

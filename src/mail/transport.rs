@@ -374,7 +374,7 @@ fn password(config: &Config) -> Result<String, ConfigError> {
 }
 
 /// Put a lettre error into the class an operator can act on.
-fn classify(e: &lettre::transport::smtp::Error) -> SendError {
+pub fn classify(e: &lettre::transport::smtp::Error) -> SendError {
     let chain = error_chain(e);
     if let Some(code) = e.status() {
         let reply = std::error::Error::source(e)

@@ -223,6 +223,30 @@ async fn render_account(
     }
 }
 
+/// One section of the account area (`/account/profile`, `/account/teams`, `/account/keys`)
+/// with the side menu; `/account` keeps showing every section on one page.
+async fn section_page(state: &AppState, page: &Page, section: &str) -> Response {
+    let Some(auth) = &page.auth else {
+        return page.to_login();
+    };
+    match account_context(state, page, auth, Outcome::default()).await {
+        Ok(ctx) => page.render(state, "account.html", context! { section, ..ctx }),
+        Err(e) => page.error(state, e),
+    }
+}
+
+pub async fn profile_page(State(state): State<AppState>, page: Page) -> Response {
+    section_page(&state, &page, "profile").await
+}
+
+pub async fn teams_page(State(state): State<AppState>, page: Page) -> Response {
+    section_page(&state, &page, "teams").await
+}
+
+pub async fn keys_page(State(state): State<AppState>, page: Page) -> Response {
+    section_page(&state, &page, "keys").await
+}
+
 pub async fn account(
     State(state): State<AppState>,
     page: Page,

@@ -8,6 +8,7 @@ mod auth_views;
 mod form;
 pub mod i18n;
 mod link_views;
+mod mail_views;
 mod overview_views;
 mod page;
 pub mod routes;

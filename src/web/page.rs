@@ -48,6 +48,9 @@ const TEMPLATES: &[(&str, &str)] = web_templates!(
     "admin_outbox.html",
     "admin_overview.html",
     "_pager.html",
+    "_account_menu.html",
+    "account_mail.html",
+    "mail.html",
 );
 
 /// The stylesheet, served from `/assets/gatehouse.css` with the configured accent appended.

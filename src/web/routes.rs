@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 
 use super::{
     account_views as account, admin_views as admin, auth_views as auth, link_views as link,
-    overview_views as overview, page,
+    mail_views as mail, overview_views as overview, page,
 };
 use crate::state::AppState;
 
@@ -37,13 +37,17 @@ pub fn router() -> Router<AppState> {
         )
         .route("/verify-email/resend", post(auth::verify_resend))
         .route("/account", get(account::account))
-        .route("/account/profile", post(account::update_profile))
+        .route(
+            "/account/profile",
+            get(account::profile_page).post(account::update_profile),
+        )
         .route("/account/password", post(account::change_password))
         .route("/account/email", post(account::change_email))
         .route(
             "/account/sessions/{id}/revoke",
             post(account::revoke_session),
         )
+        .route("/account/keys", get(account::keys_page))
         .route("/account/api-keys", post(account::create_key))
         .route("/account/api-keys/{id}/revoke", post(account::revoke_key))
         .route(
@@ -55,7 +59,10 @@ pub fn router() -> Router<AppState> {
             "/account/link",
             get(link::link_page).post(link::link_submit),
         )
-        .route("/account/teams", post(account::create_team))
+        .route(
+            "/account/teams",
+            get(account::teams_page).post(account::create_team),
+        )
         .route("/account/teams/{id}/invitations", post(account::invite))
         .route(
             "/account/teams/{id}/invitations/{invitation_id}/revoke",
@@ -79,6 +86,14 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/{action}", post(admin::user_action))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/outbox", get(admin::outbox))
+        .route(
+            "/account/mail",
+            get(mail::accounts_page).post(mail::add_account),
+        )
+        .route("/account/mail/{id}/{action}", post(mail::account_action))
+        .route("/mail", get(mail::client))
+        .route("/mail/compose", post(mail::compose_submit))
+        .route("/mail/message", post(mail::message_action))
         .route("/assets/gatehouse.css", get(stylesheet))
 }
 

@@ -69,6 +69,87 @@ const oidc = startPeer('node', ['op.mjs'], {
   env: { ...process.env, PORT: '0', RP_REDIRECTS: `${BASE}/api/v1/auth/providers/corp/callback` },
 }, /OP listening on (\S+)/);
 const ISSUER = (await oidc.line)[1];
+// Dovecot for the mail client (a config written here, SPECIAL-USE folders, plain IMAP on
+// loopback) and a second capture peer that requires the mailbox's SMTP login.
+const MAILBOX = { user: `reader-${Date.now()}@mail.test`, password: 'mailbox-pass-4711' };
+const doveDir = path.join(dataDir, 'dovecot');
+for (const sub of ['run', 'state', 'mail']) fs.mkdirSync(path.join(doveDir, sub), { recursive: true });
+fs.chmodSync(dataDir, 0o755);
+fs.chmodSync(doveDir, 0o755);
+fs.chownSync(path.join(doveDir, 'mail'), 65534, 65534);
+fs.writeFileSync(path.join(doveDir, 'users'), `${MAILBOX.user}:{PLAIN}${MAILBOX.password}\n`);
+const imapPort = await freePort();
+fs.writeFileSync(path.join(doveDir, 'dovecot.conf'), `protocols = imap
+listen = 127.0.0.1
+base_dir = ${doveDir}/run
+state_dir = ${doveDir}/state
+log_path = ${doveDir}/dovecot.log
+ssl = no
+auth_failure_delay = 0
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:${doveDir}/mail/%u
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u ${doveDir}/users
+}
+userdb {
+  driver = static
+  args = uid=65534 gid=65534 home=${doveDir}/mail/%u
+}
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Drafts {
+    special_use = \\Drafts
+    auto = subscribe
+  }
+  mailbox Sent {
+    special_use = \\Sent
+    auto = subscribe
+  }
+  mailbox Trash {
+    special_use = \\Trash
+    auto = subscribe
+  }
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = ${imapPort}
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+`);
+const dovecot = spawn('/usr/sbin/dovecot', ['-F', '-c', path.join(doveDir, 'dovecot.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
+children.push(dovecot);
+for (let i = 0; ; i++) {
+  const up = await new Promise((resolve) => {
+    const sock = net.connect(imapPort, '127.0.0.1', () => { sock.destroy(); resolve(true); });
+    sock.on('error', () => resolve(false));
+  });
+  if (up) break;
+  if (i > 100) throw new Error('dovecot did not start');
+  await new Promise((r) => setTimeout(r, 100));
+}
+/// Python's imaplib against the test Dovecot: `append` a message or `count` a folder.
+const imap = (op, folder, message = '') => execFileSync('python3', ['-c', `
+import imaplib, sys
+m = imaplib.IMAP4('127.0.0.1', ${imapPort}); m.login(sys.argv[1], sys.argv[2])
+if sys.argv[3] == 'append':
+    m.append(sys.argv[4], None, None, sys.argv[5].replace('\\n', '\\r\\n').encode())
+else:
+    typ, data = m.select(sys.argv[4], readonly=True); print(int(data[0]))
+m.logout()`, MAILBOX.user, MAILBOX.password, op, folder, message]).toString().trim();
+imap('append', 'INBOX', 'From: Bob <bob@example.test>\nTo: reader@mail.test\nSubject: Lunch on Friday?\nMessage-ID: <lunch-1@example.test>\nContent-Type: text/html; charset=utf-8\n\n<p>Shall we meet at <b>noon</b>?</p><script>alert(1)</script>\n');
+const userMailDir = path.join(dataDir, 'captured-user');
+const userSmtpPort = await freePort();
+const userSmtp = startPeer('python3', [path.join(ROOT, 'tests/peers/smtp_capture.py'), String(userSmtpPort), userMailDir,
+  `${MAILBOX.user}:${MAILBOX.password}`], {}, /smtp capture on/);
+await userSmtp.line;
+
 const configFile = path.join(dataDir, 'gatehouse.toml');
 fs.writeFileSync(configFile, `listen = "127.0.0.1:${port}"
 data_dir = "${dataDir}"
@@ -83,6 +164,9 @@ enabled = false
 host = "127.0.0.1"
 port = ${smtpPort}
 tls = "none"
+
+[mail_accounts]
+allow_private_hosts = true
 
 [providers.corp]
 type = "oidc"
@@ -277,6 +361,51 @@ try {
   await shoot(po, 'link-en');
   await o.close();
 
+  // Mail: add an account against Dovecot, read the seeded message, reply; the reply reaches
+  // the capture server and its copy lands in Sent.
+  const mctx = await newContext();
+  const pm = await mctx.newPage();
+  await signIn(pm, ADMIN.email, ADMIN.password);
+  await pm.goto(`${BASE}/account/mail`);
+  await pm.fill('#add-email', MAILBOX.user);
+  await pm.fill('#add-password', MAILBOX.password);
+  await pm.fill('#add-imap_host', '127.0.0.1');
+  await pm.fill('#add-imap_port', String(imapPort));
+  await pm.selectOption('#add-imap_tls', 'none');
+  await pm.fill('#add-smtp_host', '127.0.0.1');
+  await pm.fill('#add-smtp_port', String(userSmtpPort));
+  await pm.selectOption('#add-smtp_tls', 'none');
+  await pm.click('form[action="/account/mail"] button.primary');
+  check((await pm.textContent('.notice')).includes('Mail account added'), 'a mail account is added after both logins');
+  await shoot(pm, 'account-mail-en');
+  await pm.goto(`${BASE}/mail`);
+  check((await pm.textContent('.mail-list')).includes('Lunch on Friday?'), 'the mail client lists the seeded message');
+  await pm.click('.messages a');
+  const frame = pm.frameLocator('iframe.mail-body');
+  check((await frame.locator('b').textContent()) === 'noon', 'the reading pane shows the HTML');
+  check(await pm.getAttribute('iframe.mail-body', 'sandbox') === '', 'the reading pane is a sandboxed iframe');
+  check(!(await pm.content()).includes('<script>alert'), 'the reading pane carries no script');
+  await shoot(pm, 'mail-read-en');
+  await pm.click('a:has-text("Reply")');
+  check((await pm.inputValue('#compose-subject')) === 'Re: Lunch on Friday?', 'reply fills the subject');
+  await pm.fill('#compose-text', 'Noon works for me.');
+  await shoot(pm, 'mail-reply-en');
+  await pm.click('button[value=send]');
+  check((await pm.textContent('.notice')).includes('Message sent'), 'the reply is sent');
+  const reply = await (async () => {
+    for (let i = 0; i < 50; i++) {
+      const files = fs.existsSync(userMailDir) ? fs.readdirSync(userMailDir) : [];
+      if (files.length) return fs.readFileSync(path.join(userMailDir, files[0]), 'utf8');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return '';
+  })();
+  check(reply.includes('In-Reply-To: <lunch-1@example.test>') && reply.includes('Noon works for me.'), 'the reply reached the SMTP server, threaded');
+  check(imap('count', 'Sent') === '1', 'a copy of the reply is in Sent');
+  await pm.goto(`${BASE}/mail?folder=Sent`);
+  await shoot(pm, 'mail-sent-en');
+  await mctx.close();
+
   // The administrator disables the user; the user's session ends.
   const c = await newContext();
   const pc = await c.newPage();
@@ -300,7 +429,8 @@ try {
   await pc.click('header button[name=language]');
   check(await pc.getAttribute('html', 'lang') === 'zh-CN', 'the language switch turns the pages Chinese');
   for (const [name, url] of [['account', '/account'], ['admin-overview', '/admin'], ['admin-users', '/admin/users'], ['admin-user', userPage],
-    ['admin-audit', '/admin/audit'], ['admin-outbox', '/admin/outbox']]) {
+    ['admin-audit', '/admin/audit'], ['admin-outbox', '/admin/outbox'], ['account-mail', '/account/mail'],
+    ['mail', '/mail']]) {
     await pc.goto(BASE + url);
     // A user's page is headed by their name; its section heading is the page's own text.
     const heading = name === 'admin-user' ? 'main h2' : 'h1';
