@@ -53,6 +53,8 @@ pub struct Config {
     pub captcha: CaptchaConfig,
     pub ragflow: RagflowConfig,
     pub web: WebConfig,
+    pub mfa: crate::mfa::config::MfaConfig,
+    pub webauthn: crate::mfa::config::WebauthnConfig,
 }
 
 impl Default for Config {
@@ -86,6 +88,8 @@ impl Default for Config {
             captcha: CaptchaConfig::default(),
             ragflow: RagflowConfig::default(),
             web: WebConfig::default(),
+            mfa: Default::default(),
+            webauthn: Default::default(),
         }
     }
 }
@@ -600,6 +604,9 @@ impl Config {
         }
         self.smtp.check()?;
         self.web.check()?;
+        self.webauthn
+            .check(&self.public_base_url())
+            .map_err(ConfigError)?;
         for (id, p) in &self.providers {
             if p.kind.is_none() {
                 return bad(

@@ -27,6 +27,7 @@ pub mod i18n;
 pub mod kv;
 pub mod logging;
 pub mod mail;
+pub mod mfa;
 pub mod oauth;
 pub mod passwords;
 pub mod recovery;
@@ -74,6 +75,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(api_keys::routes::router())
         .merge(tenants::routes::router())
         .merge(admin::routes::router())
+        .merge(mfa::routes::router())
         .merge(system::routes::router());
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

@@ -32,6 +32,8 @@ pub enum AdminCommand {
     ResetPassword { user: String },
     /// Lift a user's sign-in and recovery locks (also the one after max_consecutive_failures).
     Unlock { user: String },
+    /// Remove a user's second factors (TOTP, recovery codes, passkeys), e.g. after a lost device.
+    ResetMfa { user: String },
     /// Show the audit trail, newest first.
     Audit {
         /// A user id or email.
@@ -278,6 +280,16 @@ async fn operate(state: &AppState, command: AdminCommand) -> anyhow::Result<()> 
                 .await
                 .map_err(explain)?;
             println!("{} unlocked", found.email);
+            Ok(())
+        }
+        AdminCommand::ResetMfa { user } => {
+            let found = service::find_user(state, &admin, &user)
+                .await
+                .map_err(explain)?;
+            crate::mfa::service::admin_reset(state, &admin, &found.id, Some(&client))
+                .await
+                .map_err(explain)?;
+            println!("{}: second factors removed", found.email);
             Ok(())
         }
         AdminCommand::Audit {

@@ -213,6 +213,10 @@ pub enum Finished {
     Linked {
         return_to: String,
     },
+    /// The account has a second factor: the sign-in finishes at `/login/mfa` with this token.
+    SecondStep {
+        mfa_token: String,
+    },
 }
 
 /// Finish a sign-in: check the flow (taken once), exchange the code, verify who signed in, then
@@ -293,6 +297,17 @@ async fn finish(
         return Ok(Finished::Linked { return_to });
     }
     let user = resolve(state, channel, &profile, client, lang).await?;
+    // RAGFlow's clients cannot answer a second step; their provider channel is the way the
+    // profile offers to accounts with one.
+    if matches!(pending.door, Door::Native)
+        && let Some(step) =
+            crate::mfa::login::begin_if_due(state, &user, channel.id, &["fed"], Some(&return_to))
+                .await?
+    {
+        return Ok(Finished::SecondStep {
+            mfa_token: step.mfa_token,
+        });
+    }
     let session = sign_in(state, &user, client, channel.id).await?;
     Ok(Finished::SignedIn { session, return_to })
 }

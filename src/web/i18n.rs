@@ -501,6 +501,138 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("mail_pending", "pending", "待发送"),
     ("mail_sent", "sent", "已发送"),
     ("mail_failed", "failed", "失败"),
+    // Two-factor authentication and passkeys.
+    ("mfa_heading", "Two-step verification", "两步验证"),
+    (
+        "mfa_code",
+        "Code from your authenticator app, or a recovery code",
+        "验证器应用中的验证码，或一个恢复码",
+    ),
+    (
+        "mfa_code_hint",
+        "Six digits, or a recovery code like abcde-fghjk.",
+        "6 位数字，或形如 abcde-fghjk 的恢复码。",
+    ),
+    ("passkey_heading", "Passkey", "通行密钥"),
+    (
+        "mfa_passkey_hint",
+        "Or confirm with one of your passkeys.",
+        "也可以用你的通行密钥确认。",
+    ),
+    ("mfa_use_passkey", "Use a passkey", "使用通行密钥"),
+    (
+        "passkey_failed",
+        "The passkey did not work; try again.",
+        "通行密钥未能完成验证，请重试。",
+    ),
+    (
+        "passkey_needs_js",
+        "Passkeys need JavaScript in this browser.",
+        "在此浏览器中使用通行密钥需要启用 JavaScript。",
+    ),
+    ("mfa_start_over", "Start over", "重新开始"),
+    ("security_heading", "Sign-in security", "登录安全"),
+    ("security_back", "Back to the account", "返回账户"),
+    (
+        "account_security_link",
+        "Two-factor authentication and passkeys",
+        "两步验证和通行密钥",
+    ),
+    (
+        "security_enrol_required",
+        "Your organisation asks for a second factor: set up an authenticator app or a passkey to continue.",
+        "你的组织要求使用第二重验证：请设置验证器应用或通行密钥后继续。",
+    ),
+    ("totp_heading", "Authenticator app", "验证器应用"),
+    (
+        "totp_on",
+        "Two-step verification with an authenticator app is on.",
+        "验证器应用两步验证已开启。",
+    ),
+    (
+        "totp_off",
+        "Add a code from an authenticator app to every sign-in with your password.",
+        "每次用密码登录时，再输入验证器应用中的验证码。",
+    ),
+    (
+        "totp_enable",
+        "Set up an authenticator app",
+        "设置验证器应用",
+    ),
+    (
+        "totp_scan",
+        "Scan this QR code with your authenticator app, then enter the code it shows.",
+        "用验证器应用扫描此二维码，然后输入应用显示的验证码。",
+    ),
+    (
+        "totp_qr_alt",
+        "QR code to add this account to an authenticator app",
+        "将此账户添加到验证器应用的二维码",
+    ),
+    ("totp_secret", "Or type this key:", "或手动输入此密钥："),
+    ("totp_confirm", "Turn on", "开启"),
+    ("totp_disable", "Turn off", "关闭"),
+    (
+        "recovery_codes_intro",
+        "Keep these recovery codes somewhere safe. Each works once, if you lose your authenticator app. They are shown only now.",
+        "请妥善保存这些恢复码。丢失验证器应用时，每个恢复码可使用一次。它们只显示这一次。",
+    ),
+    ("recovery_codes_download", "Download", "下载"),
+    ("recovery_codes_copy", "Copy", "复制"),
+    ("recovery_codes_copied", "Copied", "已复制"),
+    ("recovery_codes_left", "Recovery codes left", "剩余恢复码"),
+    (
+        "recovery_codes_new",
+        "Make new recovery codes",
+        "生成新的恢复码",
+    ),
+    ("passkeys_heading", "Passkeys", "通行密钥"),
+    (
+        "passkeys_none",
+        "No passkeys yet. A passkey signs you in with your device's screen lock, without a password.",
+        "还没有通行密钥。通行密钥让你用设备的屏幕锁登录，无需密码。",
+    ),
+    ("passkey_added_at", "added", "添加于"),
+    ("passkey_used_at", "last used", "最近使用"),
+    ("passkey_remove", "Remove", "移除"),
+    ("passkey_name", "Name of the passkey", "通行密钥名称"),
+    ("passkey_default_name", "My passkey", "我的通行密钥"),
+    ("passkey_add", "Add a passkey", "添加通行密钥"),
+    (
+        "passkey_sign_in",
+        "Sign in with a passkey",
+        "使用通行密钥登录",
+    ),
+    (
+        "security_done_passkey_added",
+        "The passkey was added.",
+        "通行密钥已添加。",
+    ),
+    (
+        "security_done_passkey_removed",
+        "The passkey was removed.",
+        "通行密钥已移除。",
+    ),
+    (
+        "security_done_totp_enabled",
+        "The authenticator app is set up.",
+        "验证器应用已设置。",
+    ),
+    (
+        "security_done_totp_disabled",
+        "The authenticator app was turned off.",
+        "验证器应用已关闭。",
+    ),
+    (
+        "security_done_codes_renewed",
+        "New recovery codes were made; the old ones no longer work.",
+        "已生成新的恢复码；旧的恢复码已失效。",
+    ),
+    (
+        "login_error_mfa_expired",
+        "The sign-in took too long or was already finished; sign in again.",
+        "登录超时或已完成，请重新登录。",
+    ),
 ];
 
 static TABLES: LazyLock<[BTreeMap<&'static str, &'static str>; 2]> = LazyLock::new(|| {

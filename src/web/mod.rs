@@ -10,5 +10,7 @@ pub mod i18n;
 mod link_views;
 mod page;
 pub mod routes;
+mod security_views;
 
 pub use form::safe_return_to;
+pub use security_views::mfa_cookie;

@@ -47,6 +47,8 @@ const TEMPLATES: &[(&str, &str)] = web_templates!(
     "admin_audit.html",
     "admin_outbox.html",
     "_pager.html",
+    "login_mfa.html",
+    "security.html",
 );
 
 /// The stylesheet, served from `/assets/gatehouse.css` with the configured accent appended.
@@ -281,6 +283,7 @@ impl Page {
             headers,
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; style-src 'self'; img-src 'self' data: https:; \
+             script-src 'self'; connect-src 'self'; \
              form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         );
         if self.new_seed {

@@ -78,6 +78,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/audit", get(admin::audit))
         .route("/admin/outbox", get(admin::outbox))
         .route("/assets/gatehouse.css", get(stylesheet))
+        .merge(super::security_views::router())
 }
 
 /// The embedded stylesheet with the configured accent colour (checked as `#rrggbb` at startup).
