@@ -76,7 +76,9 @@ impl WebauthnConfig {
         match url::Host::parse(rp_id) {
             Ok(url::Host::Domain(d)) if d == rp_id.as_str() && !d.is_empty() => {}
             _ => {
-                return bad("expected a domain name such as example.com (not an IP address or URL)");
+                return bad(
+                    "expected a domain name such as example.com (not an IP address or URL)",
+                );
             }
         }
         for origin in self.origins(public_base_url) {
