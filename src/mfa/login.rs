@@ -208,20 +208,30 @@ pub async fn finish(
         }
     };
     let attempt = throttle::reserve(state, &user.email_normalized, client.ip, None).await?;
-    let mut tx = state.db.begin().await?;
+    // A code is claimed in a transaction that commits only once the token is taken (a lost
+    // race leaves the code unused); a passkey's counter is its own atomic claim.
+    let mut tx = None;
     let checked = match answer {
-        Answer::Code(code) => service::check_code(&mut tx, state, &user, code)
-            .await
-            .map(|ok| ok.then_some("otp"))
-            .map(|f| f.ok_or(ApiError::InvalidCode)),
-        Answer::Passkey(challenge_id, credential) => {
-            passkeys::finish_second_step(state, &user.id, &hash, challenge_id, credential)
+        Answer::Code(code) => {
+            let conn = tx.insert(state.db.begin().await?);
+            service::check_code(conn, state, &user, code)
                 .await
-                .map(|_| Ok("hwk"))
-                .or_else(|e| match e {
-                    ApiError::InvalidCredential => Ok(Err(ApiError::InvalidCredential)),
-                    other => Err(other),
+                .map(|ok| {
+                    if ok {
+                        Ok("otp")
+                    } else {
+                        Err(ApiError::InvalidCode)
+                    }
                 })
+        }
+        Answer::Passkey(challenge_id, credential) => {
+            match passkeys::finish_second_step(state, &user.id, &hash, challenge_id, credential)
+                .await
+            {
+                Ok(_) => Ok(Ok("hwk")),
+                Err(ApiError::InvalidCredential) => Ok(Err(ApiError::InvalidCredential)),
+                Err(other) => Err(other),
+            }
         }
     };
     let factor = match checked {
@@ -247,7 +257,9 @@ pub async fn finish(
         attempt.release(state).await?;
         return Err(ApiError::InvalidToken);
     }
-    tx.commit().await?;
+    if let Some(tx) = tx {
+        tx.commit().await?;
+    }
     attempt.succeeded(state).await?;
     let mut amr: Vec<&str> = pending.amr.iter().map(String::as_str).collect();
     amr.push(factor);
