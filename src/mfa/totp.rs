@@ -52,13 +52,20 @@ pub fn otpauth_uri(totp: &Totp) -> String {
 pub fn qr_svg(uri: &str) -> String {
     use qrcode::render::svg;
     match qrcode::QrCode::new(uri.as_bytes()) {
-        Ok(code) => code
-            .render::<svg::Color<'_>>()
-            .min_dimensions(200, 200)
-            .quiet_zone(true)
-            .dark_color(svg::Color("#000000"))
-            .light_color(svg::Color("#ffffff"))
-            .build(),
+        Ok(code) => {
+            let svg = code
+                .render::<svg::Color<'_>>()
+                .min_dimensions(200, 200)
+                .quiet_zone(true)
+                .dark_color(svg::Color("#000000"))
+                .light_color(svg::Color("#ffffff"))
+                .build();
+            // The XML declaration has no place inside an HTML page, where the SVG is inlined.
+            match svg.find("<svg") {
+                Some(at) => svg[at..].to_string(),
+                None => svg,
+            }
+        }
         Err(_) => String::new(),
     }
 }
