@@ -309,6 +309,12 @@ async fn finish(
         });
     }
     let session = sign_in(state, &user, client, channel.id).await?;
+    // `[mfa] required_for` sends a covered user without a second factor to enrol first.
+    let return_to = if crate::mfa::service::enrolment_due(state, &user).await? {
+        "/account/security?enrol=1".to_string()
+    } else {
+        return_to
+    };
     Ok(Finished::SignedIn { session, return_to })
 }
 
