@@ -581,6 +581,12 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("recovery_codes_copy", "Copy", "复制"),
     ("recovery_codes_copied", "Copied", "已复制"),
     ("recovery_codes_left", "Recovery codes left", "剩余恢复码"),
+    ("recovery_codes_heading", "Recovery codes", "恢复码"),
+    (
+        "totp_disable_heading",
+        "Turn the authenticator app off",
+        "关闭验证器应用",
+    ),
     (
         "recovery_codes_new",
         "Make new recovery codes",
