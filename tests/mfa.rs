@@ -660,3 +660,32 @@ async fn password_recovery_does_not_bypass_the_second_step() {
     let r = app.login(&email, "a brand new passphrase").await;
     assert_eq!(r.body["mfa_required"], true, "{}", r.body);
 }
+
+#[tokio::test]
+async fn every_mfa_and_passkey_route_is_in_the_openapi_document() {
+    let (app, _s) = TestApp::spawn().await;
+    let spec = app.get("/api/v1/openapi.json", None).await.body;
+    for (path, method) in [
+        ("/api/v1/users/me/mfa", "get"),
+        ("/api/v1/users/me/mfa/totp", "post"),
+        ("/api/v1/users/me/mfa/totp", "delete"),
+        ("/api/v1/users/me/mfa/totp/confirm", "post"),
+        ("/api/v1/users/me/mfa/recovery-codes", "post"),
+        ("/api/v1/auth/login/mfa", "post"),
+        ("/api/v1/auth/login/mfa/passkey", "post"),
+        ("/api/v1/users/me/passkeys/options", "post"),
+        ("/api/v1/users/me/passkeys", "post"),
+        ("/api/v1/users/me/passkeys/{id}", "patch"),
+        ("/api/v1/users/me/passkeys/{id}", "delete"),
+        ("/api/v1/auth/passkey/options", "post"),
+        ("/api/v1/auth/passkey", "post"),
+        ("/api/v1/admin/users/{id}/mfa", "delete"),
+    ] {
+        assert!(
+            spec["paths"][path][method].is_object(),
+            "{method} {path} missing from OpenAPI"
+        );
+    }
+    let sessions = &spec["components"]["schemas"]["SessionInfo"]["properties"];
+    assert!(sessions["amr"].is_object(), "sessions list their amr");
+}
