@@ -55,6 +55,8 @@ pub struct Config {
     pub web: WebConfig,
     pub mail_accounts: MailAccountsConfig,
     pub botserver: BotserverConfig,
+    pub mfa: crate::mfa::config::MfaConfig,
+    pub webauthn: crate::mfa::config::WebauthnConfig,
 }
 
 impl Default for Config {
@@ -90,6 +92,8 @@ impl Default for Config {
             web: WebConfig::default(),
             mail_accounts: MailAccountsConfig::default(),
             botserver: BotserverConfig::default(),
+            mfa: Default::default(),
+            webauthn: Default::default(),
         }
     }
 }
@@ -669,6 +673,9 @@ impl Config {
         self.smtp.check()?;
         self.web.check()?;
         self.mail_accounts.check()?;
+        self.webauthn
+            .check(&self.public_base_url())
+            .map_err(ConfigError)?;
         for (id, p) in &self.providers {
             if p.kind.is_none() {
                 return bad(
@@ -1193,6 +1200,26 @@ pub const KEY_DOCS: &[(&str, &str, &str)] = &[
         "botserver.enabled",
         "",
         "Serve BotServer's documented /api/email and /api/auth routes on the main listener.",
+    ),
+    (
+        "mfa.required_for",
+        "",
+        "Who must have a second factor: \"none\", \"superusers\" or \"all\".",
+    ),
+    (
+        "webauthn.rp_id",
+        "\"example.com\"",
+        "Passkeys' relying party id (a domain); default: the host of public_base_url.",
+    ),
+    (
+        "webauthn.rp_name",
+        "\"Example Inc.\"",
+        "Name authenticators show; default: product_name.",
+    ),
+    (
+        "webauthn.origins",
+        "",
+        "Origins allowed to answer passkey ceremonies; default: public_base_url itself.",
     ),
 ];
 

@@ -157,6 +157,23 @@ pub fn error_message(code: &str, lang: Lang) -> &'static str {
             "Too many wrong codes; try again in 30 minutes.",
             "错误次数过多，请 30 分钟后再试。",
         ),
+        "mfa_already_enabled" => (
+            "Two-factor authentication is already on.",
+            "两步验证已经开启。",
+        ),
+        "mfa_not_enabled" => ("Two-factor authentication is not on.", "两步验证尚未开启。"),
+        "invalid_credential" => (
+            "The passkey answer is invalid or expired.",
+            "通行密钥的应答无效或已过期。",
+        ),
+        "mfa_enrolment_required" => (
+            "Set up two-factor authentication to continue.",
+            "请先设置两步验证再继续。",
+        ),
+        "passkeys_unavailable" => (
+            "Passkeys need the service to be reached by a domain name.",
+            "通行密钥需要通过域名访问本服务。",
+        ),
         "busy" => (
             "The server is busy; try again in a moment.",
             "服务器繁忙，请稍后再试。",

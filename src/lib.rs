@@ -28,6 +28,7 @@ pub mod kv;
 pub mod logging;
 pub mod mail;
 pub mod mailbox;
+pub mod mfa;
 pub mod oauth;
 pub mod ops;
 pub mod passwords;
@@ -76,6 +77,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(api_keys::routes::router())
         .merge(tenants::routes::router())
         .merge(admin::routes::router())
+        .merge(mfa::routes::router())
         .merge(system::routes::router())
         .merge(ops::routes::router())
         .merge(mailbox::routes::router());

@@ -257,12 +257,20 @@ fn operators_manage_users_from_the_cli() {
     assert!(ok && out.contains("queued"), "{out}{err}");
     let (ok, out, err) = admin(&["unlock", "ops@example.com"]);
     assert!(ok && out.contains("ops@example.com unlocked"), "{out}{err}");
+    let (ok, out, err) = admin(&["reset-mfa", "ops@example.com"]);
+    assert!(
+        ok && out.contains("ops@example.com: second factors removed"),
+        "{out}{err}"
+    );
+    let (ok, _, err) = admin(&["reset-mfa", "nobody@example.com"]);
+    assert!(!ok && err.contains("no such user"), "{err}");
     let (ok, out, _) = admin(&["audit", "--user", "ops@example.com", "--since", "1h"]);
     assert!(ok);
     assert!(
         out.contains("admin.user_updated")
             && out.contains("user.password_reset_requested")
-            && out.contains("user.unlocked"),
+            && out.contains("user.unlocked")
+            && out.contains("admin.mfa_reset"),
         "{out}"
     );
     assert!(!out.contains("violet"), "no secret in the audit");

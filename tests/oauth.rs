@@ -1449,3 +1449,91 @@ async fn identity_count(app: &TestApp, id: &str) -> i64 {
         .unwrap();
     n
 }
+
+#[tokio::test]
+async fn a_provider_sign_in_of_an_account_with_totp_finishes_at_the_second_step_page() {
+    let (app, _s, _op) = spawn_with_op(|_| {}).await;
+    let first = sign_in(&app, "corp", "dora").await;
+    let token = first.session.expect("a session");
+    // No password: a provider sign-in of the last minutes stands in for it.
+    let r = app
+        .post("/api/v1/users/me/mfa/totp", Some(&token), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let totp = totp_rs::Totp::from_url(r.body["otpauth_uri"].as_str().unwrap()).unwrap();
+    let code = |app: &TestApp| totp.generate(app.state.clock.now() as u64).to_string();
+    let r = app
+        .post(
+            "/api/v1/users/me/mfa/totp/confirm",
+            Some(&token),
+            json!({"code": code(&app)}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    app.state.clock.advance(30);
+
+    let mut b = Browser::new();
+    let callback = to_callback(&app, &mut b, "corp", Some("/account/security"), "dora").await;
+    let r = b.get(&callback).await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(location(&r), "/login/mfa", "the token never rides in a URL");
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_string())
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("gatehouse_mfa=") && c.contains("HttpOnly")),
+        "{cookies:?}"
+    );
+    assert!(!cookies.iter().any(|c| c.starts_with("gatehouse_session=")));
+    let page = b.get(&app.url("/login/mfa")).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let fields = [
+        ("csrf_token", csrf_token(&html)),
+        ("code", "000000".to_string()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let wrong = b.post_form(&app.url("/login/mfa"), &fields).await;
+    assert_eq!(wrong.status(), 422, "the form again, with the error");
+    let html = wrong.text().await.unwrap();
+    let fields = [("csrf_token", csrf_token(&html)), ("code", code(&app))];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = visit_post(&mut b, &app.url("/login/mfa"), &fields).await;
+    assert_eq!(
+        (done.status, done.location.as_str()),
+        (303, "/account/security")
+    );
+    let session = done.session.expect("a session after the second step");
+    let list = app.get("/api/v1/users/me/sessions", Some(&session)).await;
+    let current = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()
+        .clone();
+    assert_eq!(current["amr"], json!(["fed", "otp"]));
+}
+
+async fn visit_post(b: &mut Browser, url: &str, fields: &[(&str, &str)]) -> Landing {
+    let r = b.post_form(url, fields).await;
+    let session = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("gatehouse_session="))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_string);
+    Landing {
+        status: r.status().as_u16(),
+        location: location(&r),
+        session,
+    }
+}

@@ -1108,3 +1108,122 @@ async fn an_operators_templates_and_logo_show() {
     assert!(register.contains("Create an account"));
     assert!(register.contains("https://cdn.example/logo.svg"));
 }
+
+/// The base32 key shown on the security page, as an authenticator app would take it.
+fn totp_of(html: &str) -> totp_rs::Totp {
+    let secret = html
+        .split("<code id=\"totp-secret\">")
+        .nth(1)
+        .expect("the key is shown")
+        .split('<')
+        .next()
+        .unwrap();
+    totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
+        .build()
+        .unwrap()
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    html.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {name} field"))
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn totp_is_set_up_on_the_security_page_and_asked_for_at_sign_in() {
+    let (app, _s) = spawn().await;
+    let email = unique_email("security");
+    app.register(&email).await;
+    let c = browser(&app, "en");
+    assert_eq!(sign_in(&c, &app, &email, PASSWORD).await.status, 303);
+    assert!(
+        get(&c, &app, "/account")
+            .await
+            .body
+            .contains("href=\"/account/security\"")
+    );
+    let page = get(&c, &app, "/account/security").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Authenticator app"));
+
+    let wrong = submit(
+        &c,
+        &app,
+        "/account/security",
+        "/account/security/totp",
+        &[("password", "nope nope")],
+    )
+    .await;
+    assert_eq!(wrong.status, 422);
+    let started = submit(
+        &c,
+        &app,
+        "/account/security",
+        "/account/security/totp",
+        &[("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(started.status, 200);
+    assert!(started.body.contains("<svg"), "the QR code is inline");
+    let totp = totp_of(&started.body);
+    let now = || app.state.clock.now() as u64;
+    let token = csrf(&started.body);
+    let code = totp.generate(now()).to_string();
+    let confirmed = read(
+        c.post(app.url("/account/security/totp/confirm"))
+            .form(&[("csrf_token", token.as_str()), ("code", code.as_str())])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(confirmed.status, 200);
+    assert!(confirmed.body.contains("id=\"recovery-codes\""));
+    assert!(confirmed.body.contains("download=\"recovery-codes.txt\""));
+    app.state.clock.advance(30);
+
+    assert_eq!(
+        submit(&c, &app, "/account", "/logout", &[]).await.status,
+        303
+    );
+    let step = sign_in(&c, &app, &email, PASSWORD).await;
+    assert_eq!(
+        step.status, 200,
+        "the second step is a page, not a redirect"
+    );
+    assert!(step.body.contains("name=\"code\""));
+    assert!(
+        get(&c, &app, "/account")
+            .await
+            .location
+            .starts_with("/login"),
+        "no session yet"
+    );
+    let fields = [
+        ("csrf_token", csrf(&step.body)),
+        ("mfa_token", hidden(&step.body, "mfa_token")),
+        ("return_to", "/account".to_string()),
+        ("code", totp.generate(now()).to_string()),
+    ];
+    let done = read(
+        c.post(app.url("/login/mfa"))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((done.status, done.location.as_str()), (303, "/account"));
+    assert_eq!(get(&c, &app, "/account").await.status, 200);
+    let zh = browser(&app, "zh-CN");
+    assert_eq!(sign_in(&zh, &app, &email, PASSWORD).await.status, 200);
+    assert!(
+        get(&zh, &app, "/login/mfa").await.location == "/login",
+        "without the cookie, start over"
+    );
+}

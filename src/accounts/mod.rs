@@ -4,6 +4,6 @@
 pub mod routes;
 pub mod service;
 pub mod store;
-mod throttle;
+pub mod throttle;
 
 pub use store::{User, UserView};

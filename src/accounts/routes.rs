@@ -91,7 +91,7 @@ async fn register(
 
 /// Sign in with email and password.
 #[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = LoginInput,
-    responses((status = 200, body = SignedIn), (status = 400, description = "captcha_required / invalid_captcha"),
+    responses((status = 200, body = SignedIn, description = "signed in; or, when the account has a second factor, `{mfa_required, mfa_token, methods, expires_in}` (no session, no cookie): finish with `POST /auth/login/mfa`"), (status = 400, description = "captcha_required / invalid_captcha"),
         (status = 401, description = "invalid_credentials"),
         (status = 403, description = "account_disabled / email_unverified / password_login_disabled"),
         (status = 429, description = "rate_limited / account_locked"), (status = 503, description = "busy")))]
@@ -100,8 +100,10 @@ async fn login(
     client: ClientInfo,
     ApiJson(input): ApiJson<LoginInput>,
 ) -> Result<Response, ApiError> {
-    let (user, session) = service::login(&state, input, &client).await?;
-    Ok(signed_in(&state, StatusCode::OK, &user, session))
+    Ok(match service::login(&state, input, &client).await? {
+        service::SignIn::Done(user, session) => signed_in(&state, StatusCode::OK, &user, session),
+        service::SignIn::SecondStep(step) => (StatusCode::OK, Json(step)).into_response(),
+    })
 }
 
 /// Sign out: the current session is revoked and the cookie cleared.

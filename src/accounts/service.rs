@@ -219,7 +219,7 @@ pub async fn login(
     state: &AppState,
     input: LoginInput,
     client: &ClientInfo,
-) -> Result<(User, NewSession), ApiError> {
+) -> Result<SignIn, ApiError> {
     let LoginInput {
         email,
         password,
@@ -228,6 +228,12 @@ pub async fn login(
     } = input;
     let captcha = Some((captcha_id.as_deref(), captcha_answer.as_deref()));
     login_revealing(state, &email, captcha, client, || Some(password)).await
+}
+
+/// The end of a password sign-in: a session, or the second step the account owes first.
+pub enum SignIn {
+    Done(Box<User>, NewSession),
+    SecondStep(crate::mfa::SecondStep),
 }
 
 /// [`login`] for a password that is opened only once the attempt is counted (the RAGFlow
@@ -239,7 +245,7 @@ pub async fn login_revealing(
     captcha: throttle::CaptchaAnswer<'_>,
     client: &ClientInfo,
     reveal: impl FnOnce() -> Option<Password>,
-) -> Result<(User, NewSession), ApiError> {
+) -> Result<SignIn, ApiError> {
     if !state.config.password_login_enabled {
         return Err(ApiError::PasswordLoginDisabled);
     }
@@ -273,18 +279,26 @@ pub async fn login_revealing(
             ApiError::AccountDisabled
         });
     }
-    attempt.succeeded(state).await?;
     if verified.needs_rehash
         && let Some(old) = user.password_hash.as_deref()
     {
         let fresh = state.hasher.hash(&password).await?;
         store::upgrade_password_hash(&state.db, &user.id, old, &fresh).await?;
     }
+    if let Some(step) =
+        crate::mfa::login::begin_if_due(state, &user, "password", &["pwd"], None).await?
+    {
+        // The right password is no failure, but the count resets only once the sign-in is
+        // complete (after the second step).
+        attempt.release(state).await?;
+        return Ok(SignIn::SecondStep(step));
+    }
+    attempt.succeeded(state).await?;
     let session = sign_in(state, &user, client, "password").await?;
     let user = store::find_by_id(&state.db, &user.id)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
-    Ok((user, session))
+    Ok(SignIn::Done(Box::new(user), session))
 }
 
 /// Check `password` against the user's hash; without a user (or a password) a dummy check
@@ -317,12 +331,25 @@ pub async fn sign_in(
     client: &ClientInfo,
     channel: &str,
 ) -> Result<NewSession, ApiError> {
+    let amr = sessions::service::default_amr(channel);
+    sign_in_with_amr(state, user, client, channel, amr).await
+}
+
+/// [`sign_in`] recording the methods `amr` that proved it (in the session and the event).
+pub async fn sign_in_with_amr(
+    state: &AppState,
+    user: &User,
+    client: &ClientInfo,
+    channel: &str,
+    amr: &[&str],
+) -> Result<NewSession, ApiError> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let session = sessions::service::issue(&mut tx, state, &user.id, client, channel).await?;
+    let session =
+        sessions::service::issue_with_amr(&mut tx, state, &user.id, client, channel, amr).await?;
     store::set_last_login(&mut tx, &user.id, channel, now).await?;
     let event = AuditEvent::by_user("user.login", &user.id, client)
-        .detail(serde_json::json!({"channel": channel}));
+        .detail(serde_json::json!({"channel": channel, "methods": amr}));
     audit::record(&mut tx, now, event).await?;
     tx.commit().await?;
     metrics::counter!("gatehouse_logins_total", "channel" => channel.to_string(), "result" => "ok")
@@ -342,11 +369,32 @@ async fn login_failed(
 ) -> ApiError {
     metrics::counter!("gatehouse_logins_total", "channel" => "password", "result" => "failed")
         .increment(1);
-    match record_failure(state, normalized, client, user, failed).await {
+    match record_failure(state, normalized, client, user, failed, "password").await {
         Ok(()) if failed.locked_for_good => ApiError::AccountLocked,
         Ok(()) => ApiError::InvalidCredentials,
         Err(e) => e,
     }
+}
+
+/// Record a wrong second-step answer like a failed password: the same counts, events, lock
+/// and mail.
+pub async fn second_step_failed(
+    state: &AppState,
+    user: &User,
+    client: &ClientInfo,
+    failed: throttle::Failed,
+) -> Result<(), ApiError> {
+    metrics::counter!("gatehouse_logins_total", "channel" => "mfa", "result" => "failed")
+        .increment(1);
+    record_failure(
+        state,
+        &user.email_normalized,
+        client,
+        Some(user),
+        failed,
+        "mfa",
+    )
+    .await
 }
 
 async fn record_failure(
@@ -355,6 +403,7 @@ async fn record_failure(
     client: &ClientInfo,
     user: Option<&User>,
     failed: throttle::Failed,
+    channel: &str,
 ) -> Result<(), ApiError> {
     let now = state.clock.now();
     let tag = state.key.address_tag(normalized);
@@ -367,7 +416,7 @@ async fn record_failure(
         detail,
     };
     let mut tx = state.db.begin().await?;
-    let detail = serde_json::json!({"email_tag": tag, "channel": "password"});
+    let detail = serde_json::json!({"email_tag": tag, "channel": channel});
     audit::record(&mut tx, now, event("user.login_failed", detail)).await?;
     if failed.locked || failed.locked_for_good {
         let detail = serde_json::json!({"email_tag": tag, "until_reset": failed.locked_for_good});

@@ -44,6 +44,8 @@ pub enum AdminCommand {
         #[arg(long)]
         insecure_fast_hash: bool,
     },
+    /// Remove a user's second factors (TOTP, recovery codes, passkeys), e.g. after a lost device.
+    ResetMfa { user: String },
     /// Show the audit trail, newest first.
     Audit {
         /// A user id or email.
@@ -322,6 +324,16 @@ async fn operate(state: &AppState, command: AdminCommand) -> anyhow::Result<()> 
                 .await
                 .map_err(explain)?;
             println!("{} unlocked", found.email);
+            Ok(())
+        }
+        AdminCommand::ResetMfa { user } => {
+            let found = service::find_user(state, &admin, &user)
+                .await
+                .map_err(explain)?;
+            crate::mfa::service::admin_reset(state, &admin, &found.id, Some(&client))
+                .await
+                .map_err(explain)?;
+            println!("{}: second factors removed", found.email);
             Ok(())
         }
         AdminCommand::Audit {

@@ -106,6 +106,7 @@ pub async fn seed(
                 ip: "127.0.0.1",
                 user_agent: Some("gatehouse admin seed"),
                 auth_method: "password",
+                amr: r#"["pwd"]"#,
             })
             .collect();
         let mut tx = state.db.begin().await?;

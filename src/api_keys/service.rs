@@ -191,6 +191,7 @@ pub async fn authenticate(state: &AppState, key: &str) -> Result<Option<Authenti
             id: row.id,
             tenant_id: row.tenant_id,
         }),
+        amr: Vec::new(),
     }))
 }
 

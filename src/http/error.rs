@@ -96,6 +96,19 @@ pub enum ApiError {
     InvalidToken,
     #[error("too_many_attempts")]
     TooManyAttempts { retry_after: u64 },
+    #[error("mfa_already_enabled")]
+    MfaAlreadyEnabled,
+    #[error("mfa_not_enabled")]
+    MfaNotEnabled,
+    /// A passkey answer that does not verify (or its challenge is unknown, expired or used).
+    #[error("invalid_credential")]
+    InvalidCredential,
+    /// `[mfa] required_for` covers the caller, who has no second factor yet.
+    #[error("mfa_enrolment_required")]
+    MfaEnrolmentRequired,
+    /// The relying party id would be an IP address, which WebAuthn does not allow.
+    #[error("passkeys_unavailable")]
+    PasskeysUnavailable,
     #[error("busy")]
     Busy,
     /// Adding, editing or testing a mail account failed; `detail` is `{imap: {ok, error?},
@@ -143,6 +156,11 @@ pub const ALL_CODES: &[&str] = &[
     "invalid_code",
     "invalid_token",
     "too_many_attempts",
+    "mfa_already_enabled",
+    "mfa_not_enabled",
+    "invalid_credential",
+    "mfa_enrolment_required",
+    "passkeys_unavailable",
     "busy",
     "mail_connection_failed",
     "mail_server_error",
@@ -252,6 +270,11 @@ impl ApiError {
             Self::InvalidCode => ("invalid_code", S::BAD_REQUEST),
             Self::InvalidToken => ("invalid_token", S::BAD_REQUEST),
             Self::TooManyAttempts { .. } => ("too_many_attempts", S::TOO_MANY_REQUESTS),
+            Self::MfaAlreadyEnabled => ("mfa_already_enabled", S::CONFLICT),
+            Self::MfaNotEnabled => ("mfa_not_enabled", S::CONFLICT),
+            Self::InvalidCredential => ("invalid_credential", S::BAD_REQUEST),
+            Self::MfaEnrolmentRequired => ("mfa_enrolment_required", S::FORBIDDEN),
+            Self::PasskeysUnavailable => ("passkeys_unavailable", S::CONFLICT),
             Self::Busy => ("busy", S::SERVICE_UNAVAILABLE),
             Self::MailConnectionFailed(_) => ("mail_connection_failed", S::BAD_REQUEST),
             Self::MailServerError => ("mail_server_error", S::BAD_GATEWAY),

@@ -68,6 +68,12 @@ pub enum Template<'a> {
 pub enum SignInChange {
     IdentityLinked,
     EmailChanged,
+    TotpEnabled,
+    TotpDisabled,
+    RecoveryCodesRenewed,
+    PasskeyAdded,
+    PasskeyRemoved,
+    MfaReset,
 }
 
 impl SignInChange {
@@ -75,6 +81,12 @@ impl SignInChange {
         match self {
             Self::IdentityLinked => "identity_linked",
             Self::EmailChanged => "email_changed",
+            Self::TotpEnabled => "totp_enabled",
+            Self::TotpDisabled => "totp_disabled",
+            Self::RecoveryCodesRenewed => "recovery_codes_renewed",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRemoved => "passkey_removed",
+            Self::MfaReset => "mfa_reset",
         }
     }
 }

@@ -114,6 +114,10 @@ async fn callback(
             redirect(&return_to, Some(cookie))
         }
         Ok(Finished::Linked { return_to }) => redirect(&return_to, None),
+        Ok(Finished::SecondStep { mfa_token }) => {
+            let cookie = crate::web::mfa_cookie(&state, &mfa_token);
+            redirect("/login/mfa", Some(cookie))
+        }
         Err(failure) => {
             service::record_failure(&state, &id, &failure);
             redirect(&failure.location(), None)

@@ -213,6 +213,10 @@ pub enum Finished {
     Linked {
         return_to: String,
     },
+    /// The account has a second factor: the sign-in finishes at `/login/mfa` with this token.
+    SecondStep {
+        mfa_token: String,
+    },
 }
 
 /// Finish a sign-in: check the flow (taken once), exchange the code, verify who signed in, then
@@ -293,7 +297,24 @@ async fn finish(
         return Ok(Finished::Linked { return_to });
     }
     let user = resolve(state, channel, &profile, client, lang).await?;
+    // RAGFlow's clients cannot answer a second step; their provider channel is the way the
+    // profile offers to accounts with one.
+    if matches!(pending.door, Door::Native)
+        && let Some(step) =
+            crate::mfa::login::begin_if_due(state, &user, channel.id, &["fed"], Some(&return_to))
+                .await?
+    {
+        return Ok(Finished::SecondStep {
+            mfa_token: step.mfa_token,
+        });
+    }
     let session = sign_in(state, &user, client, channel.id).await?;
+    // `[mfa] required_for` sends a covered user without a second factor to enrol first.
+    let return_to = if crate::mfa::service::enrolment_due(state, &user).await? {
+        "/account/security?enrol=1".to_string()
+    } else {
+        return_to
+    };
     Ok(Finished::SignedIn { session, return_to })
 }
 

@@ -21,6 +21,9 @@ pub struct Authenticated {
     pub session_id: Option<String>,
     /// Set when the credential is an API key: the caller is limited to its tenant.
     pub api_key: Option<crate::api_keys::KeyScope>,
+    /// How the session was authenticated (RFC 8176: `pwd`, `otp`, `hwk`, `fed`); empty for an
+    /// API key.
+    pub amr: Vec<String>,
 }
 
 impl Authenticated {
@@ -59,10 +62,21 @@ pub struct SessionInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub current: bool,
+    /// How the session was authenticated: `pwd`, `otp`, `hwk`, `fed`.
+    pub amr: Vec<String>,
 }
 
 fn effective_expiry(state: &AppState, last_seen_at: i64, absolute: i64) -> i64 {
     (last_seen_at + state.config.session_idle_timeout.secs()).min(absolute)
+}
+
+/// The authentication methods a sign-in by `method` alone proves.
+pub fn default_amr(method: &str) -> &'static [&'static str] {
+    match method {
+        "password" => &["pwd"],
+        "passkey" => &["hwk"],
+        _ => &["fed"],
+    }
 }
 
 /// Create a session for `user_id` inside the caller's transaction.
@@ -72,6 +86,18 @@ pub async fn issue(
     user_id: &str,
     client: &ClientInfo,
     method: &str,
+) -> Result<NewSession, ApiError> {
+    issue_with_amr(conn, state, user_id, client, method, default_amr(method)).await
+}
+
+/// [`issue`] recording the methods `amr` that authenticated it (a second step adds one).
+pub async fn issue_with_amr(
+    conn: &mut Conn,
+    state: &AppState,
+    user_id: &str,
+    client: &ClientInfo,
+    method: &str,
+    amr: &[&str],
 ) -> Result<NewSession, ApiError> {
     let now = state.clock.now();
     let token = new_token(TOKEN_PREFIX);
@@ -88,6 +114,7 @@ pub async fn issue(
             ip: &client.ip.to_string(),
             user_agent: client.user_agent.as_deref(),
             auth_method: method,
+            amr: &serde_json::to_string(amr).unwrap_or_else(|_| "[]".into()),
         },
     )
     .await?;
@@ -122,6 +149,7 @@ pub async fn authenticate(
     }
     Ok(Some(Authenticated {
         user,
+        amr: parse_amr(&session.amr),
         session_id: Some(session.id),
         api_key: None,
     }))
@@ -138,11 +166,16 @@ pub async fn list(state: &AppState, auth: &Authenticated) -> Result<Vec<SessionI
             created_at: rfc3339(s.created_at),
             last_seen_at: rfc3339(s.last_seen_at),
             expires_at: rfc3339(effective_expiry(state, s.last_seen_at, s.expires_at)),
+            amr: parse_amr(&s.amr),
             id: s.id,
             ip: s.ip,
             user_agent: s.user_agent,
         })
         .collect())
+}
+
+fn parse_amr(stored: &str) -> Vec<String> {
+    serde_json::from_str(stored).unwrap_or_default()
 }
 
 /// Revoke one of the caller's sessions; another user's session is simply not found.
@@ -240,7 +273,7 @@ pub async fn is_recent_provider_login(
     session_id: &str,
     since: i64,
 ) -> Result<bool, ApiError> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE id = $1 AND auth_method <> 'password' AND created_at >= $2")
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE id = $1 AND auth_method NOT IN ('password', 'passkey') AND created_at >= $2")
         .bind(session_id)
         .bind(since)
         .fetch_one(state.db.pool())

@@ -14,12 +14,13 @@ pub struct SessionInsert<'a> {
     pub ip: &'a str,
     pub user_agent: Option<&'a str>,
     pub auth_method: &'a str,
+    pub amr: &'a str,
 }
 
 pub async fn insert(conn: &mut Conn, s: SessionInsert<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, auth_method) \
-         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
+        "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, auth_method, amr) \
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)",
     )
     .bind(s.id)
     .bind(s.user_id)
@@ -29,6 +30,7 @@ pub async fn insert(conn: &mut Conn, s: SessionInsert<'_>) -> Result<(), sqlx::E
     .bind(s.ip)
     .bind(s.user_agent)
     .bind(s.auth_method)
+    .bind(s.amr)
     .execute(conn)
     .await
     .map(|_| ())
@@ -43,9 +45,9 @@ pub async fn insert_many(
         return Ok(());
     }
     let sql = format!(
-        "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, auth_method) \
+        "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, auth_method, amr) \
          VALUES {}",
-        crate::db::values_list(sessions.len(), 9)
+        crate::db::values_list(sessions.len(), 10)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for s in sessions {
@@ -58,7 +60,8 @@ pub async fn insert_many(
             .bind(s.expires_at)
             .bind(s.ip)
             .bind(s.user_agent)
-            .bind(s.auth_method);
+            .bind(s.auth_method)
+            .bind(s.amr);
     }
     query.execute(conn).await.map(|_| ())
 }
@@ -71,11 +74,12 @@ pub struct SessionRow {
     pub expires_at: i64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    pub amr: String,
 }
 
 /// The session check's one statement: the session with this token hash and its user.
 const SESSION_AND_USER: &str = "SELECT s.id AS s_id, s.created_at AS s_created_at, \
-        s.last_seen_at AS s_last_seen_at, s.expires_at AS s_expires_at, u.* \
+        s.last_seen_at AS s_last_seen_at, s.expires_at AS s_expires_at, s.amr AS s_amr, u.* \
      FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1";
 
 /// The session with this token hash and its user, in one round trip (on SQLite, on the
@@ -96,6 +100,7 @@ pub async fn find_by_token_hash(
                         expires_at: row.get("s_expires_at")?,
                         ip: None,
                         user_agent: None,
+                        amr: row.get("s_amr")?,
                     };
                     Ok((session, User::from_sqlite_row(row)?))
                 })
@@ -114,6 +119,7 @@ pub async fn find_by_token_hash(
         expires_at: row.try_get("s_expires_at")?,
         ip: None,
         user_agent: None,
+        amr: row.try_get("s_amr")?,
     };
     let user = <User as sqlx::FromRow<_>>::from_row(&row)?;
     Ok(Some((session, user)))
@@ -132,7 +138,7 @@ pub async fn touch(db: &Db, id: &str, now: i64) -> Result<(), sqlx::Error> {
 
 pub async fn list_for_user(db: &Db, user_id: &str) -> Result<Vec<SessionRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, created_at, last_seen_at, expires_at, ip, user_agent FROM sessions \
+        "SELECT id, created_at, last_seen_at, expires_at, ip, user_agent, amr FROM sessions \
          WHERE user_id = $1 ORDER BY created_at DESC, id DESC",
     )
     .bind(user_id)

@@ -56,6 +56,7 @@ pub(super) const PROVIDER_ERRORS: &[&str] = &[
     "account_disabled",
     "registration_disabled",
     "provider_error",
+    "mfa_expired",
 ];
 
 struct LoginForm<'a> {
@@ -88,6 +89,7 @@ fn login_context(state: &AppState, page: &Page, form: LoginForm<'_>) -> Value {
         providers,
         password_login => state.config.password_login_enabled,
         registration => state.config.registration_enabled,
+        passkeys => crate::mfa::passkeys::available(state),
     }
 }
 
@@ -125,7 +127,13 @@ pub async fn login_submit(State(state): State<AppState>, page: Page, form: WebFo
             Err(e) => Err(e),
         };
     let err = match result {
-        Ok((_, session)) => return signed_in(&state, &session, &return_to),
+        Ok(accounts::SignIn::Done(user, session)) => {
+            let to = super::security_views::after_sign_in(&state, &user, &return_to).await;
+            return signed_in(&state, &session, &to);
+        }
+        Ok(accounts::SignIn::SecondStep(step)) => {
+            return super::security_views::second_step_page(&state, &page, &step, &return_to);
+        }
         Err(e) => e,
     };
     let captcha = if matches!(err, ApiError::CaptchaRequired | ApiError::InvalidCaptcha) {

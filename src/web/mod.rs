@@ -12,5 +12,7 @@ mod mail_views;
 mod overview_views;
 mod page;
 pub mod routes;
+mod security_views;
 
 pub use form::safe_return_to;
+pub use security_views::mfa_cookie;

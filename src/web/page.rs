@@ -51,6 +51,8 @@ const TEMPLATES: &[(&str, &str)] = web_templates!(
     "_account_menu.html",
     "account_mail.html",
     "mail.html",
+    "login_mfa.html",
+    "security.html",
 );
 
 /// The stylesheet, served from `/assets/gatehouse.css` with the configured accent appended.
@@ -285,6 +287,7 @@ impl Page {
             headers,
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; style-src 'self'; img-src 'self' data: https:; \
+             script-src 'self'; connect-src 'self'; \
              form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         );
         if self.new_seed {

@@ -95,6 +95,7 @@ pub fn router() -> Router<AppState> {
         .route("/mail/compose", post(mail::compose_submit))
         .route("/mail/message", post(mail::message_action))
         .route("/assets/gatehouse.css", get(stylesheet))
+        .merge(super::security_views::router())
 }
 
 /// The embedded stylesheet with the configured accent colour (checked as `#rrggbb` at startup).

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{split_addresses, tls_for_port, valid_username};
-use crate::accounts::service::{LoginInput, RegisterInput, Registered};
+use crate::accounts::service::{LoginInput, RegisterInput, Registered, SignIn};
 use crate::http::error::FieldProblem;
 use crate::http::inputs::{Email, Nickname};
 use crate::http::{ApiError, ApiJson, ClientInfo, ReqLang, SessionUser};
@@ -299,6 +299,12 @@ async fn login(
         captcha_id: None,
         captcha_answer: None,
     };
-    let (user, session) = crate::accounts::service::login(&state, native, &client).await?;
-    Ok(Json(json!({"token": session.token, "user_id": user.id})))
+    // A due second step answers as the native login does (Points settled 15); the client
+    // finishes it at `POST /api/v1/auth/login/mfa`.
+    match crate::accounts::service::login(&state, native, &client).await? {
+        SignIn::Done(user, session) => {
+            Ok(Json(json!({"token": session.token, "user_id": user.id})))
+        }
+        SignIn::SecondStep(step) => Ok(Json(json!(step))),
+    }
 }

@@ -110,6 +110,8 @@ pub async fn callback(
         },
         // A profile flow never links (it has no native session to link to).
         Ok(Finished::Linked { .. }) => Failure::InvalidState,
+        // Profile flows never owe a second step (see `oauth::service`).
+        Ok(Finished::SecondStep { .. }) => Failure::InvalidState,
         Err(failure) => failure,
     };
     service::record_failure(&p.app, &channel, &failure);

@@ -71,15 +71,23 @@ pub async fn login(State(p): State<Profile>, Client(client): Client, body: Body)
         let captcha = Some((None, None));
         // Decrypting is RSA work: done only once the attempt is counted and allowed.
         let reveal = || password(&p, wire_password);
-        let (user, session) =
-            accounts::login_revealing(&p.app, &email, captcha, &client, reveal).await?;
-        Ok::<_, ApiError>((user, token_for(&p, &session).await?))
+        match accounts::login_revealing(&p.app, &email, captcha, &client, reveal).await? {
+            accounts::SignIn::Done(user, session) => {
+                Ok::<_, ApiError>(Some((user, token_for(&p, &session).await?)))
+            }
+            // RAGFlow's clients cannot answer a second step: the token is not even issued.
+            accounts::SignIn::SecondStep(_) => Ok(None),
+        }
     }
     .await;
     match result {
-        Ok((user, token)) => {
+        Ok(Some((user, token))) => {
             wire::with_token(wire::ok_with("Welcome back!", user_dict(&user)), &token)
         }
+        Ok(None) => wire::fail(
+            code::AUTHENTICATION_ERROR,
+            "Two-factor authentication is on for this account: sign in on the web page.",
+        ),
         Err(e) => login_fault(e),
     }
 }
