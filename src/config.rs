@@ -53,6 +53,8 @@ pub struct Config {
     pub captcha: CaptchaConfig,
     pub ragflow: RagflowConfig,
     pub web: WebConfig,
+    pub oidc_provider: OidcProviderConfig,
+    pub forward_auth: ForwardAuthConfig,
 }
 
 impl Default for Config {
@@ -86,6 +88,8 @@ impl Default for Config {
             captcha: CaptchaConfig::default(),
             ragflow: RagflowConfig::default(),
             web: WebConfig::default(),
+            oidc_provider: OidcProviderConfig::default(),
+            forward_auth: ForwardAuthConfig::default(),
         }
     }
 }
@@ -239,6 +243,35 @@ impl ProviderKind {
             Self::Github => "github",
         }
     }
+}
+
+/// gatehouse as the OpenID Provider of the operator's applications: token lifetimes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcProviderConfig {
+    /// Access and ID tokens (JWTs that cannot be recalled, so short).
+    pub access_token_ttl: HumanDuration,
+    pub refresh_token_ttl: HumanDuration,
+    /// Authorization codes (single use).
+    pub code_ttl: HumanDuration,
+}
+
+impl Default for OidcProviderConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: HumanDuration::from_secs(600),
+            refresh_token_ttl: HumanDuration::from_secs(30 * 86400),
+            code_ttl: HumanDuration::from_secs(60),
+        }
+    }
+}
+
+/// Forward authentication for reverse proxies (`/api/v1/auth/forward`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardAuthConfig {
+    /// Hosts (`app.example.com` or `host:port`) a sign-in may return to by absolute URL.
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

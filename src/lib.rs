@@ -29,6 +29,7 @@ pub mod logging;
 pub mod mail;
 pub mod oauth;
 pub mod passwords;
+pub mod provider;
 pub mod recovery;
 pub mod sealing;
 pub mod server;
@@ -74,7 +75,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(api_keys::routes::router())
         .merge(tenants::routes::router())
         .merge(admin::routes::router())
-        .merge(system::routes::router());
+        .merge(system::routes::router())
+        .merge(provider::routes::router());
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts();
@@ -105,6 +107,7 @@ pub fn app(state: AppState) -> Router {
         .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
         .merge(system::routes::probes(metrics_here))
         .merge(web::routes::router())
+        .merge(provider::routes::oauth_router())
         .fallback(http::middleware::not_found)
         .method_not_allowed_fallback(http::middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(http::extractors::BODY_LIMIT))
