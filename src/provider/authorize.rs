@@ -31,7 +31,7 @@ pub enum Outcome {
     },
     /// Ask the user; the page posts `request` back with the decision.
     Consent {
-        client: ClientRow,
+        client: Box<ClientRow>,
         scopes: Vec<String>,
         request: String,
     },
@@ -46,20 +46,37 @@ struct Checked {
 
 impl Checked {
     fn error(&self, issuer: &str, code: &str, description: &str) -> Outcome {
-        let Ok(mut url) = url::Url::parse(&self.redirect_uri) else {
-            return Outcome::ErrorPage("provider_error_redirect_uri");
-        };
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("error", code);
-            q.append_pair("error_description", description);
-            if let Some(s) = &self.state {
-                q.append_pair("state", s);
-            }
-            q.append_pair("iss", issuer);
-        }
-        Outcome::Redirect(url.to_string())
+        error_redirect(
+            &self.redirect_uri,
+            self.state.as_deref(),
+            issuer,
+            code,
+            description,
+        )
     }
+}
+
+/// `redirect_uri?error=…&error_description=…&state=…&iss=…` (RFC 6749 §4.1.2.1, RFC 9207).
+fn error_redirect(
+    redirect_uri: &str,
+    state: Option<&str>,
+    issuer: &str,
+    code: &str,
+    description: &str,
+) -> Outcome {
+    let Ok(mut url) = url::Url::parse(redirect_uri) else {
+        return Outcome::ErrorPage("provider_error_redirect_uri");
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("error", code);
+        q.append_pair("error_description", description);
+        if let Some(s) = state {
+            q.append_pair("state", s);
+        }
+        q.append_pair("iss", issuer);
+    }
+    Outcome::Redirect(url.to_string())
 }
 
 fn one<'a>(q: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
@@ -244,7 +261,7 @@ pub async fn decide(
                 .extend_pairs(pairs.iter().filter(|(k, _)| k != "prompt"))
                 .finish();
             return Ok(Outcome::Consent {
-                client: checked.client,
+                client: Box::new(checked.client),
                 scopes,
                 request,
             });
@@ -306,4 +323,28 @@ pub async fn client_of(state: &AppState, client_id: &str) -> Option<ClientRow> {
         .await
         .ok()
         .flatten()
+}
+
+/// The client's answer when the user declines: `error=access_denied` at the redirect URI of a
+/// request [`decide`] has already checked.
+pub fn denied(state: &AppState, pairs: &[(String, String)]) -> String {
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let issuer = state.public_base_url.trim_end_matches('/');
+    let redirect_uri = get("redirect_uri").unwrap_or_default();
+    let client_state = get("state").filter(|s| !s.is_empty());
+    match error_redirect(
+        &redirect_uri,
+        client_state.as_deref(),
+        issuer,
+        "access_denied",
+        "the user declined",
+    ) {
+        Outcome::Redirect(to) => to,
+        _ => "/".into(),
+    }
 }

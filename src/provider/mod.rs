@@ -7,6 +7,7 @@
 //! applications' libraries read; the admin API keeps gatehouse's error body.
 
 pub mod authorize;
+pub mod cli;
 pub mod clients;
 pub mod forward;
 pub mod keys;

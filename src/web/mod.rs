@@ -9,6 +9,7 @@ mod form;
 pub mod i18n;
 mod link_views;
 mod page;
+mod provider_views;
 pub mod routes;
 
 pub use form::safe_return_to;

@@ -47,6 +47,9 @@ const TEMPLATES: &[(&str, &str)] = web_templates!(
     "admin_audit.html",
     "admin_outbox.html",
     "_pager.html",
+    "oauth_consent.html",
+    "oauth_logout.html",
+    "admin_clients.html",
 );
 
 /// The stylesheet, served from `/assets/gatehouse.css` with the configured accent appended.

@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 
 use super::{
     account_views as account, admin_views as admin, auth_views as auth, link_views as link, page,
+    provider_views as provider,
 };
 use crate::state::AppState;
 
@@ -78,6 +79,15 @@ pub fn router() -> Router<AppState> {
         .route("/admin/audit", get(admin::audit))
         .route("/admin/outbox", get(admin::outbox))
         .route("/assets/gatehouse.css", get(stylesheet))
+        .route(
+            "/oauth/authorize",
+            get(provider::authorize).post(provider::consent),
+        )
+        .route(
+            "/oauth/logout",
+            get(provider::logout).post(provider::logout_confirm),
+        )
+        .route("/admin/clients", get(provider::clients_page))
 }
 
 /// The embedded stylesheet with the configured accent colour (checked as `#rrggbb` at startup).
