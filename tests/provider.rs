@@ -219,7 +219,8 @@ async fn form_post(
 }
 
 async fn introspect(app: &TestApp, c: &Value, tok: &str) -> Value {
-    let (status, body) = form_post(app, "/oauth/introspect", Some(creds(c)), &[("token", tok)]).await;
+    let (status, body) =
+        form_post(app, "/oauth/introspect", Some(creds(c)), &[("token", tok)]).await;
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -258,7 +259,9 @@ async fn verify_jwt(app: &TestApp, jwt: &str, aud: &str) -> (jsonwebtoken::Heade
         .json()
         .await
         .unwrap();
-    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid in JWKS");
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("kid in JWKS");
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
     let mut validation = jsonwebtoken::Validation::new(header.alg);
     validation.set_audience(&[aud]);
@@ -283,7 +286,10 @@ async fn signed_in_tokens(app: &TestApp, c: &Value) -> (String, String, Value) {
     let (verifier, challenge) = pkce();
     let url = authorize_url(
         c["client_id"].as_str().unwrap(),
-        &[("code_challenge", &challenge), ("code_challenge_method", "S256")],
+        &[
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
     );
     let code = authorize(app, &session, &url).await;
     let (status, tokens) = exchange(app, c, &code, Some(&verifier)).await;
@@ -337,7 +343,10 @@ async fn discovery_and_jwks_describe_the_provider() {
     assert!(algs.contains(&"EdDSA") && algs.contains(&"RS256"), "{jwks}");
     for k in keys {
         assert!(k["kid"].is_string() && k["use"] == "sig", "{k}");
-        assert!(k.get("d").is_none() && k.get("p").is_none(), "no private part: {k}");
+        assert!(
+            k.get("d").is_none() && k.get("p").is_none(),
+            "no private part: {k}"
+        );
     }
     // The private halves are sealed at rest: no PEM/DER in the table.
     let stored: Vec<String> = sqlx::query_scalar("SELECT private_key FROM oidc_signing_keys")
@@ -347,7 +356,10 @@ async fn discovery_and_jwks_describe_the_provider() {
     assert_eq!(stored.len(), 2);
     for s in stored {
         let raw = STANDARD.decode(&s).unwrap();
-        assert!(!raw.windows(4).any(|w| w == [0x30, 0x82, 0x04, 0xa3]), "RSA DER in clear");
+        assert!(
+            !raw.windows(4).any(|w| w == [0x30, 0x82, 0x04, 0xa3]),
+            "RSA DER in clear"
+        );
     }
 }
 
@@ -359,7 +371,11 @@ async fn superusers_manage_clients_and_secrets_show_once() {
     let r = app.get("/api/v1/admin/clients", Some(&user)).await;
     assert_eq!((r.status, r.code()), (403, "forbidden"));
     let r = app
-        .post("/api/v1/admin/clients", None, json!({"name": "x", "redirect_uris": [CB]}))
+        .post(
+            "/api/v1/admin/clients",
+            None,
+            json!({"name": "x", "redirect_uris": [CB]}),
+        )
         .await;
     assert_eq!(r.status, 401);
 
@@ -384,11 +400,18 @@ async fn superusers_manage_clients_and_secrets_show_once() {
             .unwrap();
     assert_ne!(stored.as_deref(), Some(secret), "stored hashed");
     let id = c["id"].as_str().unwrap();
-    let r = app.get(&format!("/api/v1/admin/clients/{id}"), Some(&admin)).await;
+    let r = app
+        .get(&format!("/api/v1/admin/clients/{id}"), Some(&admin))
+        .await;
     assert_eq!(r.status, 200);
     assert!(r.body.get("client_secret").is_none(), "secret shown once");
-    let r = app.get("/api/v1/admin/clients?per_page=1", Some(&admin)).await;
-    assert_eq!((r.body["total"].as_i64(), r.body["per_page"].as_i64()), (Some(1), Some(1)));
+    let r = app
+        .get("/api/v1/admin/clients?per_page=1", Some(&admin))
+        .await;
+    assert_eq!(
+        (r.body["total"].as_i64(), r.body["per_page"].as_i64()),
+        (Some(1), Some(1))
+    );
     assert!(!r.text.contains(secret));
 
     let p = new_client(
@@ -403,24 +426,57 @@ async fn superusers_manage_clients_and_secrets_show_once() {
 
     // Validation: every bad field named, nothing stored.
     for (body, bad) in [
-        (json!({"name": "x", "redirect_uris": ["https://a.test/cb#frag"]}), "redirect_uris"),
+        (
+            json!({"name": "x", "redirect_uris": ["https://a.test/cb#frag"]}),
+            "redirect_uris",
+        ),
         (json!({"name": "x", "redirect_uris": []}), "redirect_uris"),
-        (json!({"name": "x", "redirect_uris": ["/relative"]}), "redirect_uris"),
+        (
+            json!({"name": "x", "redirect_uris": ["/relative"]}),
+            "redirect_uris",
+        ),
         (json!({"name": "", "redirect_uris": [CB]}), "name"),
-        (json!({"name": "x", "redirect_uris": [CB], "allowed_scopes": ["admin"]}), "allowed_scopes"),
-        (json!({"name": "x", "redirect_uris": [CB], "id_token_signed_response_alg": "HS256"}), "id_token_signed_response_alg"),
-        (json!({"name": "x", "redirect_uris": [CB], "post_logout_redirect_uris": ["javascript:alert(1)"]}), "post_logout_redirect_uris"),
+        (
+            json!({"name": "x", "redirect_uris": [CB], "allowed_scopes": ["admin"]}),
+            "allowed_scopes",
+        ),
+        (
+            json!({"name": "x", "redirect_uris": [CB], "id_token_signed_response_alg": "HS256"}),
+            "id_token_signed_response_alg",
+        ),
+        (
+            json!({"name": "x", "redirect_uris": [CB], "post_logout_redirect_uris": ["javascript:alert(1)"]}),
+            "post_logout_redirect_uris",
+        ),
     ] {
         let r = app.post("/api/v1/admin/clients", Some(&admin), body).await;
-        assert_eq!((r.status, r.code()), (422, "validation_failed"), "{}", r.text);
-        assert!(r.body["error"]["fields"][bad].is_string(), "{bad}: {}", r.text);
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "validation_failed"),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.body["error"]["fields"][bad].is_string(),
+            "{bad}: {}",
+            r.text
+        );
     }
     let r = app
-        .post("/api/v1/admin/clients", Some(&admin), json!({"name": "x", "redirect_uris": [CB], "colour": 1}))
+        .post(
+            "/api/v1/admin/clients",
+            Some(&admin),
+            json!({"name": "x", "redirect_uris": [CB], "colour": 1}),
+        )
         .await;
     assert_eq!(r.status, 422);
     let r = app
-        .request(reqwest::Method::PATCH, "/api/v1/admin/clients/not-a-uuid", Some(&admin), Some(json!({})))
+        .request(
+            reqwest::Method::PATCH,
+            "/api/v1/admin/clients/not-a-uuid",
+            Some(&admin),
+            Some(json!({})),
+        )
         .await;
     assert_eq!(r.status, 404);
 
@@ -434,26 +490,55 @@ async fn superusers_manage_clients_and_secrets_show_once() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!((r.body["name"].as_str(), r.body["first_party"].as_bool()), (Some("Wiki 2"), Some(true)));
+    assert_eq!(
+        (r.body["name"].as_str(), r.body["first_party"].as_bool()),
+        (Some("Wiki 2"), Some(true))
+    );
     let r = app
-        .post(&format!("/api/v1/admin/clients/{id}/secret"), Some(&admin), json!({}))
+        .post(
+            &format!("/api/v1/admin/clients/{id}/secret"),
+            Some(&admin),
+            json!({}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let new_secret = r.body["client_secret"].as_str().unwrap().to_string();
     assert_ne!(new_secret, secret);
     let cid = c["client_id"].as_str().unwrap();
-    let (status, body) = token(&app, Some((cid, secret)), &[("grant_type", "client_credentials")]).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "old secret");
-    let (status, _) = token(&app, Some((cid, &new_secret)), &[("grant_type", "client_credentials")]).await;
+    let (status, body) = token(
+        &app,
+        Some((cid, secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "old secret"
+    );
+    let (status, _) = token(
+        &app,
+        Some((cid, &new_secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
     assert_eq!(status, 200, "new secret");
     let pid = p["id"].as_str().unwrap();
     let r = app
-        .post(&format!("/api/v1/admin/clients/{pid}/secret"), Some(&admin), json!({}))
+        .post(
+            &format!("/api/v1/admin/clients/{pid}/secret"),
+            Some(&admin),
+            json!({}),
+        )
         .await;
     assert_eq!(r.status, 422, "a public client has no secret");
-    let r = app.delete(&format!("/api/v1/admin/clients/{id}"), Some(&admin)).await;
+    let r = app
+        .delete(&format!("/api/v1/admin/clients/{id}"), Some(&admin))
+        .await;
     assert_eq!(r.status, 204);
-    let r = app.get(&format!("/api/v1/admin/clients/{id}"), Some(&admin)).await;
+    let r = app
+        .get(&format!("/api/v1/admin/clients/{id}"), Some(&admin))
+        .await;
     assert_eq!(r.status, 404);
 
     let events: Vec<String> = sqlx::query_scalar(
@@ -462,8 +547,16 @@ async fn superusers_manage_clients_and_secrets_show_once() {
     .fetch_all(app.state.db.pool())
     .await
     .unwrap();
-    let names: Vec<&str> = events.iter().map(|e| e.split(' ').next().unwrap()).collect();
-    assert!(names.contains(&"oauth_client.created") && names.contains(&"oauth_client.updated") && names.contains(&"oauth_client.deleted"), "{events:?}");
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e.split(' ').next().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"oauth_client.created")
+            && names.contains(&"oauth_client.updated")
+            && names.contains(&"oauth_client.deleted"),
+        "{events:?}"
+    );
     for e in &events {
         assert!(!e.contains(secret) && !e.contains(&new_secret), "{e}");
     }
@@ -479,7 +572,10 @@ async fn code_flow_with_pkce_consent_and_claims() {
     let (verifier, challenge) = pkce();
     let url = authorize_url(
         cid,
-        &[("code_challenge", &challenge), ("code_challenge_method", "S256")],
+        &[
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
     );
 
     // Signed out: to the sign-in page, coming back to this very request.
@@ -493,16 +589,38 @@ async fn code_flow_with_pkce_consent_and_claims() {
     let r = browse(&app, Some(&session), &url).await;
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
-    assert!(html.contains("Wiki") && html.contains("Your email address"), "{html}");
+    assert!(
+        html.contains("Wiki") && html.contains("Your email address"),
+        "{html}"
+    );
     // Declining sends the client access_denied.
     let request = field(&html, "request");
     let csrf = field(&html, "csrf_token");
-    let r = post_page(&app, &session, "/oauth/authorize", &[("csrf_token", &csrf), ("request", &request), ("decision", "deny")]).await;
+    let r = post_page(
+        &app,
+        &session,
+        "/oauth/authorize",
+        &[
+            ("csrf_token", &csrf),
+            ("request", &request),
+            ("decision", "deny"),
+        ],
+    )
+    .await;
     assert_eq!(r.status(), 302);
     let q = query(&location(&r));
-    assert_eq!((q["error"].as_str(), q["state"].as_str()), ("access_denied", "st-1"));
+    assert_eq!(
+        (q["error"].as_str(), q["state"].as_str()),
+        ("access_denied", "st-1")
+    );
     // A forged form (no CSRF token) does not grant anything.
-    let r = post_page(&app, &session, "/oauth/authorize", &[("request", &request), ("decision", "allow")]).await;
+    let r = post_page(
+        &app,
+        &session,
+        "/oauth/authorize",
+        &[("request", &request), ("decision", "allow")],
+    )
+    .await;
     assert_eq!(r.status(), 403);
 
     let code = authorize(&app, &session, &url).await;
@@ -510,7 +628,12 @@ async fn code_flow_with_pkce_consent_and_claims() {
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["expires_in"], 600);
-    assert!(tokens["refresh_token"].as_str().unwrap().starts_with("ghr_"));
+    assert!(
+        tokens["refresh_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("ghr_")
+    );
     let (header, id) = verify_jwt(&app, tokens["id_token"].as_str().unwrap(), cid).await;
     assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
     assert_eq!(id["sub"], user_id.as_str());
@@ -521,12 +644,23 @@ async fn code_flow_with_pkce_consent_and_claims() {
     assert_eq!(id["name"], "Tester");
     assert_eq!(id["locale"], "en");
     let groups = id["groups"].as_array().unwrap();
-    assert!(!groups.is_empty() && groups.iter().all(|g| g.as_str().unwrap().contains(':')), "{id}");
-    assert!(groups.iter().any(|g| g.as_str().unwrap().ends_with(":owner")), "{id}");
+    assert!(
+        !groups.is_empty() && groups.iter().all(|g| g.as_str().unwrap().contains(':')),
+        "{id}"
+    );
+    assert!(
+        groups
+            .iter()
+            .any(|g| g.as_str().unwrap().ends_with(":owner")),
+        "{id}"
+    );
     let (aheader, access) = verify_jwt(&app, tokens["access_token"].as_str().unwrap(), cid).await;
     assert_eq!(aheader.typ.as_deref(), Some("at+jwt"));
     assert_eq!(access["client_id"], cid);
-    assert_eq!(access["scope"], "openid email profile groups offline_access");
+    assert_eq!(
+        access["scope"],
+        "openid email profile groups offline_access"
+    );
 
     let (status, info) = userinfo(&app, tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(status, 200, "{info}");
@@ -536,13 +670,21 @@ async fn code_flow_with_pkce_consent_and_claims() {
 
     // The code is single use.
     let (status, body) = exchange(&app, &c, &code, Some(&verifier)).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 
     // Consent is remembered: the next request comes straight back; prompt=consent asks again.
     let r = browse(&app, Some(&session), &authorize_url(cid, &[])).await;
     assert_eq!(r.status(), 302);
     assert!(query(&location(&r)).contains_key("code"));
-    let r = browse(&app, Some(&session), &authorize_url(cid, &[("prompt", "consent")])).await;
+    let r = browse(
+        &app,
+        Some(&session),
+        &authorize_url(cid, &[("prompt", "consent")]),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     // A scope not yet granted is asked for.
     let events = app.audit_events("oauth.consent_granted").await;
@@ -555,12 +697,23 @@ async fn pkce_and_code_errors_are_invalid_grant() {
     let admin = superuser(&app).await;
     let c = confidential(&app, &admin).await;
     let cid = c["client_id"].as_str().unwrap();
-    let pub_c = new_client(&app, &admin, json!({"name": "SPA", "redirect_uris": [CB], "type": "public", "first_party": true})).await;
+    let pub_c = new_client(
+        &app,
+        &admin,
+        json!({"name": "SPA", "redirect_uris": [CB], "type": "public", "first_party": true}),
+    )
+    .await;
     let pid = pub_c["client_id"].as_str().unwrap();
     let (session, _) = member(&app).await;
 
     // A public client without PKCE, or with `plain`: an error at its redirect URI.
-    for extra in [vec![], vec![("code_challenge", "x".repeat(43)), ("code_challenge_method", "plain".into())]] {
+    for extra in [
+        vec![],
+        vec![
+            ("code_challenge", "x".repeat(43)),
+            ("code_challenge_method", "plain".into()),
+        ],
+    ] {
         let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let r = browse(&app, Some(&session), &authorize_url(pid, &extra)).await;
         assert_eq!(r.status(), 302);
@@ -569,21 +722,81 @@ async fn pkce_and_code_errors_are_invalid_grant() {
     }
 
     let (verifier, challenge) = pkce();
-    let with_pkce = [("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")];
+    let with_pkce = [
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
     // Public client: no secret, PKCE checked.
     let code = authorize(&app, &session, &authorize_url(pid, &with_pkce)).await;
-    let (status, body) = token(&app, None, &[("grant_type", "authorization_code"), ("client_id", pid), ("code", &code), ("redirect_uri", CB), ("code_verifier", "wrong-verifier-wrong-verifier-wrong-verifier-1")]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "wrong verifier");
+    let (status, body) = token(
+        &app,
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", pid),
+            ("code", &code),
+            ("redirect_uri", CB),
+            (
+                "code_verifier",
+                "wrong-verifier-wrong-verifier-wrong-verifier-1",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "wrong verifier"
+    );
     // The failed attempt used the code up.
-    let (status, body) = token(&app, None, &[("grant_type", "authorization_code"), ("client_id", pid), ("code", &code), ("redirect_uri", CB), ("code_verifier", &verifier)]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "code used");
+    let (status, body) = token(
+        &app,
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", pid),
+            ("code", &code),
+            ("redirect_uri", CB),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "code used"
+    );
     let code = authorize(&app, &session, &authorize_url(pid, &with_pkce)).await;
-    let (status, body) = token(&app, None, &[("grant_type", "authorization_code"), ("client_id", pid), ("code", &code), ("redirect_uri", CB)]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "missing verifier");
+    let (status, body) = token(
+        &app,
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", pid),
+            ("code", &code),
+            ("redirect_uri", CB),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "missing verifier"
+    );
     let code = authorize(&app, &session, &authorize_url(pid, &with_pkce)).await;
-    let (status, body) = token(&app, None, &[("grant_type", "authorization_code"), ("client_id", pid), ("code", &code), ("redirect_uri", CB), ("code_verifier", &verifier)]).await;
+    let (status, body) = token(
+        &app,
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", pid),
+            ("code", &code),
+            ("redirect_uri", CB),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.get("refresh_token").is_none(), "no offline_access for this client: {body}");
     let (header, _) = verify_jwt(&app, body["id_token"].as_str().unwrap(), pid).await;
     assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
 
@@ -591,19 +804,56 @@ async fn pkce_and_code_errors_are_invalid_grant() {
     // client's code, an expired code.
     let code = authorize(&app, &session, &authorize_url(cid, &[])).await;
     let (status, body) = exchange(&app, &c, &code, Some(&verifier)).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     let code = authorize(&app, &session, &authorize_url(cid, &[])).await;
-    let (status, body) = token(&app, Some(creds(&c)), &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://app.example.test/other")]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "redirect_uri mismatch");
+    let (status, body) = token(
+        &app,
+        Some(creds(&c)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://app.example.test/other"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "redirect_uri mismatch"
+    );
     let code = authorize(&app, &session, &authorize_url(cid, &[])).await;
-    let (status, body) = token(&app, None, &[("grant_type", "authorization_code"), ("client_id", pid), ("code", &code), ("redirect_uri", CB)]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "another client's code");
+    let (status, body) = token(
+        &app,
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", pid),
+            ("code", &code),
+            ("redirect_uri", CB),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "another client's code"
+    );
     let code = authorize(&app, &session, &authorize_url(cid, &[])).await;
     app.state.clock.advance(61);
     let (status, body) = exchange(&app, &c, &code, None).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "expired code");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "expired code"
+    );
     let (status, body) = exchange(&app, &c, "ghac_forged", None).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 }
 
 #[tokio::test]
@@ -631,7 +881,10 @@ async fn authorize_errors_never_redirect_to_untrusted_places() {
 
     // Errors the client may hear about go to its redirect URI with the state.
     for (extra, error) in [
-        (vec![("response_type", "token")], "unsupported_response_type"),
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
         (vec![("scope", "openid admin")], "invalid_scope"),
         (vec![("prompt", "none login")], "invalid_request"),
         (vec![("max_age", "soon")], "invalid_request"),
@@ -645,7 +898,9 @@ async fn authorize_errors_never_redirect_to_untrusted_places() {
             // Replace an existing parameter, else add it.
             let key = format!("{k}=");
             url = if let Some(start) = url.find(&format!("&{key}")) {
-                let end = url[start + 1..].find('&').map_or(url.len(), |e| start + 1 + e);
+                let end = url[start + 1..]
+                    .find('&')
+                    .map_or(url.len(), |e| start + 1 + e);
                 format!("{}&{pair}{}", &url[..start], &url[end..])
             } else {
                 format!("{url}&{pair}")
@@ -662,24 +917,51 @@ async fn authorize_errors_never_redirect_to_untrusted_places() {
     // prompt=none: login_required without a session, consent_required before consent.
     let r = browse(&app, None, &authorize_url(cid, &[("prompt", "none")])).await;
     assert_eq!(query(&location(&r))["error"], "login_required");
-    let r = browse(&app, Some(&session), &authorize_url(cid, &[("prompt", "none")])).await;
+    let r = browse(
+        &app,
+        Some(&session),
+        &authorize_url(cid, &[("prompt", "none")]),
+    )
+    .await;
     assert_eq!(query(&location(&r))["error"], "consent_required");
 
     // First-party clients skip consent.
-    let fp = new_client(&app, &admin, json!({"name": "Own", "redirect_uris": [CB], "first_party": true})).await;
-    let r = browse(&app, Some(&session), &authorize_url(fp["client_id"].as_str().unwrap(), &[("prompt", "none")])).await;
+    let fp = new_client(
+        &app,
+        &admin,
+        json!({"name": "Own", "redirect_uris": [CB], "first_party": true}),
+    )
+    .await;
+    let r = browse(
+        &app,
+        Some(&session),
+        &authorize_url(fp["client_id"].as_str().unwrap(), &[("prompt", "none")]),
+    )
+    .await;
     assert!(query(&location(&r)).contains_key("code"));
 
     // prompt=login and max_age=0 send a signed-in user to sign in again (the form, not a
     // bounce), with the login hint filled in; coming back after a fresh sign-in succeeds.
     let fid = fp["client_id"].as_str().unwrap();
-    let r = browse(&app, Some(&session), &authorize_url(fid, &[("prompt", "login"), ("login_hint", "who@example.test")])).await;
+    app.state.clock.advance(1);
+    let r = browse(
+        &app,
+        Some(&session),
+        &authorize_url(
+            fid,
+            &[("prompt", "login"), ("login_hint", "who@example.test")],
+        ),
+    )
+    .await;
     assert_eq!(r.status(), 302);
     let to = location(&r);
     let q = query(&format!("http://x{to}"));
     assert_eq!(q["reauth"], "1");
     let back = q["return_to"].clone();
-    assert!(!back.contains("prompt=login") && back.contains("gh_login_after="), "{back}");
+    assert!(
+        !back.contains("prompt=login") && back.contains("gh_login_after="),
+        "{back}"
+    );
     let r = browse(&app, Some(&session), &to).await;
     assert_eq!(r.status(), 200, "the sign-in form even when signed in");
     assert!(r.text().await.unwrap().contains("who@example.test"));
@@ -687,22 +969,30 @@ async fn authorize_errors_never_redirect_to_untrusted_places() {
     let r = browse(&app, Some(&session), &back).await;
     assert!(location(&r).starts_with("/login?"));
     app.state.clock.advance(2);
-    let email: String = sqlx::query_scalar("SELECT u.email FROM users u JOIN sessions s ON s.user_id = u.id WHERE s.token_hash = $1")
-        .bind(gatehouse::tokens::sha256_hex(&session))
-        .fetch_one(app.state.db.pool())
-        .await
-        .unwrap();
+    let email: String = sqlx::query_scalar(
+        "SELECT u.email FROM users u JOIN sessions s ON s.user_id = u.id WHERE s.token_hash = $1",
+    )
+    .bind(gatehouse::tokens::sha256_hex(&session))
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
     let fresh = app.login(&email, common::PASSWORD).await;
     let fresh = fresh.body["session"]["token"].as_str().unwrap().to_string();
     let r = browse(&app, Some(&fresh), &back).await;
-    assert!(query(&location(&r)).contains_key("code"), "{}", location(&r));
-    let r = browse(&app, Some(&fresh), &authorize_url(fid, &[("max_age", "0")])).await;
-    app.state.clock.advance(0);
-    let _ = r;
+    assert!(
+        query(&location(&r)).contains_key("code"),
+        "{}",
+        location(&r)
+    );
     app.state.clock.advance(5);
     let r = browse(&app, Some(&fresh), &authorize_url(fid, &[("max_age", "1")])).await;
     assert!(location(&r).contains("reauth=1"), "{}", location(&r));
-    let r = browse(&app, Some(&fresh), &authorize_url(fid, &[("max_age", "1"), ("prompt", "none")])).await;
+    let r = browse(
+        &app,
+        Some(&fresh),
+        &authorize_url(fid, &[("max_age", "1"), ("prompt", "none")]),
+    )
+    .await;
     assert_eq!(query(&location(&r))["error"], "login_required");
 }
 
@@ -714,49 +1004,197 @@ async fn token_endpoint_errors_follow_rfc_6749() {
     let cid = c["client_id"].as_str().unwrap();
     let secret = c["client_secret"].as_str().unwrap();
 
-    let (status, body) = token(&app, Some(("nobody", "x")), &[("grant_type", "client_credentials")]).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
-    let r = app.http.post(app.url("/oauth/token")).basic_auth(cid, Some("wrong")).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+    let (status, body) = token(
+        &app,
+        Some(("nobody", "x")),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let r = app
+        .http
+        .post(app.url("/oauth/token"))
+        .basic_auth(cid, Some("wrong"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    assert!(r.headers().get("www-authenticate").unwrap().to_str().unwrap().starts_with("Basic"));
-    let (status, body) = token(&app, None, &[("grant_type", "client_credentials"), ("client_id", cid), ("client_secret", "wrong")]).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "client_secret_post");
-    let (status, body) = token(&app, None, &[("grant_type", "client_credentials"), ("client_id", cid)]).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "no secret for a confidential client");
-    let (status, _) = token(&app, None, &[("grant_type", "client_credentials"), ("client_id", cid), ("client_secret", secret)]).await;
+    assert!(
+        r.headers()
+            .get("www-authenticate")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    let (status, body) = token(
+        &app,
+        None,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", cid),
+            ("client_secret", "wrong"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "client_secret_post"
+    );
+    let (status, body) = token(
+        &app,
+        None,
+        &[("grant_type", "client_credentials"), ("client_id", cid)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "no secret for a confidential client"
+    );
+    let (status, _) = token(
+        &app,
+        None,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", cid),
+            ("client_secret", secret),
+        ],
+    )
+    .await;
     assert_eq!(status, 200, "client_secret_post works");
-    let (status, body) = token(&app, Some((cid, secret)), &[("grant_type", "password"), ("username", "a"), ("password", "b")]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")));
+    let (status, body) = token(
+        &app,
+        Some((cid, secret)),
+        &[
+            ("grant_type", "password"),
+            ("username", "a"),
+            ("password", "b"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
     let (status, body) = token(&app, Some((cid, secret)), &[("grant_type", "implicit")]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
     let (status, body) = token(&app, Some((cid, secret)), &[]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
-    let (status, body) = token(&app, Some((cid, secret)), &[("grant_type", "authorization_code")]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "no code");
-    let (status, body) = token(&app, Some((cid, secret)), &[("grant_type", "refresh_token"), ("refresh_token", "ghr_nope")]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
-    let (status, body) = token(&app, Some((cid, secret)), &[("grant_type", "client_credentials"), ("scope", "openid")]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let (status, body) = token(
+        &app,
+        Some((cid, secret)),
+        &[("grant_type", "authorization_code")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "no code"
+    );
+    let (status, body) = token(
+        &app,
+        Some((cid, secret)),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "ghr_nope"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, body) = token(
+        &app,
+        Some((cid, secret)),
+        &[("grant_type", "client_credentials"), ("scope", "openid")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
     // JSON, repeated parameters, garbage Basic: still OAuth errors, never 5xx.
-    let r = app.http.post(app.url("/oauth/token")).json(&json!({"grant_type": "client_credentials"})).send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/oauth/token"))
+        .json(&json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
-    let r = app.http.post(app.url("/oauth/token")).header("content-type", "application/x-www-form-urlencoded").body("grant_type=client_credentials&grant_type=refresh_token").basic_auth(cid, Some(secret)).send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&grant_type=refresh_token")
+        .basic_auth(cid, Some(secret))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = app.http.post(app.url("/oauth/token")).header("authorization", "Basic %%%").form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/oauth/token"))
+        .header("authorization", "Basic %%%")
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     // client_credentials: a token about the client; a public client may not.
-    let (status, body) = token(&app, Some((cid, secret)), &[("grant_type", "client_credentials"), ("scope", "email")]).await;
+    let (status, body) = token(
+        &app,
+        Some((cid, secret)),
+        &[("grant_type", "client_credentials"), ("scope", "email")],
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.get("id_token").is_none() && body.get("refresh_token").is_none());
     let i = introspect(&app, &c, body["access_token"].as_str().unwrap()).await;
-    assert_eq!((i["active"].as_bool(), i["sub"].as_str(), i["scope"].as_str()), (Some(true), Some(cid), Some("email")));
+    assert_eq!(
+        (
+            i["active"].as_bool(),
+            i["sub"].as_str(),
+            i["scope"].as_str()
+        ),
+        (Some(true), Some(cid), Some("email"))
+    );
     let (status, _) = userinfo(&app, body["access_token"].as_str().unwrap()).await;
     assert_eq!(status, 401, "no user behind a client's own token");
-    let p = new_client(&app, &admin, json!({"name": "SPA", "redirect_uris": [CB], "type": "public"})).await;
-    let (status, body) = token(&app, None, &[("grant_type", "client_credentials"), ("client_id", p["client_id"].as_str().unwrap())]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")));
+    let p = new_client(
+        &app,
+        &admin,
+        json!({"name": "SPA", "redirect_uris": [CB], "type": "public"}),
+    )
+    .await;
+    let (status, body) = token(
+        &app,
+        None,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", p["client_id"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
 }
 
 #[tokio::test]
@@ -766,32 +1204,81 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     let c = confidential(&app, &admin).await;
     let (_, _, tokens) = signed_in_tokens(&app, &c).await;
     let first = tokens["refresh_token"].as_str().unwrap().to_string();
-    let (status, second) = token(&app, Some(creds(&c)), &[("grant_type", "refresh_token"), ("refresh_token", &first)]).await;
+    let (status, second) = token(
+        &app,
+        Some(creds(&c)),
+        &[("grant_type", "refresh_token"), ("refresh_token", &first)],
+    )
+    .await;
     assert_eq!(status, 200, "{second}");
     let second_refresh = second["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(second_refresh, first);
     assert!(second["id_token"].is_string());
     // Narrowing the scope is allowed, widening is not.
-    let (status, narrowed) = token(&app, Some(creds(&c)), &[("grant_type", "refresh_token"), ("refresh_token", &second_refresh), ("scope", "openid offline_access")]).await;
+    let (status, narrowed) = token(
+        &app,
+        Some(creds(&c)),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &second_refresh),
+            ("scope", "openid offline_access"),
+        ],
+    )
+    .await;
     assert_eq!(status, 200, "{narrowed}");
     assert_eq!(narrowed["scope"], "openid offline_access");
     let third = narrowed["refresh_token"].as_str().unwrap().to_string();
-    let (status, body) = token(&app, Some(creds(&c)), &[("grant_type", "refresh_token"), ("refresh_token", &third), ("scope", "openid email")]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+    let (status, body) = token(
+        &app,
+        Some(creds(&c)),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &third),
+            ("scope", "openid email"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
     // `third` was not used by the refused request? It was claimed first: a refusal for scope
     // still spends the token, so start again from a live one.
     let (_, _, tokens) = signed_in_tokens(&app, &c).await;
     let a = tokens["refresh_token"].as_str().unwrap().to_string();
-    let (_, b) = token(&app, Some(creds(&c)), &[("grant_type", "refresh_token"), ("refresh_token", &a)]).await;
+    let (_, b) = token(
+        &app,
+        Some(creds(&c)),
+        &[("grant_type", "refresh_token"), ("refresh_token", &a)],
+    )
+    .await;
     let b = b["refresh_token"].as_str().unwrap().to_string();
     assert_eq!(introspect(&app, &c, &b).await["active"], true);
     // Reusing `a` (a thief's replay) revokes the whole family, `b` included.
-    let (status, body) = token(&app, Some(creds(&c)), &[("grant_type", "refresh_token"), ("refresh_token", &a)]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
-    let (status, body) = token(&app, Some(creds(&c)), &[("grant_type", "refresh_token"), ("refresh_token", &b)]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "family revoked");
+    let (status, body) = token(
+        &app,
+        Some(creds(&c)),
+        &[("grant_type", "refresh_token"), ("refresh_token", &a)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, body) = token(
+        &app,
+        Some(creds(&c)),
+        &[("grant_type", "refresh_token"), ("refresh_token", &b)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "family revoked"
+    );
     assert_eq!(introspect(&app, &c, &b).await["active"], false);
 
+    let other = confidential(&app, &admin).await;
     // Expired refresh tokens fail (30 days by default). The session lives as long, so move
     // the session along too to prove it is the refresh token's own expiry.
     let (_, _, tokens) = signed_in_tokens(&app, &c).await;
@@ -801,15 +1288,31 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
         .await
         .unwrap();
     app.state.clock.advance(30 * 86400 + 1);
-    let (status, body) = token(&app, Some(creds(&c)), &[("grant_type", "refresh_token"), ("refresh_token", &r)]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "expired");
+    let (status, body) = token(
+        &app,
+        Some(creds(&c)),
+        &[("grant_type", "refresh_token"), ("refresh_token", &r)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "expired"
+    );
 
     // Another client cannot use it.
-    let other = confidential(&app, &admin).await;
     let (_, _, tokens) = signed_in_tokens(&app, &c).await;
     let r = tokens["refresh_token"].as_str().unwrap();
-    let (status, body) = token(&app, Some(creds(&other)), &[("grant_type", "refresh_token"), ("refresh_token", r)]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    let (status, body) = token(
+        &app,
+        Some(creds(&other)),
+        &[("grant_type", "refresh_token"), ("refresh_token", r)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 }
 
 #[tokio::test]
@@ -823,25 +1326,48 @@ async fn ending_the_session_or_disabling_the_user_ends_every_token() {
     let access = tokens["access_token"].as_str().unwrap();
     let refresh = tokens["refresh_token"].as_str().unwrap();
     assert_eq!(introspect(&app, &c, access).await["active"], true);
-    let r = app.post("/api/v1/auth/logout", Some(&session), json!({})).await;
+    let r = app
+        .post("/api/v1/auth/logout", Some(&session), json!({}))
+        .await;
     assert!(r.status < 300, "{}", r.text);
     assert_eq!(introspect(&app, &c, access).await, json!({"active": false}));
-    assert_eq!(introspect(&app, &c, refresh).await, json!({"active": false}));
+    assert_eq!(
+        introspect(&app, &c, refresh).await,
+        json!({"active": false})
+    );
     assert_eq!(userinfo(&app, access).await.0, 401);
-    let (status, body) = token(&app, Some(creds(&c)), &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    let (status, body) = token(
+        &app,
+        Some(creds(&c)),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 
     // User disabled by an administrator.
     let (_, user_id, tokens) = signed_in_tokens(&app, &c).await;
     let access = tokens["access_token"].as_str().unwrap();
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let r = app
-        .request(reqwest::Method::PATCH, &format!("/api/v1/admin/users/{user_id}"), Some(&admin), Some(json!({"is_active": false})))
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/admin/users/{user_id}"),
+            Some(&admin),
+            Some(json!({"is_active": false})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(introspect(&app, &c, access).await["active"], false);
     assert_eq!(userinfo(&app, access).await.0, 401);
-    let (status, _) = token(&app, Some(creds(&c)), &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    let (status, _) = token(
+        &app,
+        Some(creds(&c)),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
     assert_eq!(status, 400);
 
     // Access tokens expire on gatehouse's clock.
@@ -866,52 +1392,143 @@ async fn introspection_revocation_and_tampered_tokens() {
     assert_eq!(i["iss"], app.base.as_str());
     assert!(i["exp"].as_i64().unwrap() > i["iat"].as_i64().unwrap());
     let i = introspect(&app, &c, tokens["refresh_token"].as_str().unwrap()).await;
-    assert_eq!((i["active"].as_bool(), i["token_type"].as_str()), (Some(true), Some("refresh_token")));
+    assert_eq!(
+        (i["active"].as_bool(), i["token_type"].as_str()),
+        (Some(true), Some("refresh_token"))
+    );
 
     // Tampered: a changed claim, a changed signature, an ID token in place of an access token,
     // another issuer's alg=none token.
     let parts: Vec<&str> = access.split('.').collect();
-    let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
     claims["sub"] = json!("00000000-0000-7000-8000-000000000000");
-    let forged_claims = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(claims.to_string()), parts[2]);
+    let forged_claims = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    );
     let mut sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
     sig[0] ^= 1;
     let forged_sig = format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(sig));
-    let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt"}"#), parts[1]);
-    for bad in [forged_claims.as_str(), &forged_sig, tokens["id_token"].as_str().unwrap(), &none, "garbage", "a.b.c"] {
-        assert_eq!(introspect(&app, &c, bad).await, json!({"active": false}), "{bad}");
+    let none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt"}"#),
+        parts[1]
+    );
+    for bad in [
+        forged_claims.as_str(),
+        &forged_sig,
+        tokens["id_token"].as_str().unwrap(),
+        &none,
+        "garbage",
+        "a.b.c",
+    ] {
+        assert_eq!(
+            introspect(&app, &c, bad).await,
+            json!({"active": false}),
+            "{bad}"
+        );
         assert_eq!(userinfo(&app, bad).await.0, 401, "{bad}");
     }
-    let r = app.http.get(app.url("/oauth/userinfo")).send().await.unwrap();
+    let r = app
+        .http
+        .get(app.url("/oauth/userinfo"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     // Introspection is for authenticated confidential clients.
     let (status, body) = form_post(&app, "/oauth/introspect", None, &[("token", access)]).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
-    let p = new_client(&app, &admin, json!({"name": "SPA", "redirect_uris": [CB], "type": "public"})).await;
-    let (status, _) = form_post(&app, "/oauth/introspect", None, &[("token", access), ("client_id", p["client_id"].as_str().unwrap())]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let p = new_client(
+        &app,
+        &admin,
+        json!({"name": "SPA", "redirect_uris": [CB], "type": "public"}),
+    )
+    .await;
+    let (status, _) = form_post(
+        &app,
+        "/oauth/introspect",
+        None,
+        &[
+            ("token", access),
+            ("client_id", p["client_id"].as_str().unwrap()),
+        ],
+    )
+    .await;
     assert_eq!(status, 401);
     let (status, body) = form_post(&app, "/oauth/introspect", Some(creds(&c)), &[]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
 
     // Revocation (RFC 7009): another client's revocation is ignored; the owner's works.
     let other = confidential(&app, &admin).await;
-    let (status, _) = form_post(&app, "/oauth/revoke", Some(creds(&other)), &[("token", access)]).await;
+    let (status, _) = form_post(
+        &app,
+        "/oauth/revoke",
+        Some(creds(&other)),
+        &[("token", access)],
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(introspect(&app, &c, access).await["active"], true);
-    let (status, _) = form_post(&app, "/oauth/revoke", Some(creds(&c)), &[("token", access), ("token_type_hint", "access_token")]).await;
+    let (status, _) = form_post(
+        &app,
+        "/oauth/revoke",
+        Some(creds(&c)),
+        &[("token", access), ("token_type_hint", "access_token")],
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(introspect(&app, &c, access).await["active"], false);
     assert_eq!(userinfo(&app, access).await.0, 401);
     let refresh = tokens["refresh_token"].as_str().unwrap();
-    let (status, _) = form_post(&app, "/oauth/revoke", Some(creds(&c)), &[("token", refresh)]).await;
+    let (status, _) = form_post(
+        &app,
+        "/oauth/revoke",
+        Some(creds(&c)),
+        &[("token", refresh)],
+    )
+    .await;
     assert_eq!(status, 200);
-    let (status, body) = token(&app, Some(creds(&c)), &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "revoked refresh");
-    let (status, _) = form_post(&app, "/oauth/revoke", Some(creds(&c)), &[("token", "unknown")]).await;
+    let (status, body) = token(
+        &app,
+        Some(creds(&c)),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "revoked refresh"
+    );
+    let (status, _) = form_post(
+        &app,
+        "/oauth/revoke",
+        Some(creds(&c)),
+        &[("token", "unknown")],
+    )
+    .await;
     assert_eq!(status, 200, "unknown tokens are not an error");
-    let (status, body) = form_post(&app, "/oauth/revoke", Some((cid, "wrong")), &[("token", "x")]).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    let (status, body) = form_post(
+        &app,
+        "/oauth/revoke",
+        Some((cid, "wrong")),
+        &[("token", "x")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
 }
 
 #[tokio::test]
@@ -927,18 +1544,45 @@ async fn rs256_clients_and_key_rotation() {
 
     let kids = gatehouse::provider::keys::rotate(&app.state).await.unwrap();
     assert_eq!(kids.len(), 2);
-    let jwks: Value = app.http.get(app.url("/oauth/jwks")).send().await.unwrap().json().await.unwrap();
-    let listed: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
-    assert!(listed.contains(&old_kid.as_str()), "old key kept while its tokens live");
+    let jwks: Value = app
+        .http
+        .get(app.url("/oauth/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(
+        listed.contains(&old_kid.as_str()),
+        "old key kept while its tokens live"
+    );
     assert!(kids.iter().all(|k| listed.contains(&k.as_str())));
     // Old tokens still verify; new ones use the new key.
-    assert_eq!(introspect(&app, &c, tokens["access_token"].as_str().unwrap()).await["active"], true);
+    assert_eq!(
+        introspect(&app, &c, tokens["access_token"].as_str().unwrap()).await["active"],
+        true
+    );
     let (_, _, fresh) = signed_in_tokens(&app, &c).await;
     let (header, _) = verify_jwt(&app, fresh["id_token"].as_str().unwrap(), cid).await;
     assert!(kids.contains(&header.kid.unwrap()));
     // Once its tokens have expired, the old key leaves the JWKS.
     app.state.clock.advance(700);
-    let jwks: Value = app.http.get(app.url("/oauth/jwks")).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = app
+        .http
+        .get(app.url("/oauth/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(!jwks.to_string().contains(&old_kid));
 }
 
@@ -953,23 +1597,56 @@ async fn rp_initiated_logout() {
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
 
     // Not registered: an error page, the session stays.
-    let r = browse(&app, Some(&session), &format!("/oauth/logout?id_token_hint={hint}&post_logout_redirect_uri={}", enc("https://evil.example/"))).await;
+    let r = browse(
+        &app,
+        Some(&session),
+        &format!(
+            "/oauth/logout?id_token_hint={hint}&post_logout_redirect_uri={}",
+            enc("https://evil.example/")
+        ),
+    )
+    .await;
     assert_eq!(r.status(), 400);
-    assert_eq!(app.get("/api/v1/users/me", Some(&session)).await.status, 200);
+    assert_eq!(
+        app.get("/api/v1/users/me", Some(&session)).await.status,
+        200
+    );
     // A forged hint: an error page.
-    let r = browse(&app, Some(&session), &format!("/oauth/logout?id_token_hint={}x", &hint[..hint.len() - 2])).await;
+    let r = browse(
+        &app,
+        Some(&session),
+        &format!("/oauth/logout?id_token_hint={}x", &hint[..hint.len() - 2]),
+    )
+    .await;
     assert_eq!(r.status(), 400);
     // No hint: the user is asked, not signed out by a bare GET.
     let r = browse(&app, Some(&session), "/oauth/logout").await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("action=\"/oauth/logout\""));
-    assert_eq!(app.get("/api/v1/users/me", Some(&session)).await.status, 200);
+    assert_eq!(
+        app.get("/api/v1/users/me", Some(&session)).await.status,
+        200
+    );
     // The hint naming this session: signed out and sent back with the state.
-    let r = browse(&app, Some(&session), &format!("/oauth/logout?id_token_hint={hint}&post_logout_redirect_uri={}&state=s9", enc(bye))).await;
+    let r = browse(
+        &app,
+        Some(&session),
+        &format!(
+            "/oauth/logout?id_token_hint={hint}&post_logout_redirect_uri={}&state=s9",
+            enc(bye)
+        ),
+    )
+    .await;
     assert_eq!(r.status(), 302);
     assert_eq!(location(&r), format!("{bye}?state=s9"));
-    assert_eq!(app.get("/api/v1/users/me", Some(&session)).await.status, 401);
-    assert_eq!(introspect(&app, &c, tokens["access_token"].as_str().unwrap()).await["active"], false);
+    assert_eq!(
+        app.get("/api/v1/users/me", Some(&session)).await.status,
+        401
+    );
+    assert_eq!(
+        introspect(&app, &c, tokens["access_token"].as_str().unwrap()).await["active"],
+        false
+    );
 }
 
 #[tokio::test]
@@ -979,13 +1656,24 @@ async fn pages_in_both_languages() {
     let c = confidential(&app, &admin).await;
     let (session, _) = member(&app).await;
     let url = authorize_url(c["client_id"].as_str().unwrap(), &[]);
-    let r = app.http.get(app.url(&url)).header("cookie", format!("gatehouse_session={session}; gatehouse_lang=zh-CN")).send().await.unwrap();
+    sqlx::query("UPDATE users SET language = 'zh-CN' WHERE id = (SELECT user_id FROM sessions WHERE token_hash = $1)")
+        .bind(gatehouse::tokens::sha256_hex(&session))
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let r = browse(&app, Some(&session), &url).await;
     let html = r.text().await.unwrap();
-    assert!(html.contains("允许访问你的账户") && html.contains("你的邮箱地址"), "{html}");
+    assert!(
+        html.contains("允许访问你的账户") && html.contains("你的邮箱地址"),
+        "{html}"
+    );
     let r = browse(&app, Some(&admin), "/admin/clients").await;
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
-    assert!(html.contains(c["client_id"].as_str().unwrap()) && html.contains("Applications"), "{html}");
+    assert!(
+        html.contains(c["client_id"].as_str().unwrap()) && html.contains("Applications"),
+        "{html}"
+    );
     assert!(!html.contains(c["client_secret"].as_str().unwrap()));
     let r = browse(&app, Some(&session), "/admin/clients").await;
     assert_eq!(r.status(), 403);
@@ -1025,7 +1713,9 @@ async fn run_rp(app: &TestApp, c: &Value, session: &str, alg: &str) -> Value {
         }
     });
     let first: Value = serde_json::from_str(&rx.recv().await.expect("rp output")).unwrap();
-    let url = first["authorize_url"].as_str().unwrap_or_else(|| panic!("{first}"));
+    let url = first["authorize_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{first}"));
     let path = url.strip_prefix(&app.base).unwrap();
     // The browser (signed in, first-party client: no consent) lands on the callback; hand its
     // URL to the relying party.
@@ -1034,6 +1724,8 @@ async fn run_rp(app: &TestApp, c: &Value, session: &str, alg: &str) -> Value {
     let callback = location(&r);
     writeln!(stdin, "{callback}").unwrap();
     let out: Value = serde_json::from_str(&rx.recv().await.expect("rp result")).unwrap();
+    drop(stdin);
+    let _ = child.kill();
     let _ = child.wait();
     out
 }
@@ -1057,12 +1749,19 @@ async fn openid_client_runs_the_code_flow_refresh_and_userinfo() {
         assert_eq!(out["claims"]["amr"], json!(["pwd"]));
         assert_eq!(out["userinfo"]["sub"], user_id.as_str());
         assert!(out["userinfo"]["email"].is_string());
-        assert!(out["userinfo"]["groups"].as_array().is_some_and(|g| !g.is_empty()));
+        assert!(
+            out["userinfo"]["groups"]
+                .as_array()
+                .is_some_and(|g| !g.is_empty())
+        );
         assert_eq!(out["refreshed_has_refresh"], true, "rotation: {out}");
         assert_eq!(out["introspection"]["active"], true, "{out}");
         assert_eq!(out["reuse"], "invalid_grant", "reuse detected: {out}");
         let end = out["end_session"].as_str().unwrap();
-        assert!(end.starts_with(&format!("{}/oauth/logout?", app.base)), "{end}");
+        assert!(
+            end.starts_with(&format!("{}/oauth/logout?", app.base)),
+            "{end}"
+        );
     }
 }
 
@@ -1077,10 +1776,18 @@ async fn gatehouse_signs_in_through_gatehouse() {
     let b_base = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
     let callback = format!("{b_base}/api/v1/auth/providers/a/callback");
-    let c = new_client(&a, &admin, json!({"name": "gatehouse B", "redirect_uris": [callback], "first_party": true,
-        "allowed_scopes": ["openid", "email", "profile"], "id_token_signed_response_alg": "RS256"})).await;
+    let c = new_client(
+        &a,
+        &admin,
+        json!({"name": "gatehouse B", "redirect_uris": [callback], "first_party": true,
+        "allowed_scopes": ["openid", "email", "profile"], "id_token_signed_response_alg": "RS256"}),
+    )
+    .await;
     let (a_session, _) = a.register(&unique_email("fed")).await;
-    let email: String = a.get("/api/v1/users/me", Some(&a_session)).await.body["email"].as_str().unwrap().to_string();
+    let email: String = a.get("/api/v1/users/me", Some(&a_session)).await.body["email"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let storage_b = Storage::from_env().await;
     let mut config: Config = common::base_config(&storage_b);
@@ -1103,16 +1810,35 @@ async fn gatehouse_signs_in_through_gatehouse() {
     let b = TestApp::spawn_on_listener(&storage_b, config, listener).await;
 
     // The browser starts at B, goes to A (signed in there), and comes back to B.
-    let r = b.http.get(b.url("/api/v1/auth/providers/a/authorize")).send().await.unwrap();
+    let r = b
+        .http
+        .get(b.url("/api/v1/auth/providers/a/authorize"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16() / 100, 3, "{:?}", r.text().await);
-    let binding: Vec<String> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string()).collect();
+    let binding: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .collect();
     let to_a = location(&r);
-    assert!(to_a.starts_with(&format!("{}/oauth/authorize?", a.base)), "{to_a}");
+    assert!(
+        to_a.starts_with(&format!("{}/oauth/authorize?", a.base)),
+        "{to_a}"
+    );
     let r = browse(&a, Some(&a_session), to_a.strip_prefix(&a.base).unwrap()).await;
     assert_eq!(r.status(), 302);
     let back = location(&r);
     assert!(back.starts_with(&callback), "{back}");
-    let r = b.http.get(&back).header("cookie", binding.join("; ")).send().await.unwrap();
+    let r = b
+        .http
+        .get(&back)
+        .header("cookie", binding.join("; "))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16() / 100, 3, "{:?}", r.text().await);
     let cookie = r
         .headers()
@@ -1121,7 +1847,11 @@ async fn gatehouse_signs_in_through_gatehouse() {
         .map(|v| v.to_str().unwrap().to_string())
         .find(|v| v.starts_with("gatehouse_session="))
         .expect("B signed the user in");
-    let token = cookie.trim_start_matches("gatehouse_session=").split(';').next().unwrap();
+    let token = cookie
+        .trim_start_matches("gatehouse_session=")
+        .split(';')
+        .next()
+        .unwrap();
     let me = b.get("/api/v1/users/me", Some(token)).await;
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.body["email"].as_str(), Some(email.as_str()));
@@ -1144,7 +1874,21 @@ fn cli_manages_clients_and_rotates_keys() {
             String::from_utf8_lossy(&out.stderr).to_string(),
         )
     };
-    let (ok, out, err) = run(&["admin", "clients", "add", "--name", "Wiki", "--redirect-uri", CB, "--redirect-uri", "https://app.example.test/cb2", "--scope", "openid", "--scope", "email"]);
+    let (ok, out, err) = run(&[
+        "admin",
+        "clients",
+        "add",
+        "--name",
+        "Wiki",
+        "--redirect-uri",
+        CB,
+        "--redirect-uri",
+        "https://app.example.test/cb2",
+        "--scope",
+        "openid",
+        "--scope",
+        "email",
+    ]);
     assert!(ok, "{out}{err}");
     let made: Value = serde_json::from_str(&out).unwrap();
     let secret = made["client_secret"].as_str().unwrap();
@@ -1155,16 +1899,51 @@ fn cli_manages_clients_and_rotates_keys() {
     let (ok, out, _) = run(&["admin", "clients", "list"]);
     assert!(ok && out.contains(cid) && !out.contains(secret), "{out}");
     let (ok, out, _) = run(&["admin", "clients", "show", cid]);
-    assert!(ok && out.contains("\"Wiki\"") && !out.contains("client_secret"), "{out}");
-    let (ok, out, _) = run(&["admin", "clients", "update", cid, "--name", "Wiki 2", "--first-party", "true"]);
+    assert!(
+        ok && out.contains("\"Wiki\"") && !out.contains("client_secret"),
+        "{out}"
+    );
+    let (ok, out, _) = run(&[
+        "admin",
+        "clients",
+        "update",
+        cid,
+        "--name",
+        "Wiki 2",
+        "--first-party",
+        "true",
+    ]);
     assert!(ok && out.contains("Wiki 2"), "{out}");
     let (ok, out, _) = run(&["admin", "clients", "rotate-secret", cid]);
     let rotated: Value = serde_json::from_str(&out).unwrap();
     assert!(ok && rotated["client_secret"].as_str().unwrap() != secret);
-    let (ok, out, _) = run(&["admin", "clients", "add", "--name", "SPA", "--redirect-uri", CB, "--public", "--first-party"]);
+    let (ok, out, _) = run(&[
+        "admin",
+        "clients",
+        "add",
+        "--name",
+        "SPA",
+        "--redirect-uri",
+        CB,
+        "--public",
+        "--first-party",
+    ]);
     assert!(ok, "{out}");
-    assert!(serde_json::from_str::<Value>(&out).unwrap().get("client_secret").is_none());
-    let (ok, _, err) = run(&["admin", "clients", "add", "--name", "Bad", "--redirect-uri", "not a url"]);
+    assert!(
+        serde_json::from_str::<Value>(&out)
+            .unwrap()
+            .get("client_secret")
+            .is_none()
+    );
+    let (ok, _, err) = run(&[
+        "admin",
+        "clients",
+        "add",
+        "--name",
+        "Bad",
+        "--redirect-uri",
+        "not a url",
+    ]);
     assert!(!ok && err.contains("redirect_uris"), "{err}");
     let (ok, out, _) = run(&["admin", "keys", "rotate"]);
     assert!(ok && out.starts_with("new signing keys: "), "{out}");

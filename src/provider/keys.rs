@@ -111,10 +111,14 @@ fn encoding_key(alg: SigningAlg, der: &[u8]) -> EncodingKey {
 fn new_private_der(alg: SigningAlg) -> anyhow::Result<Vec<u8>> {
     match alg {
         SigningAlg::EdDsa => {
-            use ed25519_dalek::pkcs8::EncodePrivateKey;
+            use ed25519_dalek::pkcs8::{EncodePrivateKey, KeypairBytes};
             let mut seed = [0u8; 32];
             crate::tokens::fill_random(&mut seed);
-            let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+            // PKCS#8 v1 (the seed alone): the form `jsonwebtoken` reads and derives the JWK from.
+            let key = KeypairBytes {
+                secret_key: seed,
+                public_key: None,
+            };
             Ok(key
                 .to_pkcs8_der()
                 .map_err(|e| anyhow::anyhow!("encoding an Ed25519 key: {e}"))?

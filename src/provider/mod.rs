@@ -78,6 +78,10 @@ impl IntoResponse for OAuthError {
         let status = self.status();
         let body = serde_json::json!({"error": self.error, "error_description": self.description});
         let mut response = (status, axum::Json(body)).into_response();
+        // OAuth's clients read this shape; the API's error rendering leaves it alone.
+        response
+            .extensions_mut()
+            .insert(crate::http::middleware::OwnBody);
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if status == StatusCode::UNAUTHORIZED {
