@@ -79,14 +79,11 @@ async fn forward_auth_answers_who_is_signed_in() {
             json!({"name": "proxy", "tenant_id": team_id}),
         )
         .await;
-    if key.status == 201 {
-        let k = key.body["key"]
-            .as_str()
-            .or(key.body["token"].as_str())
-            .unwrap();
-        let r = forward(&app, &[("authorization", &format!("Bearer {k}"))], "").await;
-        assert_eq!(r.status(), 200);
-    }
+    assert_eq!(key.status, 201, "{}", key.text);
+    let k = key.body["key"].as_str().unwrap();
+    let r = forward(&app, &[("authorization", &format!("Bearer {k}"))], "").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-auth-user-id"), user_id);
     let r = app
         .post("/api/v1/auth/logout", Some(&session), json!({}))
         .await;
