@@ -57,6 +57,8 @@ pub struct Config {
     pub botserver: BotserverConfig,
     pub mfa: crate::mfa::config::MfaConfig,
     pub webauthn: crate::mfa::config::WebauthnConfig,
+    pub oidc_provider: OidcProviderConfig,
+    pub forward_auth: ForwardAuthConfig,
 }
 
 impl Default for Config {
@@ -94,6 +96,8 @@ impl Default for Config {
             botserver: BotserverConfig::default(),
             mfa: Default::default(),
             webauthn: Default::default(),
+            oidc_provider: OidcProviderConfig::default(),
+            forward_auth: ForwardAuthConfig::default(),
         }
     }
 }
@@ -247,6 +251,35 @@ impl ProviderKind {
             Self::Github => "github",
         }
     }
+}
+
+/// gatehouse as the OpenID Provider of the operator's applications: token lifetimes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcProviderConfig {
+    /// Access and ID tokens (JWTs that cannot be recalled, so short).
+    pub access_token_ttl: HumanDuration,
+    pub refresh_token_ttl: HumanDuration,
+    /// Authorization codes (single use).
+    pub code_ttl: HumanDuration,
+}
+
+impl Default for OidcProviderConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: HumanDuration::from_secs(600),
+            refresh_token_ttl: HumanDuration::from_secs(30 * 86400),
+            code_ttl: HumanDuration::from_secs(60),
+        }
+    }
+}
+
+/// Forward authentication for reverse proxies (`/api/v1/auth/forward`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardAuthConfig {
+    /// Hosts (`app.example.com` or `host:port`) a sign-in may return to by absolute URL.
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -1220,6 +1253,26 @@ pub const KEY_DOCS: &[(&str, &str, &str)] = &[
         "webauthn.origins",
         "",
         "Origins allowed to answer passkey ceremonies; default: public_base_url itself.",
+    ),
+    (
+        "oidc_provider.access_token_ttl",
+        "",
+        "Lifetime of the access and ID tokens gatehouse issues to applications.",
+    ),
+    (
+        "oidc_provider.refresh_token_ttl",
+        "",
+        "Lifetime of a refresh token (each use rotates it).",
+    ),
+    (
+        "oidc_provider.code_ttl",
+        "",
+        "Lifetime of an authorization code (single use).",
+    ),
+    (
+        "forward_auth.allowed_hosts",
+        "",
+        "Hosts (app.example.com or host:port) a sign-in may return to by absolute URL.",
     ),
 ];
 

@@ -32,6 +32,7 @@ pub mod mfa;
 pub mod oauth;
 pub mod ops;
 pub mod passwords;
+pub mod provider;
 pub mod recovery;
 pub mod sealing;
 pub mod server;
@@ -80,7 +81,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(mfa::routes::router())
         .merge(system::routes::router())
         .merge(ops::routes::router())
-        .merge(mailbox::routes::router());
+        .merge(mailbox::routes::router())
+        .merge(provider::routes::router());
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts();
@@ -114,6 +116,7 @@ pub fn app(state: AppState) -> Router {
         .merge(compat::botserver::routes::router(
             state.config.botserver.enabled,
         ))
+        .merge(provider::routes::oauth_router())
         .fallback(http::middleware::not_found)
         .method_not_allowed_fallback(http::middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(http::extractors::BODY_LIMIT))

@@ -253,6 +253,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut state = AppState::build(config, &prefix).await?;
     let mail_worker = gatehouse::mail::outbox::spawn(&mut state)?;
     gatehouse::server::spawn_upkeep(state.clone());
+    // The OpenID Provider's signing keys exist before the first application asks for them.
+    gatehouse::provider::keys::ensure(&state).await?;
     gatehouse::server::spawn_memory_trim();
     if let Some(listener) = metrics_listener {
         let router = axum::Router::new()

@@ -59,6 +59,16 @@ pub enum AdminCommand {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
+    /// Applications that sign in with gatehouse (OpenID Connect clients).
+    Clients {
+        #[command(subcommand)]
+        command: crate::provider::cli::ClientsCommand,
+    },
+    /// The OpenID Provider's signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: crate::provider::cli::KeysCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,6 +214,8 @@ async fn operate(state: &AppState, command: AdminCommand) -> anyhow::Result<()> 
             );
             Ok(())
         }
+        AdminCommand::Clients { command } => crate::provider::cli::clients(state, command).await,
+        AdminCommand::Keys { command } => crate::provider::cli::keys(state, command).await,
         AdminCommand::Users {
             command:
                 UsersCommand::List {

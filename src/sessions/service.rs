@@ -174,7 +174,7 @@ pub async fn list(state: &AppState, auth: &Authenticated) -> Result<Vec<SessionI
         .collect())
 }
 
-fn parse_amr(stored: &str) -> Vec<String> {
+pub fn parse_amr(stored: &str) -> Vec<String> {
     serde_json::from_str(stored).unwrap_or_default()
 }
 

@@ -8,7 +8,7 @@ use axum::http::header;
 use axum::response::Response;
 use minijinja::{Value, context};
 
-use super::form::{WebForm, safe_return_to};
+use super::form::{WebForm, safe_return_to, safe_return_to_for};
 use super::page::{FormErrors, LANG_COOKIE, Page, redirect, signed_in, signed_out, with_error};
 use crate::accounts::service::{self as accounts, LoginInput, ProfilePatch, RegisterInput};
 use crate::http::ApiError;
@@ -94,8 +94,9 @@ fn login_context(state: &AppState, page: &Page, form: LoginForm<'_>) -> Value {
 }
 
 pub async fn login_page(State(state): State<AppState>, page: Page, Query(query): Q) -> Response {
-    let return_to = safe_return_to(query.get("return_to").map(String::as_str));
-    if page.auth.is_some() {
+    let return_to = safe_return_to_for(&state, query.get("return_to").map(String::as_str));
+    // `reauth=1`: an application asked for a fresh sign-in (OpenID `prompt=login`, `max_age`).
+    if page.auth.is_some() && q(&query, "reauth") != "1" {
         return redirect(&return_to);
     }
     let mut errors = FormErrors::default();
@@ -109,7 +110,7 @@ pub async fn login_page(State(state): State<AppState>, page: Page, Query(query):
         });
     }
     let form = LoginForm {
-        email: "",
+        email: q(&query, "login_hint"),
         return_to: &return_to,
         errors,
         captcha: Value::UNDEFINED,
@@ -120,7 +121,7 @@ pub async fn login_page(State(state): State<AppState>, page: Page, Query(query):
 }
 
 pub async fn login_submit(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
-    let return_to = safe_return_to(Some(form.get("return_to")));
+    let return_to = safe_return_to_for(&state, Some(form.get("return_to")));
     let result =
         match form.parse::<LoginInput>(&["email", "password", "captcha_id", "captcha_answer"]) {
             Ok(input) => accounts::login(&state, input, &page.client).await,

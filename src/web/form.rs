@@ -93,6 +93,21 @@ pub fn safe_return_to(raw: Option<&str>) -> String {
     }
 }
 
+/// As [`safe_return_to`], and also an absolute http(s) URL on one of the
+/// `[forward_auth] allowed_hosts` (the application a reverse proxy sent the user from).
+pub fn safe_return_to_for(state: &AppState, raw: Option<&str>) -> String {
+    if let Some(raw) = raw.map(str::trim)
+        && raw.len() <= 2048
+        && !raw.chars().any(char::is_control)
+        && let Ok(url) = url::Url::parse(raw)
+        && matches!(url.scheme(), "http" | "https")
+        && crate::provider::forward::allowed_host(state, &url)
+    {
+        return url.to_string();
+    }
+    safe_return_to(raw)
+}
+
 #[cfg(test)]
 mod tests {
     use super::safe_return_to;

@@ -809,6 +809,94 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "The sign-in took too long or was already finished; sign in again.",
         "登录超时或已完成，请重新登录。",
     ),
+    // The OpenID Provider's pages: consent, RP-initiated logout, the list of clients.
+    ("consent_title", "Allow access", "授权访问"),
+    (
+        "consent_heading",
+        "Allow access to your account?",
+        "允许访问你的账户？",
+    ),
+    (
+        "consent_intro",
+        "asks to sign you in and to see:",
+        "请求让你登录，并查看：",
+    ),
+    (
+        "consent_remembered",
+        "Your answer is remembered for this application; you can sign in to it later without being asked again.",
+        "此应用会记住你的选择，之后登录时不再询问。",
+    ),
+    ("consent_allow", "Allow", "允许"),
+    ("consent_deny", "Deny", "拒绝"),
+    ("scope_openid", "Your account ID", "你的账户 ID"),
+    ("scope_email", "Your email address", "你的邮箱地址"),
+    (
+        "scope_profile",
+        "Your name, picture, language and time zone",
+        "你的昵称、头像、语言和时区",
+    ),
+    ("scope_groups", "Your teams and roles", "你的团队和角色"),
+    (
+        "scope_offline_access",
+        "Access while you are away (until you sign out)",
+        "在你离开时继续访问（直到你退出登录）",
+    ),
+    ("logout_title", "Sign out", "退出登录"),
+    (
+        "logout_heading",
+        "Sign out of gatehouse?",
+        "退出 gatehouse？",
+    ),
+    (
+        "logout_intro",
+        "An application asks to sign you out. Sign out of this browser now?",
+        "一个应用请求让你退出登录。现在退出此浏览器的登录吗？",
+    ),
+    ("logout_stay", "Stay signed in", "保持登录"),
+    (
+        "provider_error_title",
+        "This sign-in request cannot be served",
+        "无法处理此登录请求",
+    ),
+    (
+        "provider_error_unknown_client",
+        "The application is not registered with this service.",
+        "该应用未在本服务注册。",
+    ),
+    (
+        "provider_error_redirect_uri",
+        "The application asked to return to an address it has not registered.",
+        "该应用请求返回一个未登记的地址。",
+    ),
+    (
+        "provider_error_bad_request",
+        "The sign-in request is malformed.",
+        "登录请求格式有误。",
+    ),
+    (
+        "provider_error_logout_uri",
+        "The application asked to return to an address it has not registered for signing out.",
+        "该应用请求在退出后返回一个未登记的地址。",
+    ),
+    (
+        "provider_error_id_token_hint",
+        "The sign-out request names a token this service did not issue.",
+        "退出请求附带的令牌并非本服务签发。",
+    ),
+    ("admin_clients_title", "Applications", "应用"),
+    ("admin_clients_heading", "Applications", "应用"),
+    (
+        "admin_clients_hint",
+        "Applications that sign users in with this service. Register them with the admin API or `gatehouse admin clients add`.",
+        "通过本服务登录用户的应用。使用管理 API 或 `gatehouse admin clients add` 注册。",
+    ),
+    ("client_name", "Name", "名称"),
+    ("client_id", "Client ID", "客户端 ID"),
+    ("client_redirect_uris", "Redirect URIs", "回调地址"),
+    ("client_scopes", "Scopes", "权限范围"),
+    ("client_first_party", "first-party", "自有应用"),
+    ("client_public", "public", "公开客户端"),
+    ("client_confidential", "confidential", "机密客户端"),
 ];
 
 static TABLES: LazyLock<[BTreeMap<&'static str, &'static str>; 2]> = LazyLock::new(|| {

@@ -11,6 +11,7 @@ mod link_views;
 mod mail_views;
 mod overview_views;
 mod page;
+mod provider_views;
 pub mod routes;
 mod security_views;
 

@@ -53,6 +53,9 @@ const TEMPLATES: &[(&str, &str)] = web_templates!(
     "mail.html",
     "login_mfa.html",
     "security.html",
+    "oauth_consent.html",
+    "oauth_logout.html",
+    "admin_clients.html",
 );
 
 /// The stylesheet, served from `/assets/gatehouse.css` with the configured accent appended.

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 
 use super::{
     account_views as account, admin_views as admin, auth_views as auth, link_views as link,
-    mail_views as mail, overview_views as overview, page,
+    mail_views as mail, overview_views as overview, page, provider_views as provider,
 };
 use crate::state::AppState;
 
@@ -96,6 +96,15 @@ pub fn router() -> Router<AppState> {
         .route("/mail/message", post(mail::message_action))
         .route("/assets/gatehouse.css", get(stylesheet))
         .merge(super::security_views::router())
+        .route(
+            "/oauth/authorize",
+            get(provider::authorize).post(provider::consent),
+        )
+        .route(
+            "/oauth/logout",
+            get(provider::logout).post(provider::logout_confirm),
+        )
+        .route("/admin/clients", get(provider::clients_page))
 }
 
 /// The embedded stylesheet with the configured accent colour (checked as `#rrggbb` at startup).

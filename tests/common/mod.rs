@@ -180,6 +180,16 @@ impl TestApp {
         (Self::serve(&storage, config, listener).await, storage)
     }
 
+    /// A second (or further) instance on a listener the test bound itself, so that another
+    /// instance can be configured with its address first.
+    pub async fn spawn_on_listener(
+        storage: &Storage,
+        config: Config,
+        listener: tokio::net::TcpListener,
+    ) -> Self {
+        Self::serve(storage, config, listener).await
+    }
+
     async fn serve(storage: &Storage, config: Config, listener: tokio::net::TcpListener) -> Self {
         let state = AppState::build(config, &storage.kv_prefix).await.unwrap();
         let addr = listener.local_addr().unwrap();
