@@ -135,28 +135,10 @@ pub struct NewUser<'a> {
 
 /// Insert a user; a duplicate email surfaces as a unique violation for the caller to map.
 pub async fn insert(conn: &mut Conn, u: NewUser<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO users (id, email, email_normalized, email_verified, password_hash, nickname, language, \
-         timezone, is_superuser, login_channel, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
-    )
-    .bind(u.id)
-    .bind(u.email)
-    .bind(u.email_normalized)
-    .bind(flag(u.email_verified))
-    .bind(u.password_hash)
-    .bind(u.nickname)
-    .bind(u.language)
-    .bind(u.timezone)
-    .bind(flag(u.is_superuser))
-    .bind(u.login_channel)
-    .bind(u.now)
-    .execute(conn)
-    .await
-    .map(|_| ())
+    insert_many(conn, std::slice::from_ref(&u)).await
 }
 
-/// Insert many verified users at once (the operators' `admin seed`): one statement per batch.
+/// Insert users in one statement (the operators' `admin seed` inserts batches of them).
 pub async fn insert_many(conn: &mut Conn, users: &[NewUser<'_>]) -> Result<(), sqlx::Error> {
     if users.is_empty() {
         return Ok(());

@@ -18,25 +18,10 @@ pub struct SessionInsert<'a> {
 }
 
 pub async fn insert(conn: &mut Conn, s: SessionInsert<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, auth_method, amr) \
-         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(s.id)
-    .bind(s.user_id)
-    .bind(s.token_hash)
-    .bind(s.now)
-    .bind(s.expires_at)
-    .bind(s.ip)
-    .bind(s.user_agent)
-    .bind(s.auth_method)
-    .bind(s.amr)
-    .execute(conn)
-    .await
-    .map(|_| ())
+    insert_many(conn, std::slice::from_ref(&s)).await
 }
 
-/// Insert many sessions at once (the operators' `admin seed`): one statement per batch.
+/// Insert sessions in one statement (the operators' `admin seed` inserts batches of them).
 pub async fn insert_many(
     conn: &mut Conn,
     sessions: &[SessionInsert<'_>],
