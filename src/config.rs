@@ -280,6 +280,10 @@ impl Default for OidcProviderConfig {
 pub struct ForwardAuthConfig {
     /// Hosts (`app.example.com` or `host:port`) a sign-in may return to by absolute URL.
     pub allowed_hosts: Vec<String>,
+    /// A parent domain of gatehouse's host (e.g. `example.com`) whose apps share the session
+    /// cookie over https (`__Secure-gatehouse_session; Domain=…`); unset, the cookie is
+    /// gatehouse's host's alone (`__Host-`).
+    pub cookie_domain: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -709,6 +713,26 @@ impl Config {
         self.webauthn
             .check(&self.public_base_url())
             .map_err(ConfigError)?;
+        if let Some(domain) = &self.forward_auth.cookie_domain {
+            let base = self.public_base_url();
+            let host = url::Url::parse(&base)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+                .unwrap_or_default();
+            let domain = domain.to_ascii_lowercase();
+            let covers = !domain.is_empty()
+                && !domain.starts_with('.')
+                && domain.contains('.')
+                && (host == domain || host.ends_with(&format!(".{domain}")));
+            if !covers {
+                return bad(
+                    "forward_auth.cookie_domain",
+                    &format!(
+                        "must be the host of public_base_url ({base}) or a parent domain of it"
+                    ),
+                );
+            }
+        }
         for (id, p) in &self.providers {
             if p.kind.is_none() {
                 return bad(
@@ -1273,6 +1297,11 @@ pub const KEY_DOCS: &[(&str, &str, &str)] = &[
         "forward_auth.allowed_hosts",
         "",
         "Hosts (app.example.com or host:port) a sign-in may return to by absolute URL.",
+    ),
+    (
+        "forward_auth.cookie_domain",
+        "\"example.com\"",
+        "Parent domain whose apps share the session cookie over https (__Secure- with Domain).",
     ),
 ];
 

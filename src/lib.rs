@@ -90,15 +90,13 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (router, openapi)
 }
 
-/// The cookie security scheme under the name this deployment's scheme gives the cookie.
-fn name_session_cookie(openapi: &mut utoipa::openapi::OpenApi, secure: bool) {
+/// The cookie security scheme under the name this deployment gives the cookie.
+fn name_session_cookie(openapi: &mut utoipa::openapi::OpenApi, cookie: &sessions::CookieScope) {
     use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
     if let Some(components) = openapi.components.as_mut() {
         components.add_security_scheme(
             "cookie",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(sessions::cookie_name(
-                secure,
-            )))),
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(cookie.name()))),
         );
     }
 }
@@ -107,7 +105,7 @@ fn name_session_cookie(openapi: &mut utoipa::openapi::OpenApi, secure: bool) {
 pub fn app(state: AppState) -> Router {
     let metrics_here = state.config.metrics_listen.is_none();
     let (api, mut openapi) = api();
-    name_session_cookie(&mut openapi, state.secure_cookies());
+    name_session_cookie(&mut openapi, &state.session_cookie());
     Router::new()
         .merge(api)
         .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))

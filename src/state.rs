@@ -55,4 +55,12 @@ impl AppState {
     pub fn secure_cookies(&self) -> bool {
         self.public_base_url.starts_with("https://")
     }
+
+    /// Where the session cookie lives (API.md settled 7).
+    pub fn session_cookie(&self) -> crate::sessions::CookieScope {
+        crate::sessions::CookieScope::new(
+            self.secure_cookies(),
+            self.config.forward_auth.cookie_domain.as_deref(),
+        )
+    }
 }

@@ -427,3 +427,77 @@ async fn nginx_auth_request_guards_an_upstream() {
         .unwrap();
     assert_eq!(r.status(), 302);
 }
+
+/// API.md settled 7: over https with `[forward_auth] cookie_domain`, the session cookie is
+/// `__Secure-gatehouse_session` with that `Domain`, so the apps of the domain share it; the
+/// host-only name then no longer counts.
+#[tokio::test]
+async fn a_cookie_domain_shares_the_session_cookie_with_the_domains_apps() {
+    let (app, _s) = TestApp::spawn_with(|c| {
+        c.public_base_url = Some("https://auth.example.test".into());
+        c.forward_auth.cookie_domain = Some("example.test".into());
+    })
+    .await;
+    let email = unique_email("shared");
+    let (_, user_id) = app.register(&email).await;
+    let r = app
+        .http
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": common::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let set = header(&r, "set-cookie");
+    assert!(
+        set.starts_with("__Secure-gatehouse_session=")
+            && set.contains("; Domain=example.test")
+            && set.ends_with("; Secure"),
+        "{set}"
+    );
+    let token = set
+        .trim_start_matches("__Secure-gatehouse_session=")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = forward(
+        &app,
+        &[("cookie", &format!("__Secure-gatehouse_session={token}"))],
+        "",
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-auth-user-id"), user_id);
+    let r = forward(
+        &app,
+        &[("cookie", &format!("__Host-gatehouse_session={token}"))],
+        "",
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        401,
+        "the host-only name is not this deployment's cookie"
+    );
+}
+
+#[test]
+fn a_cookie_domain_that_does_not_cover_gatehouses_host_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .env("GATEHOUSE_LOG", "warn")
+        .env("GATEHOUSE_PUBLIC_BASE_URL", "https://auth.example.test")
+        .env("GATEHOUSE_FORWARD_AUTH__COOKIE_DOMAIN", "example.org")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("forward_auth.cookie_domain") && err.lines().count() <= 2,
+        "{err}"
+    );
+}

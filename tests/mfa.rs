@@ -637,6 +637,31 @@ async fn the_ragflow_profile_refuses_a_password_login_that_owes_a_second_step() 
 }
 
 #[tokio::test]
+async fn botservers_login_answers_the_second_step_like_the_native_one() {
+    let (app, _s) = TestApp::spawn().await;
+    let (_, id, uri, _, email) = enrolled(&app, "botserver").await;
+    let r = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["mfa_required"], true, "{}", r.body);
+    assert!(
+        r.body.get("token").is_none(),
+        "no session before the second step"
+    );
+    let methods = r.body["methods"].as_array().unwrap();
+    assert!(methods.contains(&json!("totp")), "{}", r.body);
+    let token = r.body["mfa_token"].as_str().unwrap();
+    let r = second_step(&app, token, &code_at(&app, &uri)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["user"]["id"], json!(id));
+}
+
+#[tokio::test]
 async fn password_recovery_does_not_bypass_the_second_step() {
     let (app, _s) = TestApp::spawn_with(|c| c.captcha.enabled = false).await;
     let (_, _, _, _, email) = enrolled(&app, "forgot").await;

@@ -49,7 +49,7 @@ pub fn signed_in(
     let cookie = sessions::set_cookie(
         &session.token,
         state.config.session_lifetime.secs(),
-        state.secure_cookies(),
+        &state.session_cookie(),
     );
     (
         status,
@@ -119,7 +119,7 @@ async fn logout(
         StatusCode::NO_CONTENT,
         [(
             header::SET_COOKIE,
-            sessions::clear_cookie(state.secure_cookies()),
+            sessions::clear_cookie(&state.session_cookie()),
         )],
     )
         .into_response())
@@ -161,7 +161,7 @@ async fn delete_me(
         StatusCode::NO_CONTENT,
         [(
             header::SET_COOKIE,
-            sessions::clear_cookie(state.secure_cookies()),
+            sessions::clear_cookie(&state.session_cookie()),
         )],
     )
         .into_response())

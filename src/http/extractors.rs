@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, FieldErrors, FieldProblem};
 use crate::i18n::{Lang, RequestLang};
-use crate::sessions::{self, Authenticated};
+use crate::sessions::{self, Authenticated, CookieScope};
 use crate::state::AppState;
 
 /// Request bodies above this size are refused with 413.
@@ -232,7 +232,7 @@ impl FromRequestParts<AppState> for SessionUser {
 
 /// The credential a request carries, and whether it came from the cookie (which makes
 /// unsafe methods subject to the same-origin check); `secure_cookies` names the cookie.
-pub fn credential(headers: &HeaderMap, secure_cookies: bool) -> Option<(String, bool)> {
+pub fn credential(headers: &HeaderMap, cookie: &CookieScope) -> Option<(String, bool)> {
     if let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -242,7 +242,7 @@ pub fn credential(headers: &HeaderMap, secure_cookies: bool) -> Option<(String, 
             .eq_ignore_ascii_case("bearer")
             .then(|| (token.trim().to_string(), false));
     }
-    sessions::cookie_token(headers, secure_cookies).map(|t| (t, true))
+    sessions::cookie_token(headers, cookie).map(|t| (t, true))
 }
 
 async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Authenticated, ApiError> {
@@ -250,7 +250,7 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Authenticat
         return Ok(auth.clone());
     }
     let (token, from_cookie) =
-        credential(&parts.headers, state.secure_cookies()).ok_or(ApiError::Unauthenticated)?;
+        credential(&parts.headers, &state.session_cookie()).ok_or(ApiError::Unauthenticated)?;
     if from_cookie && is_unsafe(&parts.method) {
         super::csrf::check_same_origin(&parts.headers, &state.public_base_url)?;
     }
@@ -295,7 +295,7 @@ mod fuzz_request_headers {
     use super::*;
     use crate::compat::ragflow::wire;
     use crate::fuzz::config;
-    use crate::sessions::{COOKIE_NAME, cookie_name, cookie_token, set_cookie};
+    use crate::sessions::{COOKIE_NAME, CookieScope, cookie_token, set_cookie};
 
     fn trusted() -> Vec<IpNet> {
         ["10.0.0.0/8", "fd00::/8", "127.0.0.1/32"]
@@ -406,9 +406,14 @@ mod fuzz_request_headers {
             others in proptest::collection::vec(("[A-Za-z0-9_.-]{1,12}", "[!#-+\\--:<-~]{0,20}"), 0..6),
             at in any::<usize>(),
             split in any::<bool>(),
-            secure in any::<bool>(),
+            scope in 0..3u8,
         ) {
-            let name = cookie_name(secure);
+            let scope = match scope {
+                0 => CookieScope::Http,
+                1 => CookieScope::Host,
+                _ => CookieScope::Domain("example.com".into()),
+            };
+            let name = scope.name();
             let mut pairs: Vec<String> = others
                 .iter()
                 .filter(|(n, _)| n != name)
@@ -421,14 +426,14 @@ mod fuzz_request_headers {
             } else {
                 headers(&[("cookie", pairs.join("; ").into_bytes())])
             };
-            prop_assert_eq!(cookie_token(&h, secure), Some(token.clone()));
-            prop_assert_eq!(credential(&h, secure), Some((token.clone(), true)));
+            prop_assert_eq!(cookie_token(&h, &scope), Some(token.clone()));
+            prop_assert_eq!(credential(&h, &scope), Some((token.clone(), true)));
             let h = headers(&[("cookie", without.join("; ").into_bytes())]);
-            prop_assert_eq!(cookie_token(&h, secure), None);
+            prop_assert_eq!(cookie_token(&h, &scope), None);
             // What we set is what the browser sends back.
-            let set = set_cookie(&token, 3600, secure);
+            let set = set_cookie(&token, 3600, &scope);
             let sent = set.to_str().unwrap_or_default().split(';').next().unwrap_or_default();
-            prop_assert_eq!(cookie_token(&headers(&[("cookie", sent.as_bytes().to_vec())]), secure), Some(token));
+            prop_assert_eq!(cookie_token(&headers(&[("cookie", sent.as_bytes().to_vec())]), &scope), Some(token));
         }
 
         /// Any `Cookie` and `Authorization` bytes: no panic, and a credential found is a
@@ -439,15 +444,16 @@ mod fuzz_request_headers {
             authorization in proptest::option::of(header_bytes(120)),
             secure in any::<bool>(),
         ) {
+            let scope = CookieScope::new(secure, None);
             let mut pairs = vec![("cookie", cookie)];
             if let Some(a) = authorization {
                 pairs.push(("authorization", a));
             }
             let h = headers(&pairs);
-            if let Some(t) = cookie_token(&h, secure) {
+            if let Some(t) = cookie_token(&h, &scope) {
                 prop_assert!(!t.is_empty() && !t.contains(';') && t.trim() == t);
             }
-            if let Some((t, _)) = credential(&h, secure) {
+            if let Some((t, _)) = credential(&h, &scope) {
                 prop_assert_eq!(t.trim(), t.as_str());
             }
             if let Some(t) = wire::credential(&h) {
@@ -467,7 +473,7 @@ mod fuzz_request_headers {
                 ("authorization", format!("{pad}{scheme} {token}{pad}").into_bytes()),
                 ("cookie", format!("{COOKIE_NAME}=ghs_other").into_bytes()),
             ]);
-            prop_assert_eq!(credential(&h, false), Some((token.clone(), false)));
+            prop_assert_eq!(credential(&h, &CookieScope::Http), Some((token.clone(), false)));
             prop_assert_eq!(wire::credential(&h), Some(token.clone()));
             let raw = headers(&[("authorization", token.clone().into_bytes())]);
             prop_assert_eq!(wire::credential(&raw), Some(token));

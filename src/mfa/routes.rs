@@ -47,7 +47,7 @@ async fn status(
 #[utoipa::path(post, path = "/users/me/mfa/totp", tag = "two-factor", request_body = PasswordConfirmation,
     security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = TotpEnrolment), (status = 403, description = "invalid_credentials (wrong password; counts as a failed login)"),
-        (status = 409, description = "mfa_already_enabled")))]
+        (status = 409, description = "mfa_already_enabled"), (status = 429, description = "rate_limited / account_locked (password checks count as sign-in attempts)")))]
 async fn start_totp(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,
@@ -63,7 +63,8 @@ async fn start_totp(
 /// codes shown once.
 #[utoipa::path(post, path = "/users/me/mfa/totp/confirm", tag = "two-factor", request_body = CodeInput,
     security(("session" = []), ("cookie" = [])),
-    responses((status = 200, body = RecoveryCodes), (status = 400, description = "invalid_code; invalid_token (no pending secret)")))]
+    responses((status = 200, body = RecoveryCodes), (status = 400, description = "invalid_code; invalid_token (no pending secret)"),
+        (status = 429, description = "rate_limited (too many wrong codes)")))]
 async fn confirm_totp(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,
@@ -78,7 +79,8 @@ async fn confirm_totp(
 /// Turn TOTP off with the password and a TOTP or recovery code.
 #[utoipa::path(delete, path = "/users/me/mfa/totp", tag = "two-factor", request_body = DisableTotp,
     security(("session" = []), ("cookie" = [])),
-    responses((status = 204), (status = 400, description = "invalid_code"), (status = 403, description = "invalid_credentials")))]
+    responses((status = 204), (status = 400, description = "invalid_code"), (status = 403, description = "invalid_credentials"),
+        (status = 429, description = "rate_limited / account_locked (password checks count as sign-in attempts)")))]
 async fn disable_totp(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,
@@ -93,7 +95,7 @@ async fn disable_totp(
 #[utoipa::path(post, path = "/users/me/mfa/recovery-codes", tag = "two-factor", request_body = PasswordConfirmation,
     security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = RecoveryCodes), (status = 403, description = "invalid_credentials"),
-        (status = 409, description = "mfa_not_enabled")))]
+        (status = 409, description = "mfa_not_enabled"), (status = 429, description = "rate_limited / account_locked (password checks count as sign-in attempts)")))]
 async fn renew_recovery_codes(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,
@@ -135,7 +137,8 @@ async fn second_step_passkey_options(
 #[utoipa::path(post, path = "/users/me/passkeys/options", tag = "passkeys", request_body = PasswordConfirmation,
     security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = CeremonyOptions), (status = 403, description = "invalid_credentials"),
-        (status = 409, description = "passkeys_unavailable (the relying party would be an IP address)")))]
+        (status = 409, description = "passkeys_unavailable (the relying party would be an IP address)"),
+        (status = 429, description = "rate_limited / account_locked (password checks count as sign-in attempts)")))]
 async fn passkey_options(
     State(state): State<AppState>,
     SessionUser(auth): SessionUser,
@@ -205,7 +208,8 @@ async fn sign_in_options(
 /// Sign in with a passkey alone (user verification makes it complete; no second step).
 #[utoipa::path(post, path = "/auth/passkey", tag = "passkeys", request_body = service::PasskeySignIn,
     responses((status = 200, body = SignedIn), (status = 401, description = "invalid_credentials"),
-        (status = 403, description = "account_disabled")))]
+        (status = 403, description = "account_disabled"), (status = 409, description = "passkeys_unavailable"),
+        (status = 429, description = "rate_limited")))]
 async fn sign_in_with_passkey(
     State(state): State<AppState>,
     client: ClientInfo,

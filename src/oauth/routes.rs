@@ -110,7 +110,7 @@ async fn callback(
     match service::callback(&state, &id, answer, &client, lang, &Door::Native).await {
         Ok(Finished::SignedIn { session, return_to }) => {
             let lifetime = state.config.session_lifetime.secs();
-            let cookie = sessions::set_cookie(&session.token, lifetime, state.secure_cookies());
+            let cookie = sessions::set_cookie(&session.token, lifetime, &state.session_cookie());
             redirect(&return_to, Some(cookie))
         }
         Ok(Finished::Linked { return_to }) => redirect(&return_to, None),

@@ -171,7 +171,7 @@ pub fn record_failure(state: &AppState, provider_id: &str, failure: &Failure) {
 
 /// True when the request carries a live session (API keys do not link identities).
 async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<bool, ApiError> {
-    let Some((token, _)) = crate::http::extractors::credential(headers, state.secure_cookies())
+    let Some((token, _)) = crate::http::extractors::credential(headers, &state.session_cookie())
     else {
         return Ok(false);
     };

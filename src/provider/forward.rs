@@ -70,7 +70,7 @@ async fn access_token_user(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<User>, ApiError> {
-    let Some((token, false)) = credential(headers, state.secure_cookies()) else {
+    let Some((token, false)) = credential(headers, &state.session_cookie()) else {
         return Ok(None);
     };
     if !token.starts_with("eyJ") {

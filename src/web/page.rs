@@ -136,7 +136,7 @@ impl FromRequestParts<AppState> for Page {
             return Ok(page.clone());
         }
         let headers = &parts.headers;
-        let token = sessions::cookie_token(headers, state.secure_cookies());
+        let token = sessions::cookie_token(headers, &state.session_cookie());
         let accept = parts
             .extensions
             .get::<RequestLang>()
@@ -398,7 +398,7 @@ pub fn signed_in(state: &AppState, session: &NewSession, to: &str) -> Response {
     let cookie = sessions::set_cookie(
         &session.token,
         state.config.session_lifetime.secs(),
-        state.secure_cookies(),
+        &state.session_cookie(),
     );
     let mut response = redirect(to);
     response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -410,7 +410,7 @@ pub fn signed_out(state: &AppState, to: &str) -> Response {
     let mut response = redirect(to);
     response.headers_mut().append(
         header::SET_COOKIE,
-        sessions::clear_cookie(state.secure_cookies()),
+        sessions::clear_cookie(&state.session_cookie()),
     );
     response
 }
