@@ -7,7 +7,7 @@
 //! `http://localhost:18181`; N sign-ins of each kind (default 50).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/common/authenticator.rs"]
+#[path = "../tests/it/common/authenticator.rs"]
 mod authenticator;
 
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! Registration, sign-in, profile, password and email changes, deletion.
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, TestApp, unique_email};
 use serde_json::json;

@@ -3,9 +3,8 @@
 //! answers and errors as the native API gives them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-#[path = "mailbox/peers.rs"]
-mod peers;
+use crate::common;
+use crate::mailbox::peers;
 
 use common::TestApp;
 use gatehouse::config::HumanDuration;

@@ -2,7 +2,7 @@
 //! nginx with `auth_request` in front of a tiny upstream.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 

@@ -3,7 +3,7 @@
 //! (never 5xx, never as someone) on the native API and on the RAGFlow profile, whatever
 //! `X-Forwarded-For` says. Seeds are fixed; `PROPTEST_CASES` / `PROPTEST_RNG_SEED` override.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, spawn_ragflow, unique_email};
 use proptest::prelude::*;
@@ -11,7 +11,7 @@ use proptest::test_runner::{Config as ProptestConfig, RngSeed, TestRunner};
 use reqwest::header::HeaderValue;
 use serde_json::json;
 
-const TEST_PASSWORD: &str = include_str!("data/ragflow-test-password.txt");
+const TEST_PASSWORD: &str = include_str!("../data/ragflow-test-password.txt");
 const RAG_UNAUTHORIZED: &str =
     r#"{"code":401,"data":null,"message":"<Unauthorized '401: Unauthorized'>"}"#;
 

@@ -1,9 +1,9 @@
 //! Single-use tokens and locks across two instances on one PostgreSQL + Redis: whatever is used
 //! up, revoked or locked on instance A is refused by instance B at once. (Like the two-instance
-//! tests of tests/protection.rs, these always run on PostgreSQL + Redis: two instances with
+//! tests of tests/it/protection.rs, these always run on PostgreSQL + Redis: two instances with
 //! in-process state would not share it, which is why a scaled deployment needs Redis.)
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, Resp, Storage, TestApp, base_config, unique_email};
 use gatehouse::config::Config;

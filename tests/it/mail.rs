@@ -3,7 +3,7 @@
 //! concurrent workers, giving up, the dev file sink and `gatehouse mail test`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -3,9 +3,8 @@
 //! contract and the bad inputs, on the backend chosen by the environment.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-#[path = "mailbox/peers.rs"]
-mod peers;
+use crate::common;
+pub mod peers;
 
 use std::time::{Duration, Instant};
 

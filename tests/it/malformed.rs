@@ -1,7 +1,7 @@
 //! Malformed and hostile requests: every one gets a 4xx with the API's error body, and the server
 //! stays healthy afterwards (health check, register and login still work).
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, Resp, TestApp, unique_email};
 use reqwest::Method;

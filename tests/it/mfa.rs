@@ -2,7 +2,7 @@
 //! disabling, new recovery codes, the administrator's reset, `[mfa] required_for`, sessions'
 //! `amr`, and the RAGFlow profile's answer.
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, TestApp, ragflow_encrypt, spawn_ragflow, unique_email};
 use serde_json::{Value, json};

@@ -3,7 +3,7 @@
 //! against a wiremock provider that hands out crafted tokens, GitHub against a wiremock stub of
 //! its endpoints, and the identity list with its last-login-method guard.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Lines};
@@ -25,7 +25,7 @@ fn op_dir() -> PathBuf {
     common::project_dir().join("tests/peers/oidc-op")
 }
 /// A throwaway RSA key for signing test id_tokens; it protects nothing.
-const TEST_KEY: &str = include_str!("fixtures/oidc-test-key.pem");
+const TEST_KEY: &str = include_str!("../fixtures/oidc-test-key.pem");
 
 // ---------------------------------------------------------------------------------------------
 // The OpenID provider peer and a browser that follows redirects by hand.

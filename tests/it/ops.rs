@@ -4,7 +4,7 @@
 //! healthy setup, a stopped SMTP server and a wrong provider issuer, and the overview statistics
 //! (API and page).
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};

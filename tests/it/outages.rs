@@ -4,7 +4,7 @@
 //! two-instance tests these always run on PostgreSQL + Redis. scripts/drill does the same
 //! under load, with longer outages, against the real binary.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

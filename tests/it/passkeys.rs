@@ -2,10 +2,9 @@
 //! real signatures): registration, usernameless sign-in, the second step, removal, and every
 //! way an answer can be wrong.
 
-mod common;
+use crate::common;
 
-#[path = "common/authenticator.rs"]
-mod authenticator;
+use crate::common::authenticator;
 
 use authenticator::{Authenticator, Tamper, UP, UV, random_bytes};
 use base64::Engine;

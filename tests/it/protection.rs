@@ -2,7 +2,7 @@
 //! trusted proxies, the cookie same-origin rule, racing registrations, password changes, session
 //! revocation, and the guarantees that must hold across several instances on shared storage.
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, Resp, Storage, TestApp, base_config, unique_email};
 use gatehouse::config::HumanDuration;

@@ -4,7 +4,7 @@
 //! (tests/peers/oidc-rp) and one gatehouse signing in through another.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};

@@ -2,7 +2,7 @@
 //! do: RSA-encrypted passwords, the `Authorization` response header sent back raw or as Bearer,
 //! the `{code, message, data}` envelope.
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, TestApp, ragflow_encrypt, spawn_ragflow, unique_email};
 use serde_json::{Value, json};
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 /// RAGFlow's test account (`test/testcases/configs.py`).
 const EMAIL: &str = "qa@infiniflow.org";
 /// RAGFlow's `configs.PASSWORD`: the ciphertext of base64("123"), newlines included.
-const TEST_PASSWORD: &str = include_str!("data/ragflow-test-password.txt");
+const TEST_PASSWORD: &str = include_str!("../data/ragflow-test-password.txt");
 const UNAUTHORIZED: &str =
     r#"{"code":401,"data":null,"message":"<Unauthorized '401: Unauthorized'>"}"#;
 

@@ -3,7 +3,7 @@
 //! PostgreSQL with `GATEHOUSE_TEST_BACKEND=postgres`). MariaDB: `GATEHOUSE_TEST_MYSQL_URL`
 //! (default `mysql://root@127.0.0.1:3306`); scripts/test starts it.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
@@ -11,7 +11,7 @@ use common::{TestApp, base_config, ragflow_encrypt, spawn_ragflow};
 use serde_json::{Value, json};
 use sqlx::Connection as _;
 
-const SCHEMA: &str = include_str!("data/ragflow-import-schema.sql");
+const SCHEMA: &str = include_str!("../data/ragflow-import-schema.sql");
 const SECRET: &str = "test-secret-key-0123456789abcdef0123456789";
 
 const ALICE: &str = "aaaaaaaa11111111aaaaaaaa11111111";

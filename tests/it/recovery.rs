@@ -1,7 +1,7 @@
 //! Password recovery (code and link), email verification and email change, read from the
 //! durable outbox the way the mail worker reads it.
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, TestApp, unique_email};
 use serde_json::json;

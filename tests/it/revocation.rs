@@ -2,7 +2,7 @@
 //! the environment chooses: the session check reads the database on every request (on SQLite
 //! through its own same-thread connections), so nothing may keep a revoked session alive.
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, TestApp, unique_email};
 use serde_json::json;

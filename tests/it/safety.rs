@@ -3,7 +3,7 @@
 //! accounts lose what was made before the owner's proof, limits on mail others can trigger,
 //! notices for sign-in changes, and `password_login_enabled = false` enforced everywhere.
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, Resp, TestApp, unique_email};
 use serde_json::json;

@@ -1,6 +1,6 @@
 //! `admin seed`: many users and sessions in batches, on the backend the environment chooses.
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, TestApp};
 use gatehouse::admin::seed::{SeedOptions, seed};

@@ -1,6 +1,6 @@
 //! API keys, teams, invitations, broadcast and administration: who may do what.
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, Resp, Storage, TestApp, base_config, unique_email};
 use reqwest::Method;

@@ -3,7 +3,7 @@
 //! page (dates in the user's zone, sign-in methods, deletion, teams and their members), the reset
 //! link whose GET uses nothing, and the operator's template overrides and logo.
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, TestApp, unique_email};
 use gatehouse::config::{ProviderConfig, ProviderKind, Secret};

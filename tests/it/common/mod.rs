@@ -3,6 +3,8 @@
 //! `GATEHOUSE_TEST_BACKEND` (`sqlite` | `postgres`) and `GATEHOUSE_TEST_KV` (`memory` | `redis`).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod authenticator;
+
 use std::net::SocketAddr;
 
 use gatehouse::config::{Config, Secret};
@@ -430,7 +432,7 @@ pub fn ragflow_encrypt(password: &str) -> String {
     use rsa::pkcs8::DecodePublicKey;
     let b64 = base64::engine::general_purpose::STANDARD;
     let key =
-        rsa::RsaPublicKey::from_public_key_pem(include_str!("../../assets/ragflow/public.pem"))
+        rsa::RsaPublicKey::from_public_key_pem(include_str!("../../../assets/ragflow/public.pem"))
             .unwrap();
     let cipher = key
         .encrypt(

@@ -1,4 +1,4 @@
-// The OpenID provider that gatehouse's sign-in tests (tests/oauth.rs) talk to: npm `oidc-provider`
+// The OpenID provider that gatehouse's sign-in tests (tests/it/oauth.rs) talk to: npm `oidc-provider`
 // with login and consent completed automatically, so a test can run the whole code flow with
 // plain HTTP redirects. Install: `npm install --prefix tests/peers/oidc-op` (scripts/test does).
 //
