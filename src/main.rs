@@ -149,7 +149,12 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve { .. } => serve(loaded.config).await,
+            Command::Serve { .. } => {
+                // Installed before anything is bound: a SIGTERM from then on means "finish and
+                // exit".
+                let shutdown = gatehouse::server::shutdown_signal();
+                gatehouse::server::serve(loaded.config, shutdown).await
+            }
             Command::Migrate => {
                 let prefix = loaded.config.redis_prefix.clone();
                 let state = AppState::build(loaded.config, &prefix).await?;
@@ -232,66 +237,4 @@ fn fail(e: &dyn std::fmt::Display) -> ExitCode {
 
 fn init_tracing(format: LogFormat) {
     gatehouse::logging::init(matches!(format, LogFormat::Json));
-}
-
-async fn serve(config: Config) -> anyhow::Result<()> {
-    config.validate_mail_delivery()?;
-    // Held until the process ends: `restore` refuses to replace the database meanwhile.
-    let _data_dir_lock = gatehouse::ops::lock::for_serve(&config)?;
-    let listen = config.listen;
-    let metrics_listen = config.metrics_listen;
-    let listener = gatehouse::server::bind(listen, "listen").await?;
-    let metrics_listener = match metrics_listen {
-        Some(addr) => Some(gatehouse::server::bind(addr, "metrics_listen").await?),
-        None => None,
-    };
-    let ragflow_listener = match config.ragflow.listen {
-        Some(addr) => Some(gatehouse::server::bind(addr, "ragflow.listen").await?),
-        None => None,
-    };
-    let prefix = config.redis_prefix.clone();
-    let mut state = AppState::build(config, &prefix).await?;
-    let mail_worker = gatehouse::mail::outbox::spawn(&mut state)?;
-    gatehouse::server::spawn_upkeep(state.clone());
-    // The OpenID Provider's signing keys exist before the first application asks for them.
-    gatehouse::provider::keys::ensure(&state).await?;
-    gatehouse::server::spawn_memory_trim();
-    if let Some(listener) = metrics_listener {
-        let router = axum::Router::new()
-            .route(
-                "/metrics",
-                axum::routing::get(gatehouse::system::routes::metrics),
-            )
-            .with_state(state.clone());
-        tokio::spawn(async move { axum::serve(listener, router).await });
-    }
-    if let Some(listener) = ragflow_listener {
-        let router = gatehouse::compat::ragflow::routes::app(state.clone())?;
-        let stop = gatehouse::server::shutdown_signal();
-        tracing::info!(listen = %listener.local_addr()?, "RAGFlow compatibility profile is ready");
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(stop)
-            .await
-        });
-    }
-    // Installed before readiness is announced: a SIGTERM from then on means "finish and exit".
-    let shutdown = gatehouse::server::shutdown_signal();
-    let actual = listener.local_addr()?;
-    tracing::info!(listen = %actual, database = ?state.db.backend(), "gatehouse is ready");
-    println!(
-        "gatehouse is running: open {}/ (API docs at {}/api/docs)",
-        state.public_base_url, state.public_base_url
-    );
-    if matches!(gatehouse::ops::doctor::superusers(&state.db).await, Ok(0)) {
-        println!("{}", gatehouse::ops::doctor::superuser_hint());
-    }
-    gatehouse::server::run(listener, state.clone(), shutdown).await?;
-    // A send cut short here is retried by the next instance once its lease runs out.
-    mail_worker.abort();
-    state.db.close().await;
-    Ok(())
 }

@@ -25,5 +25,6 @@ mod recovery;
 mod revocation;
 mod safety;
 mod scale;
+mod shutdown;
 mod teams;
 mod web;

@@ -8,6 +8,7 @@ pub mod authenticator;
 use std::net::SocketAddr;
 
 use gatehouse::config::{Config, Secret};
+use gatehouse::server::Server;
 use gatehouse::state::AppState;
 use serde_json::{Value, json};
 
@@ -125,35 +126,17 @@ pub struct TestApp {
     pub state: AppState,
     /// Without a cookie store: tests pass tokens explicitly.
     pub http: reqwest::Client,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Turned true by [`TestApp::stop`]: every listener serving this instance's state stops.
+    stop: tokio::sync::watch::Sender<bool>,
     pub handle: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl TestApp {
+    /// The listeners `config` names (`listen` is 127.0.0.1:0 in [`base_config`]), served as
+    /// `gatehouse serve` serves them.
     pub async fn spawn_on(storage: &Storage, config: Config) -> Self {
-        let state = AppState::build(config, &storage.kv_prefix).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server_state = state.clone();
-        let handle = tokio::spawn(async move {
-            gatehouse::server::run(listener, server_state, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
-        Self {
-            base: format!("http://{addr}"),
-            addr,
-            state,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            shutdown: Some(tx),
-            handle: Some(handle),
-        }
+        let server = Server::bind(&config).await.unwrap();
+        Self::serve(storage, config, server).await
     }
 
     /// A server on storage chosen by the environment, with `tweak` applied to the config.
@@ -179,7 +162,10 @@ impl TestApp {
         tweak(&mut config, &base);
         listener.set_nonblocking(true).unwrap();
         let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-        (Self::serve(&storage, config, listener).await, storage)
+        (
+            Self::serve(&storage, config, Server::main(listener)).await,
+            storage,
+        )
     }
 
     /// A second (or further) instance on a listener the test bound itself, so that another
@@ -189,20 +175,19 @@ impl TestApp {
         config: Config,
         listener: tokio::net::TcpListener,
     ) -> Self {
-        Self::serve(storage, config, listener).await
+        Self::serve(storage, config, Server::main(listener)).await
     }
 
-    async fn serve(storage: &Storage, config: Config, listener: tokio::net::TcpListener) -> Self {
+    async fn serve(storage: &Storage, config: Config, server: Server) -> Self {
         let state = AppState::build(config, &storage.kv_prefix).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let addr = server.main_addr().unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         let server_state = state.clone();
         let handle = tokio::spawn(async move {
-            gatehouse::server::run(listener, server_state, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
+            server
+                .run(server_state, stopped_signal(stopped))
+                .await
+                .unwrap();
         });
         Self {
             base: format!("http://{addr}"),
@@ -212,15 +197,14 @@ impl TestApp {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
-            shutdown: Some(tx),
+            stop,
             handle: Some(handle),
         }
     }
 
+    /// Stop serving (requests in flight finish) and wait until every listener has.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        let _ = self.stop.send(true);
         if let Some(h) = self.handle.take() {
             let _ = h.await;
         }
@@ -408,21 +392,23 @@ pub async fn spawn_ragflow(app: &TestApp) -> String {
     serve_ragflow(app, std::net::TcpListener::bind("127.0.0.1:0").unwrap())
 }
 
-/// The profile on a listener bound beforehand (so `[ragflow] public_base_url` can name it).
+/// The profile on a listener bound beforehand (so `[ragflow] public_base_url` can name it),
+/// stopping with `app`.
 pub fn serve_ragflow(app: &TestApp, listener: std::net::TcpListener) -> String {
-    let router = gatehouse::compat::ragflow::routes::app(app.state.clone()).unwrap();
     listener.set_nonblocking(true).unwrap();
     let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-    let addr = listener.local_addr().unwrap();
+    let server = Server::ragflow(listener);
+    let addr = server.ragflow_addr().unwrap();
+    let (state, stopped) = (app.state.clone(), app.stop.subscribe());
     tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
+        server.run(state, stopped_signal(stopped)).await.unwrap();
     });
     format!("http://{addr}")
+}
+
+/// Resolves once `stopped` turns true (or its sender is gone).
+async fn stopped_signal(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
 }
 
 /// A password as RAGFlow's clients send it: base64(RSA-PKCS#1-v1.5(public, base64(password)))
