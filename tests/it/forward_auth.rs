@@ -6,7 +6,7 @@ use crate::common;
 
 use std::process::{Child, Command, Stdio};
 
-use common::{TestApp, unique_email};
+use common::{TestApp, free_port, unique_email};
 use serde_json::{Value, json};
 
 async fn forward(app: &TestApp, headers: &[(&str, &str)], query: &str) -> reqwest::Response {
@@ -234,14 +234,6 @@ fn nginx_bin() -> String {
         .find(|p| std::path::Path::new(p).exists())
         .map(|p| p.to_string())
         .expect("nginx is needed for this test (apt-get install nginx; scripts/test does)")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The nginx configuration the README shows, with test paths and ports filled in.

@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::{PASSWORD, Resp, Storage, TestApp, base_config, unique_email};
+use common::{PASSWORD, Resp, Storage, TestApp, assert_error, base_config, unique_email};
 use gatehouse::config::Config;
 use serde_json::json;
 
@@ -22,16 +22,6 @@ async fn pair(tweak: impl Fn(&mut Config)) -> (TestApp, TestApp, Storage) {
     let a = TestApp::spawn_on(&storage, config()).await;
     let b = TestApp::spawn_on(&storage, config()).await;
     (a, b, storage)
-}
-
-fn assert_error(r: &Resp, status: u16, code: &str, what: &str) {
-    assert_eq!(
-        (r.status, r.code()),
-        (status, code),
-        "{what}: got {} {}",
-        r.status,
-        r.text
-    );
 }
 
 /// The text of the newest queued mail of `kind` to `to` (both instances share the outbox).

@@ -12,7 +12,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use base64::Engine;
-use common::TestApp;
+use common::{TestApp, free_port};
 use gatehouse::config::{Config, HumanDuration, Secret, SmtpTls};
 use gatehouse::i18n::Lang;
 use gatehouse::mail::outbox::{self, LEASE_SECS};
@@ -37,14 +37,6 @@ fn require_aiosmtpd() {
             "the SMTP capture peer needs python3 with aiosmtpd: run `pip install aiosmtpd` (scripts/test does)"
         );
     });
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A test CA and a leaf for localhost/127.0.0.1 signed by it (stack.md §5.6; rustls refuses a

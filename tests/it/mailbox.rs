@@ -9,7 +9,7 @@ pub mod peers;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::TestApp;
+use common::{TestApp, csrf};
 use gatehouse::config::HumanDuration;
 use peers::{Smtp, dovecot};
 use serde_json::{Value, json};
@@ -268,7 +268,7 @@ async fn starttls_and_implicit_tls_log_in_with_the_configured_ca() {
 async fn failed_logins_are_classed_and_nothing_is_saved() {
     let f = Fixture::new().await;
     let silent = peers::silent_server().await;
-    let closed = peers::free_port();
+    let closed = common::free_port();
     let cases: Vec<(Value, &str, &str)> = vec![
         (
             json!({"password": "wrong-password"}),
@@ -1109,16 +1109,6 @@ async fn page(c: &reqwest::Client, app: &TestApp, path: &str) -> String {
         .replace("&#x2f;", "/")
         .replace("&quot;", "\"")
         .replace("&amp;", "&")
-}
-
-fn csrf(html: &str) -> String {
-    html.split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 #[tokio::test]

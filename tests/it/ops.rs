@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{PASSWORD, Storage, TestApp, base_config, unique_email};
+use common::{PASSWORD, Storage, TestApp, base_config, free_port, superuser, unique_email};
 use gatehouse::config::Config;
 use serde_json::{Value, json};
 
@@ -599,14 +599,6 @@ fn systemd_unit_passes_systemd_analyze_verify() {
 // ---------------------------------------------------------------------------------------------
 // Doctor
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The SMTP capture peer (aiosmtpd), killed on drop.
 struct SmtpPeer {
     child: Child,
@@ -852,17 +844,6 @@ fn doctor_fails_on_an_unreachable_database_a_shared_key_and_a_wildcard_url() {
 
 // ---------------------------------------------------------------------------------------------
 // The overview: statistics API and page
-
-async fn superuser(app: &TestApp) -> String {
-    let email = unique_email("admin");
-    let (token, id) = app.register(&email).await;
-    sqlx::query("UPDATE users SET is_superuser = 1 WHERE id = $1")
-        .bind(&id)
-        .execute(app.state.db.pool())
-        .await
-        .unwrap();
-    token
-}
 
 fn sum(v: &Value) -> i64 {
     v.as_array()

@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::{PASSWORD, Resp, Storage, TestApp, base_config, unique_email};
+use common::{PASSWORD, Resp, Storage, TestApp, assert_error, base_config, unique_email};
 use gatehouse::config::HumanDuration;
 use serde_json::{Value, json};
 
@@ -46,16 +46,6 @@ async fn login_captcha(app: &TestApp, email: &str, password: &str, id: &str, ans
         json!({"email": email, "password": password, "captcha_id": id, "captcha_answer": answer}),
     )
     .await
-}
-
-fn assert_error(r: &Resp, status: u16, code: &str, what: &str) {
-    assert_eq!(
-        (r.status, r.code()),
-        (status, code),
-        "{what}: got {} {}",
-        r.status,
-        r.text
-    );
 }
 
 #[tokio::test]

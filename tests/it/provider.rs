@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use common::{Storage, TestApp, unique_email};
+use common::{Storage, TestApp, superuser, unique_email};
 use gatehouse::config::{Config, ProviderConfig, ProviderKind, Secret};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -21,16 +21,6 @@ const CB: &str = "https://app.example.test/callback";
 
 async fn spawn() -> (TestApp, Storage) {
     TestApp::spawn_bound(|_, _| {}).await
-}
-
-async fn superuser(app: &TestApp) -> String {
-    let (token, id) = app.register(&unique_email("admin")).await;
-    sqlx::query("UPDATE users SET is_superuser = 1 WHERE id = $1")
-        .bind(&id)
-        .execute(app.state.db.pool())
-        .await
-        .unwrap();
-    token
 }
 
 async fn new_client(app: &TestApp, admin: &str, body: Value) -> Value {

@@ -4,18 +4,8 @@
 
 use crate::common;
 
-use common::{PASSWORD, TestApp, unique_email};
+use common::{PASSWORD, TestApp, superuser, unique_email};
 use serde_json::json;
-
-async fn superuser(app: &TestApp) -> String {
-    let (token, id) = app.register(&unique_email("root")).await;
-    sqlx::query("UPDATE users SET is_superuser = 1 WHERE id = $1")
-        .bind(&id)
-        .execute(app.state.db.pool())
-        .await
-        .unwrap();
-    token
-}
 
 async fn second_session(app: &TestApp, email: &str) -> String {
     let r = app.login(email, PASSWORD).await;

@@ -5,20 +5,10 @@
 
 use crate::common;
 
-use common::{PASSWORD, Resp, TestApp, unique_email};
+use common::{PASSWORD, Resp, TestApp, superuser, unique_email};
 use serde_json::json;
 
 const NEW_PASSWORD: &str = "quiet lantern meadow";
-
-async fn superuser(app: &TestApp) -> String {
-    let (token, id) = app.register(&unique_email("root")).await;
-    sqlx::query("UPDATE users SET is_superuser = 1 WHERE id = $1")
-        .bind(&id)
-        .execute(app.state.db.pool())
-        .await
-        .unwrap();
-    token
-}
 
 /// Send `n` requests at once and gather (status, code) of each answer.
 async fn at_once<F, Fut>(n: usize, request: F) -> Vec<(u16, String)>

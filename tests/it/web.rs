@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::{PASSWORD, TestApp, unique_email};
+use common::{PASSWORD, TestApp, csrf, unique_email};
 use gatehouse::config::{ProviderConfig, ProviderKind, Secret};
 use reqwest::header;
 
@@ -56,16 +56,6 @@ fn unescape(html: &str) -> String {
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
-}
-
-fn csrf(html: &str) -> String {
-    html.split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .expect("a form with a CSRF token")
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 /// GET `page` for its token, then post `fields` to `action`.

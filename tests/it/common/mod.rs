@@ -371,6 +371,48 @@ pub fn code_and_token(text: &str) -> (String, String) {
     (code, token)
 }
 
+/// A loopback port nothing listens on (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Register a user and make them a superuser; returns their session token.
+pub async fn superuser(app: &TestApp) -> String {
+    let (token, id) = app.register(&unique_email("admin")).await;
+    sqlx::query("UPDATE users SET is_superuser = 1 WHERE id = $1")
+        .bind(&id)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    token
+}
+
+/// `r` is the error `code` with `status`; `what` names the step when it is not.
+pub fn assert_error(r: &Resp, status: u16, code: &str, what: &str) {
+    assert_eq!(
+        (r.status, r.code()),
+        (status, code),
+        "{what}: got {} {}",
+        r.status,
+        r.text
+    );
+}
+
+/// The CSRF token of the first form in `html`.
+pub fn csrf(html: &str) -> String {
+    html.split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .expect("a form with a CSRF token")
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 pub fn unique_email(tag: &str) -> String {
     format!(
         "{tag}-{}@example.com",

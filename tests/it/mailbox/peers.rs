@@ -12,13 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::common::free_port;
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
