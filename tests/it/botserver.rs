@@ -7,8 +7,9 @@ use crate::common;
 use crate::mailbox::peers;
 
 use common::TestApp;
+use common::smtp::SmtpCapture;
 use gatehouse::config::HumanDuration;
-use peers::{Smtp, dovecot};
+use peers::dovecot;
 use serde_json::{Value, json};
 
 const MAIL_PASS: &str = "mailbox-pass-4711";
@@ -31,7 +32,7 @@ struct Fixture {
     app: TestApp,
     token: String,
     mailbox: String,
-    smtp: Smtp,
+    smtp: SmtpCapture,
 }
 
 impl Fixture {
@@ -48,7 +49,7 @@ impl Fixture {
         assert_eq!(r.status, 201, "{}", r.body);
         let token = r.body["token"].as_str().unwrap().to_string();
         let mailbox = dovecot().add_user("b", MAIL_PASS);
-        let smtp = Smtp::start_implicit_tls(&mailbox, MAIL_PASS);
+        let smtp = peers::smtp_implicit_tls(&mailbox, MAIL_PASS);
         Self {
             app,
             token,

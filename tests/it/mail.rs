@@ -5,13 +5,12 @@
 
 use crate::common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Once;
+use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
+use common::smtp::{SmtpCapture, Tls as PeerTls, make_certs};
 use common::{TestApp, free_port};
 use gatehouse::config::{Config, HumanDuration, Secret, SmtpTls};
 use gatehouse::i18n::Lang;
@@ -25,22 +24,7 @@ const BASE_URL: &str = "https://auth.example.com";
 
 // ---------------------------------------------------------------- peers
 
-fn require_aiosmtpd() {
-    static CHECK: Once = Once::new();
-    CHECK.call_once(|| {
-        let ok = Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "the SMTP capture peer needs python3 with aiosmtpd: run `pip install aiosmtpd` (scripts/test does)"
-        );
-    });
-}
-
-/// A test CA and a leaf for localhost/127.0.0.1 signed by it (stack.md §5.6; rustls refuses a
-/// self-signed leaf as `CaUsedAsEndEntity`).
+/// A test CA and a leaf for localhost in a temporary directory.
 struct Certs {
     dir: tempfile::TempDir,
 }
@@ -48,67 +32,7 @@ struct Certs {
 impl Certs {
     fn make() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let run = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(dir.path())
-                .output()
-                .unwrap_or_else(|e| panic!("openssl is needed ({e}); apt-get install -y openssl"));
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=authsvc-test-ca",
-        ]);
-        run(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=localhost",
-        ]);
-        std::fs::write(
-            dir.path().join("leaf.ext"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "cert.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "leaf.ext",
-        ]);
+        make_certs(dir.path());
         Self { dir }
     }
 
@@ -117,91 +41,14 @@ impl Certs {
     }
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum PeerTls {
-    None,
-    Starttls,
-    Implicit,
-}
-
-/// An aiosmtpd capture server, killed on drop.
-struct SmtpPeer {
-    child: Child,
-    port: u16,
-    out: tempfile::TempDir,
-}
-
-impl SmtpPeer {
-    fn start(auth: bool, tls: PeerTls, certs: Option<&Certs>) -> Self {
-        Self::start_on(free_port(), auth, tls, certs)
-    }
-
-    fn start_on(port: u16, auth: bool, tls: PeerTls, certs: Option<&Certs>) -> Self {
-        require_aiosmtpd();
-        let out = tempfile::tempdir().unwrap();
-        let script = common::project_dir().join("tests/peers/smtp_capture.py");
-        let mut cmd = Command::new("python3");
-        cmd.args(["-W", "ignore"])
-            .arg(&script)
-            .arg(port.to_string())
-            .arg(out.path());
-        if auth {
-            cmd.arg(format!("{SMTP_USER}:{SMTP_PASS}"));
-        }
-        if tls != PeerTls::None {
-            let certs = certs.expect("TLS needs certificates");
-            cmd.env("SMTP_TLS_CERT", certs.dir.path().join("cert.pem"))
-                .env("SMTP_TLS_KEY", certs.dir.path().join("key.pem"));
-        }
-        if tls == PeerTls::Implicit {
-            cmd.env("SMTP_IMPLICIT_TLS", "1");
-        }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("python3 is needed for the SMTP capture peer");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) if line.contains("smtp capture on") => {}
-            other => {
-                let _ = child.kill();
-                let out = child.wait_with_output().unwrap();
-                panic!(
-                    "the SMTP capture peer did not start ({other:?}): {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-        }
-        Self { child, port, out }
-    }
-
-    /// The captured messages, in arrival order.
-    fn messages(&self) -> Vec<String> {
-        let mut files: Vec<(u64, String)> = std::fs::read_dir(self.out.path())
-            .unwrap()
-            .filter_map(|e| {
-                let e = e.ok()?;
-                let n: u64 = e.file_name().to_str()?.strip_suffix(".eml")?.parse().ok()?;
-                Some((n, std::fs::read_to_string(e.path()).ok()?))
-            })
-            .collect();
-        files.sort();
-        files.into_iter().map(|(_, m)| m).collect()
-    }
-}
-
-impl Drop for SmtpPeer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The capture peer on `port`, requiring AUTH as [`SMTP_USER`] when `auth`, with TLS from `certs`.
+fn peer_on(port: u16, auth: bool, tls: PeerTls, certs: Option<&Certs>) -> SmtpCapture {
+    SmtpCapture::start(
+        port,
+        auth.then_some((SMTP_USER, SMTP_PASS)),
+        tls,
+        certs.map(|c| c.dir.path()),
+    )
 }
 
 // ---------------------------------------------------------------- MIME reading
@@ -371,7 +218,7 @@ fn assert_sent_and_blank(r: &Row) {
 
 #[tokio::test]
 async fn plain_delivery_keeps_recipient_subject_and_chinese_and_blanks_the_body() {
-    let peer = SmtpPeer::start(false, PeerTls::None, None);
+    let peer = peer_on(free_port(), false, PeerTls::None, None);
     let (app, _s) = app(|c| {
         smtp_to(c, peer.port, SmtpTls::None);
         c.smtp.from_name = "Example 认证".into();
@@ -430,7 +277,7 @@ async fn plain_delivery_keeps_recipient_subject_and_chinese_and_blanks_the_body(
 #[tokio::test]
 async fn starttls_with_auth_trusts_the_private_ca_from_ca_file() {
     let certs = Certs::make();
-    let peer = SmtpPeer::start(true, PeerTls::Starttls, Some(&certs));
+    let peer = peer_on(free_port(), true, PeerTls::Starttls, Some(&certs));
     let (app, _s) = app(|c| {
         smtp_to(c, peer.port, SmtpTls::Starttls);
         with_login(c, SMTP_PASS);
@@ -462,7 +309,7 @@ async fn starttls_with_auth_trusts_the_private_ca_from_ca_file() {
 #[tokio::test]
 async fn starttls_without_the_ca_is_a_tls_failure() {
     let certs = Certs::make();
-    let peer = SmtpPeer::start(true, PeerTls::Starttls, Some(&certs));
+    let peer = peer_on(free_port(), true, PeerTls::Starttls, Some(&certs));
     let (app, _s) = app(|c| {
         smtp_to(c, peer.port, SmtpTls::Starttls);
         with_login(c, SMTP_PASS);
@@ -483,7 +330,7 @@ async fn starttls_without_the_ca_is_a_tls_failure() {
 #[tokio::test]
 async fn implicit_tls_delivers() {
     let certs = Certs::make();
-    let peer = SmtpPeer::start(true, PeerTls::Implicit, Some(&certs));
+    let peer = peer_on(free_port(), true, PeerTls::Implicit, Some(&certs));
     let (app, _s) = app(|c| {
         smtp_to(c, peer.port, SmtpTls::Implicit);
         with_login(c, SMTP_PASS);
@@ -509,7 +356,7 @@ async fn implicit_tls_delivers() {
 
 #[tokio::test]
 async fn wrong_password_keeps_the_mail_pending_with_a_visible_error() {
-    let peer = SmtpPeer::start(true, PeerTls::None, None);
+    let peer = peer_on(free_port(), true, PeerTls::None, None);
     let wrong = "not-the-password-918";
     let (app, _s) = app(|c| {
         smtp_to(c, peer.port, SmtpTls::None);
@@ -569,7 +416,7 @@ async fn mail_queued_during_an_outage_is_delivered_once_the_server_is_back() {
     let error = r.last_error.unwrap();
     assert!(error.starts_with("could not connect"), "{error}");
 
-    let peer = SmtpPeer::start_on(port, false, PeerTls::None, None);
+    let peer = peer_on(port, false, PeerTls::None, None);
     app.state.clock.advance(outbox::backoff_secs(0) + 1);
     let up = outbox::run_once(&app.state, &transport, "w1", LEASE_SECS)
         .await
@@ -583,7 +430,7 @@ async fn mail_queued_during_an_outage_is_delivered_once_the_server_is_back() {
 
 #[tokio::test]
 async fn an_expired_lease_is_taken_over_and_delivered_exactly_once() {
-    let peer = SmtpPeer::start(false, PeerTls::None, None);
+    let peer = peer_on(free_port(), false, PeerTls::None, None);
     let (app, _s) = app(|c| smtp_to(c, peer.port, SmtpTls::None)).await;
     let transport = Transport::from_config(&app.state.config).unwrap();
     let id = enqueue(&app.state, "frank@example.com", Lang::En).await;
@@ -626,7 +473,7 @@ async fn an_expired_lease_is_taken_over_and_delivered_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_concurrent_workers_deliver_each_of_twenty_mails_once() {
-    let peer = SmtpPeer::start(false, PeerTls::None, None);
+    let peer = peer_on(free_port(), false, PeerTls::None, None);
     let (app, _s) = app(|c| smtp_to(c, peer.port, SmtpTls::None)).await;
     let mut ids = Vec::new();
     for i in 0..20 {
@@ -770,7 +617,7 @@ fn mail_test(dir: &Path, port: u16, extra: &[(&str, &str)]) -> (bool, String, St
 #[test]
 fn cli_mail_test_prints_the_server_answer_or_the_failure_class() {
     let dir = tempfile::tempdir().unwrap();
-    let peer = SmtpPeer::start(true, PeerTls::None, None);
+    let peer = peer_on(free_port(), true, PeerTls::None, None);
     let login = [
         ("GATEHOUSE_SMTP__USERNAME", SMTP_USER),
         ("GATEHOUSE_SMTP__ALLOW_INSECURE_AUTH", "true"),
@@ -825,7 +672,7 @@ fn serve_refuses_an_smtp_host_without_public_base_url() {
 
 #[tokio::test]
 async fn an_invitation_mailed_through_smtp_is_accepted_by_its_addressee() {
-    let peer = SmtpPeer::start(false, PeerTls::None, None);
+    let peer = peer_on(free_port(), false, PeerTls::None, None);
     let (app, _s) = app(|c| smtp_to(c, peer.port, SmtpTls::None)).await;
     let transport = Transport::from_config(&app.state.config).unwrap();
     let (owner, _) = app.register(&common::unique_email("owner")).await;
@@ -900,7 +747,7 @@ async fn an_invitation_mailed_through_smtp_is_accepted_by_its_addressee() {
 
 #[tokio::test]
 async fn a_broadcast_delivers_one_mail_per_member() {
-    let peer = SmtpPeer::start(false, PeerTls::None, None);
+    let peer = peer_on(free_port(), false, PeerTls::None, None);
     let (app, _s) = app(|c| smtp_to(c, peer.port, SmtpTls::None)).await;
     let transport = Transport::from_config(&app.state.config).unwrap();
     let (owner, _) = app.register(&common::unique_email("owner")).await;

@@ -9,9 +9,10 @@ pub mod peers;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use common::smtp::SmtpCapture;
 use common::{TestApp, csrf};
 use gatehouse::config::HumanDuration;
-use peers::{Smtp, dovecot};
+use peers::dovecot;
 use serde_json::{Value, json};
 
 const MAIL_PASS: &str = "mailbox-pass-4711";
@@ -39,7 +40,7 @@ struct Fixture {
     token: String,
     user_id: String,
     mailbox: String,
-    smtp: Smtp,
+    smtp: SmtpCapture,
 }
 
 impl Fixture {
@@ -50,7 +51,7 @@ impl Fixture {
     async fn on(app: TestApp) -> Self {
         let (token, user_id) = app.register(&common::unique_email("mail")).await;
         let mailbox = dovecot().add_user("u", MAIL_PASS);
-        let smtp = Smtp::start(&mailbox, MAIL_PASS);
+        let smtp = peers::smtp(&mailbox, MAIL_PASS);
         Self {
             app,
             token,
@@ -1117,7 +1118,7 @@ async fn the_pages_add_an_account_read_and_reply() {
     let email = common::unique_email("pages");
     let (token, _) = app.register(&email).await;
     let mailbox = dovecot().add_user("p", MAIL_PASS);
-    let smtp = Smtp::start(&mailbox, MAIL_PASS);
+    let smtp = peers::smtp(&mailbox, MAIL_PASS);
     peers::seed(&mailbox, MAIL_PASS, "INBOX", RICH).await;
     let c = browser(&app, &email, "en").await;
 

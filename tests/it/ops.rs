@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::smtp::{SmtpCapture, Tls};
 use common::{PASSWORD, Storage, TestApp, base_config, free_port, superuser, unique_email};
 use gatehouse::config::Config;
 use serde_json::{Value, json};
@@ -599,49 +600,6 @@ fn systemd_unit_passes_systemd_analyze_verify() {
 // ---------------------------------------------------------------------------------------------
 // Doctor
 
-/// The SMTP capture peer (aiosmtpd), killed on drop.
-struct SmtpPeer {
-    child: Child,
-    port: u16,
-    _out: tempfile::TempDir,
-}
-
-impl SmtpPeer {
-    fn start() -> Self {
-        let port = free_port();
-        let out = tempfile::tempdir().unwrap();
-        let mut child = Command::new("python3")
-            .args(["-W", "ignore"])
-            .arg(common::project_dir().join("tests/peers/smtp_capture.py"))
-            .arg(port.to_string())
-            .arg(out.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 with aiosmtpd is needed for the SMTP peer (scripts/test installs it)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(
-            line.contains("smtp capture on"),
-            "the SMTP peer did not start: {line} (pip install aiosmtpd; scripts/test does)"
-        );
-        Self {
-            child,
-            port,
-            _out: out,
-        }
-    }
-}
-
-impl Drop for SmtpPeer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The OpenID provider peer (tests/peers/oidc-op), killed on drop.
 struct Op {
     child: Child,
@@ -752,7 +710,7 @@ fn line<'a>(lines: &'a [String], prefix: &str) -> &'a str {
 
 #[tokio::test]
 async fn doctor_passes_a_healthy_setup() {
-    let smtp = SmtpPeer::start();
+    let smtp = SmtpCapture::start(free_port(), None, Tls::None, None);
     let op = Op::start();
     let (_storage, config) = doctor_setup(smtp.port, &op.issuer).await;
     let (out, lines) = tokio::task::spawn_blocking(move || doctor(&config))
@@ -770,10 +728,7 @@ async fn doctor_passes_a_healthy_setup() {
     line(&lines, "warn https:"); // plain http on a loopback address
     line(&lines, "ok secret_key:");
     line(&lines, "ok disk:");
-    assert!(
-        smtp._out.path().read_dir().unwrap().next().is_none(),
-        "no mail was sent"
-    );
+    assert!(smtp.messages().is_empty(), "no mail was sent");
 }
 
 #[tokio::test]
@@ -792,7 +747,7 @@ async fn doctor_fails_on_a_stopped_smtp_server() {
 
 #[tokio::test]
 async fn doctor_fails_on_a_wrong_provider_issuer() {
-    let smtp = SmtpPeer::start();
+    let smtp = SmtpCapture::start(free_port(), None, Tls::None, None);
     let op = Op::start();
     // The provider answers at this address, but names itself http://127.0.0.1:PORT.
     let wrong = op.issuer.replace("127.0.0.1", "localhost");

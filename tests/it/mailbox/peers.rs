@@ -1,93 +1,19 @@
 //! Mail peers for the mailbox tests: one Dovecot per test binary (plain+STARTTLS and IMAPS on
 //! free loopback ports, SPECIAL-USE folders, a test CA; a config written at test time, stopped
 //! by PID when the test process ends), SMTP capture servers with AUTH
-//! (`tests/peers/smtp_capture.py`), and a TCP listener that accepts and never speaks.
+//! ([`SmtpCapture`]), and a TCP listener that accepts and never speaks.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
 
 use crate::common::free_port;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("openssl is needed ({e}); apt-get install -y openssl"));
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A test CA and a leaf for localhost/127.0.0.1 (rustls refuses a self-signed leaf).
-fn make_certs(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=gatehouse-test-ca",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "cert.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "leaf.ext",
-        ],
-    );
-}
+use crate::common::smtp::{SmtpCapture, Tls, make_certs};
 
 pub struct Dovecot {
     pub dir: PathBuf,
@@ -298,90 +224,21 @@ pub async fn messages_in(user: &str, password: &str, folder: &str) -> Vec<String
     out
 }
 
-/// An aiosmtpd capture server requiring AUTH with `user:password`, killed on drop.
-pub struct Smtp {
-    child: Child,
-    pub port: u16,
-    out: tempfile::TempDir,
+/// A capture server requiring AUTH with `user:password`, on a free port.
+pub fn smtp(user: &str, password: &str) -> SmtpCapture {
+    SmtpCapture::start(free_port(), Some((user, password)), Tls::None, None)
 }
 
-impl Smtp {
-    pub fn start(user: &str, password: &str) -> Self {
-        Self::start_with(user, password, false)
-    }
-
-    /// A capture server speaking TLS from the first byte (as on 465), with Dovecot's test
-    /// certificate.
-    pub fn start_implicit_tls(user: &str, password: &str) -> Self {
-        Self::start_with(user, password, true)
-    }
-
-    fn start_with(user: &str, password: &str, implicit_tls: bool) -> Self {
-        let ok = Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "the SMTP capture peer needs python3 with aiosmtpd: pip install aiosmtpd (scripts/test does)"
-        );
-        let port = free_port();
-        let out = tempfile::tempdir().unwrap();
-        let script = crate::common::project_dir().join("tests/peers/smtp_capture.py");
-        let mut cmd = Command::new("python3");
-        cmd.args(["-W", "ignore"])
-            .arg(&script)
-            .arg(port.to_string())
-            .arg(out.path())
-            .arg(format!("{user}:{password}"));
-        if implicit_tls {
-            let dir = &dovecot().dir;
-            cmd.env("SMTP_TLS_CERT", dir.join("cert.pem"))
-                .env("SMTP_TLS_KEY", dir.join("key.pem"))
-                .env("SMTP_IMPLICIT_TLS", "1");
-        }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 is needed for the SMTP capture peer");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) if line.contains("smtp capture on") => {}
-            other => {
-                let _ = child.kill();
-                panic!("the SMTP capture peer did not start: {other:?}");
-            }
-        }
-        Self { child, port, out }
-    }
-
-    /// The captured messages, in arrival order.
-    pub fn messages(&self) -> Vec<String> {
-        let mut files: Vec<(u64, String)> = std::fs::read_dir(self.out.path())
-            .unwrap()
-            .filter_map(|e| {
-                let e = e.ok()?;
-                let n: u64 = e.file_name().to_str()?.strip_suffix(".eml")?.parse().ok()?;
-                Some((n, std::fs::read_to_string(e.path()).ok()?))
-            })
-            .collect();
-        files.sort();
-        files.into_iter().map(|(_, m)| m).collect()
-    }
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A capture server speaking TLS from the first byte (as on 465), with Dovecot's test
+/// certificate.
+pub fn smtp_implicit_tls(user: &str, password: &str) -> SmtpCapture {
+    let dir = &dovecot().dir;
+    SmtpCapture::start(
+        free_port(),
+        Some((user, password)),
+        Tls::Implicit,
+        Some(dir),
+    )
 }
 
 /// A TCP server that accepts connections and never says a word (a hung mail server).
