@@ -8,23 +8,10 @@ use crate::mailbox::peers;
 
 use common::TestApp;
 use common::smtp::SmtpCapture;
-use gatehouse::config::HumanDuration;
-use peers::dovecot;
+use peers::{app_with, dovecot};
 use serde_json::{Value, json};
 
 const MAIL_PASS: &str = "mailbox-pass-4711";
-
-async fn app_with(tweak: impl FnOnce(&mut gatehouse::config::Config)) -> TestApp {
-    let (app, storage) = TestApp::spawn_with(|c| {
-        c.mail_accounts.allow_private_hosts = true;
-        c.mail_accounts.ca_file = Some(dovecot().ca());
-        c.mail_accounts.timeout = HumanDuration::from_secs(5);
-        tweak(c);
-    })
-    .await;
-    std::mem::forget(storage);
-    app
-}
 
 /// A BotServer-registered user with a mailbox on Dovecot (IMAPS) and an SMTP capture with
 /// implicit TLS: ports other than 143/587/25 mean implicit TLS to BotServer's clients.

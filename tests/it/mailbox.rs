@@ -12,23 +12,10 @@ use base64::Engine;
 use common::smtp::SmtpCapture;
 use common::{TestApp, csrf};
 use gatehouse::config::HumanDuration;
-use peers::dovecot;
+use peers::{app_with, dovecot};
 use serde_json::{Value, json};
 
 const MAIL_PASS: &str = "mailbox-pass-4711";
-
-async fn app_with(tweak: impl FnOnce(&mut gatehouse::config::Config)) -> TestApp {
-    let (app, storage) = TestApp::spawn_with(|c| {
-        c.mail_accounts.allow_private_hosts = true;
-        c.mail_accounts.ca_file = Some(dovecot().ca());
-        c.mail_accounts.timeout = HumanDuration::from_secs(5);
-        tweak(c);
-    })
-    .await;
-    // The storage must outlive the test; tests end with the process.
-    std::mem::forget(storage);
-    app
-}
 
 async fn app() -> TestApp {
     app_with(|_| {}).await

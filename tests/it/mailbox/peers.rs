@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
 
-use crate::common::free_port;
 use crate::common::smtp::{SmtpCapture, Tls, make_certs};
+use crate::common::{TestApp, free_port};
 
 pub struct Dovecot {
     pub dir: PathBuf,
@@ -222,6 +222,21 @@ pub async fn messages_in(user: &str, password: &str, folder: &str) -> Vec<String
         .collect();
     s.logout().await.unwrap();
     out
+}
+
+/// A server that may reach the Dovecot peer: private addresses allowed, its CA trusted, short
+/// timeouts; `tweak` applied last.
+pub async fn app_with(tweak: impl FnOnce(&mut gatehouse::config::Config)) -> TestApp {
+    let (app, storage) = TestApp::spawn_with(|c| {
+        c.mail_accounts.allow_private_hosts = true;
+        c.mail_accounts.ca_file = Some(dovecot().ca());
+        c.mail_accounts.timeout = gatehouse::config::HumanDuration::from_secs(5);
+        tweak(c);
+    })
+    .await;
+    // The storage must outlive the test; tests end with the process.
+    std::mem::forget(storage);
+    app
 }
 
 /// A capture server requiring AUTH with `user:password`, on a free port.
