@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, Method, header, request::Parts};
 use serde::de::DeserializeOwned;
 
-use super::error::{ApiError, FieldErrors, FieldProblem};
+use crate::error::{ApiError, FieldErrors, FieldProblem};
 use crate::i18n::{Lang, RequestLang};
 use crate::sessions::{self, Authenticated, CookieScope};
 use crate::state::AppState;

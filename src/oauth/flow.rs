@@ -210,9 +210,9 @@ impl From<KvError> for Failure {
     }
 }
 
-impl From<crate::http::ApiError> for Failure {
-    fn from(e: crate::http::ApiError) -> Self {
-        use crate::http::ApiError as A;
+impl From<crate::error::ApiError> for Failure {
+    fn from(e: crate::error::ApiError) -> Self {
+        use crate::error::ApiError as A;
         match e {
             A::AccountDisabled => Self::AccountDisabled,
             A::EmailUnverified => Self::EmailUnverified,

@@ -12,8 +12,9 @@ use serde::Deserialize;
 
 use super::{store, tokens};
 use crate::accounts::User;
+use crate::error::ApiError;
+use crate::http::CurrentUser;
 use crate::http::extractors::credential;
-use crate::http::{ApiError, CurrentUser};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]

@@ -12,8 +12,9 @@ use super::form::WebForm;
 use super::page::{Page, redirect};
 use crate::admin::Admin;
 use crate::admin::service::{self as admin, AuditQuery, UpdateUser};
+use crate::error::ApiError;
 use crate::http::paging::Paging;
-use crate::http::{ApiError, parse_id};
+use crate::http::parse_id;
 use crate::state::AppState;
 
 type Q = Query<HashMap<String, String>>;

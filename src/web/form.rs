@@ -9,7 +9,7 @@ use axum::response::Response;
 use serde::de::DeserializeOwned;
 
 use super::page::Page;
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tokens::constant_time_eq;
 

@@ -10,7 +10,7 @@ use minijinja::{Value, context};
 
 use super::page::{Page, redirect};
 use crate::admin::Admin;
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::ops::stats::{self, Range};
 use crate::state::AppState;
 

@@ -12,8 +12,9 @@ use jiff::tz::{TimeZone, TimeZoneDatabase};
 use minijinja::{Environment, UndefinedBehavior, Value, context};
 
 use super::i18n;
-use crate::http::error::{FieldProblem, InternalErrorLog};
-use crate::http::{ApiError, ClientInfo};
+use crate::error::ApiError;
+use crate::error::{FieldProblem, InternalErrorLog};
+use crate::http::ClientInfo;
 use crate::i18n::{Lang, RequestLang};
 use crate::sessions::{self, Authenticated, NewSession};
 use crate::state::AppState;
@@ -261,7 +262,7 @@ impl Page {
                         "<!doctype html><html lang=\"{}\"><title>{}</title><p>{}</p></html>",
                         self.lang.as_str(),
                         state.config.product_name,
-                        crate::i18n::error_message("internal_error", self.lang)
+                        crate::error::ErrorCode::InternalError.message(self.lang)
                     ),
                 );
                 response
@@ -316,7 +317,7 @@ impl Page {
             return self.to_login();
         }
         let status = err.status();
-        let message = crate::i18n::error_message(err.code(), self.lang);
+        let message = err.code().message(self.lang);
         let ctx = context! { title => self.t("error_title"), heading => self.t("error_title"), error => message };
         let mut response = self.render_status(state, status, "message.html", ctx);
         if let ApiError::Internal(e) = err {
@@ -357,7 +358,7 @@ impl Page {
             ApiError::EmailTaken => Some("email"),
             _ => None,
         };
-        let message = crate::i18n::error_message(err.code(), self.lang).to_string();
+        let message = err.code().message(self.lang).to_string();
         match field {
             Some(name) => {
                 out.fields.insert(name.into(), message);

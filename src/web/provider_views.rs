@@ -12,7 +12,7 @@ use minijinja::{Value, context};
 use super::form::WebForm;
 use super::page::{Page, signed_out};
 use crate::admin::Admin;
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::http::paging::Paging;
 use crate::provider::authorize::{self, Outcome};
 use crate::provider::{OAuthError, clients, tokens};

@@ -14,7 +14,7 @@ use minijinja::{Value, context};
 use super::form::{WebForm, safe_return_to};
 use super::page::{FormErrors, Page, cookie, redirect, signed_in, with_error};
 use crate::accounts::User;
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::mfa::service::{self as mfa, CodeInput, DisableTotp, PasswordConfirmation};
 use crate::mfa::{SecondStep, login, passkeys};
 use crate::sessions::Authenticated;

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::Profile;
 use super::auth::{Body, RagUser};
 use super::wire::{self, code, native_id, rag_id};
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::sessions::Authenticated;
 
 /// The tenant columns RAGFlow reports (§2 `GET /users/me/models`).

@@ -9,7 +9,7 @@ use super::auth::{API_TOKEN_PREFIX, Body, Client, RagUser};
 use super::wire::{self, code, http_date, rag_id};
 use super::{Profile, store};
 use crate::api_keys::service::{self as api_keys, CreateKey};
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::tokens::{new_token, sha256_hex};
 
 /// `GET /system/config` (no authentication).

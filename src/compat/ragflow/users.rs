@@ -10,8 +10,9 @@ use super::auth::{Body, Client, RagUser, token_for};
 use super::wire::{self, code, http_date, rag_id};
 use crate::accounts::User;
 use crate::accounts::service::{self as accounts, PasswordChange, ProfilePatch};
+use crate::error::ApiError;
+use crate::http::ClientInfo;
 use crate::http::inputs::{Email, Nickname};
-use crate::http::{ApiError, ClientInfo};
 use crate::i18n::Lang;
 use crate::passwords::Password;
 

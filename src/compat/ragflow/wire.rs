@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value;
 
-use crate::http::ApiError;
+use crate::error::ApiError;
 
 /// RAGFlow's `RetCode`s the profile answers with.
 pub mod code {
@@ -200,10 +200,10 @@ pub fn describe(e: &ApiError) -> String {
         ApiError::Validation(fields) => fields
             .iter()
             .map(|(name, problem)| match problem {
-                crate::http::error::FieldProblem::PasswordLength => {
+                crate::error::FieldProblem::PasswordLength => {
                     format!("{name}: must be 8 to 256 characters.")
                 }
-                crate::http::error::FieldProblem::InvalidNickname => {
+                crate::error::FieldProblem::InvalidNickname => {
                     "Nickname contains invalid characters.".to_string()
                 }
                 _ => format!("{name}: invalid value."),
