@@ -134,7 +134,7 @@ async fn start(
         binding: crate::tokens::sha256_hex(&binding),
         pkce_verifier: started.pkce_verifier,
         nonce: started.nonce,
-        return_to: flow::safe_return_to(return_to),
+        return_to: crate::http::safe_return_to(return_to),
         link_user_id,
         door,
     };

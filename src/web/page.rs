@@ -2,7 +2,7 @@
 //! language, user, theme and CSRF token, and the headers every HTML answer carries.
 
 use std::path::PathBuf;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -101,17 +101,10 @@ fn render_template(state: &AppState, name: &str, ctx: Value) -> Result<String, m
     }
 }
 
-/// A cookie's value from the request.
+/// One of the pages' own cookies (language, CSRF seed, second-step token): never longer than
+/// 128 characters, so a longer value is treated as absent.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.trim().to_string())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+    crate::http::cookie(headers, name).filter(|v| v.len() <= 128)
 }
 
 /// The request as a page sees it. Extracted once per request and shared with the form extractor.
@@ -267,7 +260,7 @@ impl Page {
                 );
                 response
                     .extensions_mut()
-                    .insert(InternalErrorLog(std::sync::Arc::new(anyhow::anyhow!(
+                    .insert(InternalErrorLog(Arc::new(anyhow::anyhow!(
                         "template {name}: {e:#}"
                     ))));
                 response
@@ -323,7 +316,7 @@ impl Page {
         if let ApiError::Internal(e) = err {
             response
                 .extensions_mut()
-                .insert(InternalErrorLog(std::sync::Arc::new(e)));
+                .insert(InternalErrorLog(Arc::new(e)));
         }
         response
     }
@@ -383,7 +376,7 @@ pub fn with_error(mut response: Response, err: ApiError) -> Response {
     if let ApiError::Internal(e) = err {
         response
             .extensions_mut()
-            .insert(InternalErrorLog(std::sync::Arc::new(e)));
+            .insert(InternalErrorLog(Arc::new(e)));
     }
     response
 }

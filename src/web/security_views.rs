@@ -11,10 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use minijinja::{Value, context};
 
-use super::form::{WebForm, safe_return_to};
+use super::form::WebForm;
 use super::page::{FormErrors, Page, cookie, redirect, signed_in, with_error};
 use crate::accounts::User;
 use crate::error::ApiError;
+use crate::http::safe_return_to;
 use crate::mfa::service::{self as mfa, CodeInput, DisableTotp, PasswordConfirmation};
 use crate::mfa::{SecondStep, login, passkeys};
 use crate::sessions::Authenticated;
