@@ -2,11 +2,12 @@
 //! language, user, theme and CSRF token, and the headers every HTML answer carries.
 
 use std::path::PathBuf;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jiff::tz::{TimeZone, TimeZoneDatabase};
 use minijinja::{Environment, UndefinedBehavior, Value, context};
@@ -168,8 +169,62 @@ impl FromRequestParts<AppState> for Page {
                 let _ = lang.user.set(page.lang);
             }
         }
+        if let Some(slot) = parts.extensions.get::<PageSlot>() {
+            let _ = slot.0.set((page.clone(), state.clone()));
+        }
         parts.extensions.insert(page.clone());
         Ok(page)
+    }
+}
+
+/// Why a page handler did not answer with its page: a service error, shown as the error page
+/// (or, to a visitor who is not signed in, as the way to sign in) exactly as [`Page::error`]
+/// does. Page handlers return `Result<Response, WebError>` and use `?`; the rendering is done by
+/// [`render_page_errors`], which has the request's page.
+#[derive(Debug)]
+pub struct WebError(ApiError);
+
+impl<E: Into<ApiError>> From<E> for WebError {
+    fn from(e: E) -> Self {
+        Self(e.into())
+    }
+}
+
+/// The error a handler returned, waiting for [`render_page_errors`] to show it on a page.
+#[derive(Clone)]
+struct PendingPageError(Arc<Mutex<Option<ApiError>>>);
+
+/// The page the handler extracted (with the state), for [`render_page_errors`]: the handler's
+/// own extensions are gone by the time its answer comes back.
+#[derive(Clone, Default)]
+struct PageSlot(Arc<OnceLock<(Page, AppState)>>);
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        response
+            .extensions_mut()
+            .insert(PendingPageError(Arc::new(Mutex::new(Some(self.0)))));
+        response
+    }
+}
+
+/// Middleware of the page routes: renders a [`WebError`] as the error page of the
+/// request's [`Page`]. A handler that returns one always extracted its page; were it not so,
+/// the error would answer as the API does.
+pub async fn render_page_errors(mut request: Request, next: Next) -> Response {
+    let slot = PageSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let mut response = next.run(request).await;
+    let Some(pending) = response.extensions_mut().remove::<PendingPageError>() else {
+        return response;
+    };
+    let Some(err) = pending.0.lock().ok().and_then(|mut e| e.take()) else {
+        return response;
+    };
+    match slot.0.get() {
+        Some((page, state)) => page.error(state, err),
+        None => err.into_response(),
     }
 }
 
