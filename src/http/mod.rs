@@ -1,4 +1,5 @@
-//! Shared HTTP pieces: extractors, typed inputs, middleware and the CSRF rule.
+//! Shared HTTP pieces: extractors, typed inputs, middleware, the CSRF rule, the one cookie
+//! reader and the one rule for local return paths.
 
 pub mod csrf;
 pub mod extractors;
