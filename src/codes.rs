@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::accounts::store as users;
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tokens::{constant_time_eq, ip_bucket, random_digits};
 

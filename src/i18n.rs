@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use crate::http::error::FieldProblem;
+use crate::error::{ErrorCode, FieldProblem};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Lang {
@@ -82,118 +82,124 @@ impl RequestLang {
     }
 }
 
-pub fn error_message(code: &str, lang: Lang) -> &'static str {
-    let (en, zh) = match code {
-        "malformed_json" => (
-            "The request body is not valid JSON.",
-            "请求体不是有效的 JSON。",
-        ),
-        "validation_failed" => ("Some fields are invalid.", "部分字段无效。"),
-        "weak_password" => (
-            "This password is too common; choose another.",
-            "该密码过于常见，请换一个。",
-        ),
-        "unsupported_media_type" => (
-            "Send the body as application/json.",
-            "请以 application/json 格式发送请求体。",
-        ),
-        "payload_too_large" => ("The request body is too large.", "请求体过大。"),
-        "not_found" => ("Not found.", "未找到。"),
-        "method_not_allowed" => ("This method is not allowed here.", "此处不允许该请求方法。"),
-        "unauthenticated" => ("Sign in to continue.", "请先登录。"),
-        "session_required" => (
-            "This action needs a signed-in session, not an API key.",
-            "此操作需要登录会话，不能使用 API 密钥。",
-        ),
-        "forbidden" => ("You are not allowed to do this.", "你无权执行此操作。"),
-        "csrf_failed" => (
-            "The request did not come from this site.",
-            "请求并非来自本站。",
-        ),
-        "rate_limited" => (
-            "Too many attempts; try again later.",
-            "尝试次数过多，请稍后再试。",
-        ),
-        "account_locked" => (
-            "This account is locked after too many failed sign-ins: reset the password by mail.",
-            "登录失败次数过多，该账户已被锁定：请通过邮件重置密码。",
-        ),
-        "email_taken" => (
-            "This email address is already registered.",
-            "该邮箱地址已被注册。",
-        ),
-        "registration_disabled" => ("Registration is closed.", "注册已关闭。"),
-        "password_login_disabled" => ("Sign-in with a password is turned off.", "密码登录已关闭。"),
-        "invalid_credentials" => ("Wrong email or password.", "邮箱或密码错误。"),
-        "account_disabled" => ("This account is disabled.", "该账户已被停用。"),
-        "email_unverified" => ("Verify your email address first.", "请先验证你的邮箱地址。"),
-        "captcha_required" => ("Solve the captcha to continue.", "请完成验证码后继续。"),
-        "invalid_captcha" => (
-            "The captcha answer is wrong or expired.",
-            "验证码错误或已过期。",
-        ),
-        "tenant_has_members" => (
-            "Hand over the teams you own before deleting your account.",
-            "删除账户前，请先移交你拥有的团队。",
-        ),
-        "invitation_email_mismatch" => (
-            "This invitation was sent to another email address.",
-            "此邀请发送给了另一个邮箱地址。",
-        ),
-        "last_owner" => (
-            "A team needs at least one owner.",
-            "团队至少需要一位所有者。",
-        ),
-        "last_login_method" => (
-            "This is your last way to sign in; set a password or link another provider first.",
-            "这是你最后一种登录方式；请先设置密码或关联其他登录方式。",
-        ),
-        "invalid_code" => ("The code is wrong or expired.", "验证码错误或已过期。"),
-        "invalid_token" => (
-            "The link is invalid, expired or already used.",
-            "链接无效、已过期或已被使用。",
-        ),
-        "too_many_attempts" => (
-            "Too many wrong codes; try again in 30 minutes.",
-            "错误次数过多，请 30 分钟后再试。",
-        ),
-        "mfa_already_enabled" => (
-            "Two-factor authentication is already on.",
-            "两步验证已经开启。",
-        ),
-        "mfa_not_enabled" => ("Two-factor authentication is not on.", "两步验证尚未开启。"),
-        "invalid_credential" => (
-            "The passkey answer is invalid or expired.",
-            "通行密钥的应答无效或已过期。",
-        ),
-        "mfa_enrolment_required" => (
-            "Set up two-factor authentication to continue.",
-            "请先设置两步验证再继续。",
-        ),
-        "passkeys_unavailable" => (
-            "Passkeys need the service to be reached by a domain name.",
-            "通行密钥需要通过域名访问本服务。",
-        ),
-        "busy" => (
-            "The server is busy; try again in a moment.",
-            "服务器繁忙，请稍后再试。",
-        ),
-        "mail_connection_failed" => (
-            "Could not sign in to the mail server; see detail.",
-            "无法登录邮件服务器，详见 detail。",
-        ),
-        "mail_server_error" => (
-            "The mail server failed or did not answer in time.",
-            "邮件服务器出错或未及时响应。",
-        ),
-        "message_too_large" => ("The message is larger than 25 MiB.", "邮件超过 25 MiB。"),
-        "username_taken" => ("This username is already taken.", "该用户名已被占用。"),
-        "internal_error" => ("Something went wrong on our side.", "服务器内部出错。"),
-        _ => ("Error.", "错误。"),
-    };
-    match lang {
-        Lang::En => en,
-        Lang::ZhCn => zh,
+impl ErrorCode {
+    /// The code's sentence in `lang`. No catch-all arm: a new code does not build without both
+    /// translations.
+    pub fn message(self, lang: Lang) -> &'static str {
+        use ErrorCode as C;
+        let (en, zh) = match self {
+            C::MalformedJson => (
+                "The request body is not valid JSON.",
+                "请求体不是有效的 JSON。",
+            ),
+            C::ValidationFailed => ("Some fields are invalid.", "部分字段无效。"),
+            C::WeakPassword => (
+                "This password is too common; choose another.",
+                "该密码过于常见，请换一个。",
+            ),
+            C::UnsupportedMediaType => (
+                "Send the body as application/json.",
+                "请以 application/json 格式发送请求体。",
+            ),
+            C::PayloadTooLarge => ("The request body is too large.", "请求体过大。"),
+            C::NotFound => ("Not found.", "未找到。"),
+            C::MethodNotAllowed => ("This method is not allowed here.", "此处不允许该请求方法。"),
+            C::Unauthenticated => ("Sign in to continue.", "请先登录。"),
+            C::SessionRequired => (
+                "This action needs a signed-in session, not an API key.",
+                "此操作需要登录会话，不能使用 API 密钥。",
+            ),
+            C::Forbidden => ("You are not allowed to do this.", "你无权执行此操作。"),
+            C::CsrfFailed => (
+                "The request did not come from this site.",
+                "请求并非来自本站。",
+            ),
+            C::RateLimited => (
+                "Too many attempts; try again later.",
+                "尝试次数过多，请稍后再试。",
+            ),
+            C::AccountLocked => (
+                "This account is locked after too many failed sign-ins: reset the password by mail.",
+                "登录失败次数过多，该账户已被锁定：请通过邮件重置密码。",
+            ),
+            C::EmailTaken => (
+                "This email address is already registered.",
+                "该邮箱地址已被注册。",
+            ),
+            C::RegistrationDisabled => ("Registration is closed.", "注册已关闭。"),
+            C::PasswordLoginDisabled => {
+                ("Sign-in with a password is turned off.", "密码登录已关闭。")
+            }
+            C::InvalidCredentials => ("Wrong email or password.", "邮箱或密码错误。"),
+            C::AccountDisabled => ("This account is disabled.", "该账户已被停用。"),
+            C::EmailUnverified => ("Verify your email address first.", "请先验证你的邮箱地址。"),
+            C::CaptchaRequired => ("Solve the captcha to continue.", "请完成验证码后继续。"),
+            C::InvalidCaptcha => (
+                "The captcha answer is wrong or expired.",
+                "验证码错误或已过期。",
+            ),
+            C::TenantHasMembers => (
+                "Hand over the teams you own before deleting your account.",
+                "删除账户前，请先移交你拥有的团队。",
+            ),
+            C::InvitationEmailMismatch => (
+                "This invitation was sent to another email address.",
+                "此邀请发送给了另一个邮箱地址。",
+            ),
+            C::LastOwner => (
+                "A team needs at least one owner.",
+                "团队至少需要一位所有者。",
+            ),
+            C::LastLoginMethod => (
+                "This is your last way to sign in; set a password or link another provider first.",
+                "这是你最后一种登录方式；请先设置密码或关联其他登录方式。",
+            ),
+            C::InvalidCode => ("The code is wrong or expired.", "验证码错误或已过期。"),
+            C::InvalidToken => (
+                "The link is invalid, expired or already used.",
+                "链接无效、已过期或已被使用。",
+            ),
+            C::TooManyAttempts => (
+                "Too many wrong codes; try again in 30 minutes.",
+                "错误次数过多，请 30 分钟后再试。",
+            ),
+            C::MfaAlreadyEnabled => (
+                "Two-factor authentication is already on.",
+                "两步验证已经开启。",
+            ),
+            C::MfaNotEnabled => ("Two-factor authentication is not on.", "两步验证尚未开启。"),
+            C::InvalidCredential => (
+                "The passkey answer is invalid or expired.",
+                "通行密钥的应答无效或已过期。",
+            ),
+            C::MfaEnrolmentRequired => (
+                "Set up two-factor authentication to continue.",
+                "请先设置两步验证再继续。",
+            ),
+            C::PasskeysUnavailable => (
+                "Passkeys need the service to be reached by a domain name.",
+                "通行密钥需要通过域名访问本服务。",
+            ),
+            C::Busy => (
+                "The server is busy; try again in a moment.",
+                "服务器繁忙，请稍后再试。",
+            ),
+            C::MailConnectionFailed => (
+                "Could not sign in to the mail server; see detail.",
+                "无法登录邮件服务器，详见 detail。",
+            ),
+            C::MailServerError => (
+                "The mail server failed or did not answer in time.",
+                "邮件服务器出错或未及时响应。",
+            ),
+            C::MessageTooLarge => ("The message is larger than 25 MiB.", "邮件超过 25 MiB。"),
+            C::UsernameTaken => ("This username is already taken.", "该用户名已被占用。"),
+            C::InternalError => ("Something went wrong on our side.", "服务器内部出错。"),
+        };
+        match lang {
+            Lang::En => en,
+            Lang::ZhCn => zh,
+        }
     }
 }
 

@@ -20,6 +20,7 @@ pub mod codes;
 pub mod compat;
 pub mod config;
 pub mod db;
+pub mod error;
 #[cfg(test)]
 mod fuzz;
 pub mod http;
@@ -61,7 +62,7 @@ use state::AppState;
 #[openapi(
     info(title = "gatehouse", description = "Self-hosted authentication and account service. \
         Errors are `{\"error\": {\"code\", \"message\", \"fields\"}}`; see each route for its codes."),
-    components(schemas(http::error::ErrorBody)),
+    components(schemas(error::ErrorBody)),
     modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;

@@ -13,7 +13,8 @@ use super::service::{
     RegisterInput, Registered,
 };
 use super::store::{User, UserView};
-use crate::http::{ApiError, ApiJson, ClientInfo, CurrentUser, ReqLang, SessionUser};
+use crate::error::ApiError;
+use crate::http::{ApiJson, ClientInfo, CurrentUser, ReqLang, SessionUser};
 use crate::sessions::{self, NewSession};
 use crate::state::AppState;
 

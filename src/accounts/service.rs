@@ -7,10 +7,11 @@ use super::store::{self, NewEmailChange, NewUser, ProfileUpdate, User};
 use super::throttle;
 use crate::audit::{self, AuditEvent};
 use crate::db::is_unique_violation;
+use crate::error::ApiError;
+use crate::http::ClientInfo;
 use crate::http::inputs::{
     Avatar, ColorSchema, Email, Language, Nickname, Patch, Preferences, Timezone,
 };
-use crate::http::{ApiError, ClientInfo};
 use crate::i18n::Lang;
 use crate::mail::{self, Template};
 use crate::passwords::{Password, PasswordPolicy, check_new_password};
@@ -258,7 +259,7 @@ pub async fn login_revealing(
         attempt.release(state).await?;
         return Err(ApiError::field(
             "password",
-            crate::http::error::FieldProblem::Invalid,
+            crate::error::FieldProblem::Invalid,
         ));
     };
     let user = store::find_by_email(&state.db, &normalized).await?;
@@ -491,7 +492,7 @@ pub async fn update_profile(
     user: &User,
     patch: ProfilePatch,
 ) -> Result<User, ApiError> {
-    use crate::http::error::FieldProblem;
+    use crate::error::FieldProblem;
     fn required<T>(
         patch: Patch<T>,
         field: &str,

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::store;
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tokens::ip_bucket;
 

@@ -13,8 +13,9 @@ use super::Admin;
 use super::service::{
     self, AdminUserView, AuditQuery, AuditView, CreateUser, OutboxView, UpdateUser,
 };
+use crate::error::ApiError;
 use crate::http::paging::{Page, Paging};
-use crate::http::{ApiError, ApiJson, ClientInfo, CurrentUser, parse_id};
+use crate::http::{ApiJson, ClientInfo, CurrentUser, parse_id};
 use crate::state::AppState;
 
 impl FromRequestParts<AppState> for Admin {

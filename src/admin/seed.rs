@@ -2,7 +2,7 @@
 //! service at scale. Rows go in by batches of multi-row inserts, one transaction per batch.
 
 use crate::accounts::store::{self as accounts_store, NewUser};
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::passwords::Password;
 use crate::sessions::store::{self as sessions_store, SessionInsert};
 use crate::state::AppState;

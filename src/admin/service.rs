@@ -9,10 +9,11 @@ use crate::accounts::{User, UserView};
 use crate::audit::{self, AuditEvent};
 use crate::clock::rfc3339;
 use crate::db::flag;
-use crate::http::error::FieldProblem;
+use crate::error::ApiError;
+use crate::error::FieldProblem;
+use crate::http::ClientInfo;
 use crate::http::inputs::{Email, Nickname};
 use crate::http::paging::{Page, Paging};
-use crate::http::{ApiError, ClientInfo};
 use crate::passwords::Password;
 use crate::state::AppState;
 

@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::service::{self, CreateKey, KeyView};
-use crate::http::{ApiError, ApiJson, ClientInfo, SessionUser, parse_id};
+use crate::error::ApiError;
+use crate::http::{ApiJson, ClientInfo, SessionUser, parse_id};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

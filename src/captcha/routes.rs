@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::service::{self, Challenge};
-use crate::http::{ApiError, ClientInfo};
+use crate::error::ApiError;
+use crate::http::ClientInfo;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

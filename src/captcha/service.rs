@@ -7,7 +7,7 @@ use captcha::filters::{Dots, Noise, Wave};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tokens::constant_time_eq;
 

@@ -2,7 +2,7 @@
 
 use axum::http::{HeaderMap, header};
 
-use super::error::ApiError;
+use crate::error::ApiError;
 
 /// Pass when `Sec-Fetch-Site` says same-origin (or a user-typed navigation), or when `Origin`
 /// equals the public base URL's origin or the origin the request was addressed to. A request

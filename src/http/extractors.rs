@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, Method, header, request::Parts};
 use serde::de::DeserializeOwned;
 
-use super::error::{ApiError, FieldErrors, FieldProblem};
+use crate::error::{ApiError, FieldErrors, FieldProblem};
 use crate::i18n::{Lang, RequestLang};
 use crate::sessions::{self, Authenticated, CookieScope};
 use crate::state::AppState;
@@ -130,11 +130,8 @@ pub struct ClientInfo {
 
 impl ClientInfo {
     pub fn from_parts(parts: &Parts, state: &AppState) -> Self {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        // Without a connection (in-process tests) the caller is this host.
+        let peer = peer_ip(parts).unwrap_or(IpAddr::from([127, 0, 0, 1]));
         let ip = client_ip(peer, &parts.headers, &state.config.trusted_proxies);
         let user_agent = parts
             .headers
@@ -149,7 +146,7 @@ impl ClientInfo {
 /// `X-Forwarded-For`, read from the nearest hop outwards, that is not a trusted proxy. Hops that
 /// are not IP addresses are skipped.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[ipnet::IpNet]) -> IpAddr {
-    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
+    let trusted = |ip: &IpAddr| is_trusted_proxy(trusted_proxies, ip);
     let mut ip = peer;
     if trusted(&peer) {
         let hops: Vec<IpAddr> = headers
@@ -168,6 +165,19 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[ipnet::Ip
         }
     }
     ip
+}
+
+/// The address at the other end of the connection, when the server was given one.
+pub fn peer_ip(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// Whether `ip` is one of the `trusted_proxies`, whose forwarding headers are believed.
+pub fn is_trusted_proxy(trusted_proxies: &[ipnet::IpNet], ip: &IpAddr) -> bool {
+    trusted_proxies.iter().any(|net| net.contains(ip))
 }
 
 impl FromRequestParts<AppState> for ClientInfo {

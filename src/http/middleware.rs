@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::error::{ApiError, InternalErrorLog, RenderedError};
+use crate::error::{ApiError, InternalErrorLog, RenderedError};
 use crate::i18n::{Lang, RequestLang};
 
 pub const REQUEST_ID: &str = "x-request-id";

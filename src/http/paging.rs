@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::error::{ApiError, FieldProblem};
+use crate::error::{ApiError, FieldProblem};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Paging {

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::MAX_MESSAGE_BYTES;
-use crate::http::ApiError;
-use crate::http::error::{FieldErrors, FieldProblem};
+use crate::error::ApiError;
+use crate::error::{FieldErrors, FieldProblem};
 
 /// Recipients per message, all lists together.
 const MAX_RECIPIENTS: usize = 100;

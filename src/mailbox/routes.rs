@@ -17,9 +17,10 @@ use super::read::{MessageSummary, MessageView};
 use super::service::{
     self, AccountPatch, AccountView, DraftView, FolderView, NewAccount, Sent, TestResult,
 };
-use crate::http::error::FieldProblem;
+use crate::error::ApiError;
+use crate::error::FieldProblem;
 use crate::http::paging::{Page, Paging};
-use crate::http::{ApiError, ApiJson, ClientInfo, SessionUser};
+use crate::http::{ApiJson, ClientInfo, SessionUser};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -20,8 +20,9 @@ use super::store::{self, AccountRow, DraftRow};
 use super::{SEALING_PURPOSE, TlsMode};
 use crate::audit::{self, AuditEvent};
 use crate::clock::rfc3339;
-use crate::http::error::{FieldErrors, FieldProblem};
-use crate::http::{ApiError, ClientInfo};
+use crate::error::ApiError;
+use crate::error::{FieldErrors, FieldProblem};
+use crate::http::ClientInfo;
 use crate::sealing::Sealer;
 use crate::state::AppState;
 

@@ -12,7 +12,8 @@ use utoipa::ToSchema;
 use super::{passkeys, service};
 use crate::accounts::throttle;
 use crate::accounts::{User, store as users};
-use crate::http::{ApiError, ClientInfo};
+use crate::error::ApiError;
+use crate::http::ClientInfo;
 use crate::sessions::NewSession;
 use crate::state::AppState;
 use crate::tokens::{new_token, sha256_hex};
@@ -195,13 +196,13 @@ pub async fn finish(
         (None, None, None) => {
             return Err(ApiError::field(
                 "code",
-                crate::http::error::FieldProblem::Required,
+                crate::error::FieldProblem::Required,
             ));
         }
         _ => {
             return Err(ApiError::field(
                 "body",
-                crate::http::error::FieldProblem::WrongType(
+                crate::error::FieldProblem::WrongType(
                     "send either code, or challenge_id with credential".into(),
                 ),
             ));

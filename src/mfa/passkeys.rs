@@ -16,7 +16,7 @@ use webauthn_rs::prelude::{
 
 use super::store::{self, PasskeyRow};
 use crate::accounts::User;
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// A challenge lives 5 minutes.

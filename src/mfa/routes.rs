@@ -14,7 +14,8 @@ use super::service::{
 };
 use crate::accounts::routes::{SignedIn, signed_in};
 use crate::admin::Admin;
-use crate::http::{ApiError, ApiJson, ClientInfo, SessionUser, parse_id};
+use crate::error::ApiError;
+use crate::http::{ApiJson, ClientInfo, SessionUser, parse_id};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -10,7 +10,8 @@ use crate::accounts::User;
 use crate::audit::{self, AuditEvent};
 use crate::clock::rfc3339;
 use crate::db::Conn;
-use crate::http::{ApiError, ClientInfo};
+use crate::error::ApiError;
+use crate::http::ClientInfo;
 use crate::mail::templates::SignInChange;
 use crate::mail::{self, Template};
 use crate::passwords::Password;
@@ -454,10 +455,7 @@ fn passkey_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     let count = name.chars().count();
     if count == 0 || count > MAX_PASSKEY_NAME || name.chars().any(char::is_control) {
-        return Err(ApiError::field(
-            "name",
-            crate::http::error::FieldProblem::Invalid,
-        ));
+        return Err(ApiError::field("name", crate::error::FieldProblem::Invalid));
     }
     Ok(name.to_string())
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 
 use crate::kv::KvError;
@@ -17,8 +17,6 @@ pub const BINDING_COOKIE: &str = "gatehouse_oauth";
 pub const NATIVE_COOKIE_PATH: &str = "/api/v1/auth/providers";
 /// How long a started sign-in may take.
 pub const TTL: Duration = Duration::from_secs(600);
-/// Where a sign-in returns to when no usable `return_to` was given.
-pub const DEFAULT_RETURN: &str = "/account";
 
 /// What the callback needs to finish a sign-in; stored under a hash of the `state` value.
 #[derive(Serialize, Deserialize)]
@@ -83,21 +81,6 @@ pub async fn take(state: &AppState, csrf_state: &str) -> Result<Option<Pending>,
         .and_then(|v| serde_json::from_str(&v).ok()))
 }
 
-/// `return_to` if it is a path on this site (`/…`, not `//…` or `/\…`), else the default.
-pub fn safe_return_to(raw: Option<&str>) -> String {
-    match raw {
-        Some(path)
-            if path.starts_with('/')
-                && !path.starts_with("//")
-                && path.len() <= 2048
-                && path.chars().all(|c| c.is_ascii_graphic() && c != '\\') =>
-        {
-            path.to_string()
-        }
-        _ => DEFAULT_RETURN.to_string(),
-    }
-}
-
 /// The binding value the browser already holds (so two tabs can sign in at once), or a new one.
 pub fn binding_value(headers: &HeaderMap) -> String {
     binding_from(headers)
@@ -111,14 +94,7 @@ pub fn binding_value(headers: &HeaderMap) -> String {
 
 /// The binding cookie the callback compares, if the browser sent one.
 pub fn binding_from(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == BINDING_COOKIE)
-        .map(|(_, value)| value.trim().to_string())
+    crate::http::cookie(headers, BINDING_COOKIE)
 }
 
 /// HttpOnly, SameSite=Lax (the provider's redirect back is a top-level GET, which Lax allows),
@@ -210,9 +186,9 @@ impl From<KvError> for Failure {
     }
 }
 
-impl From<crate::http::ApiError> for Failure {
-    fn from(e: crate::http::ApiError) -> Self {
-        use crate::http::ApiError as A;
+impl From<crate::error::ApiError> for Failure {
+    fn from(e: crate::error::ApiError) -> Self {
+        use crate::error::ApiError as A;
         match e {
             A::AccountDisabled => Self::AccountDisabled,
             A::EmailUnverified => Self::EmailUnverified,
@@ -220,27 +196,5 @@ impl From<crate::http::ApiError> for Failure {
             A::Internal(e) => Self::Internal(e),
             other => Self::Internal(anyhow::anyhow!("{}", other.code())),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_local_paths_are_returned_to() {
-        assert_eq!(safe_return_to(Some("/teams?x=1")), "/teams?x=1");
-        for bad in [
-            "//evil.example",
-            "/\\evil.example",
-            "https://evil.example/",
-            "evil",
-            "",
-            "/a b",
-            "/\r\nSet-Cookie: x",
-        ] {
-            assert_eq!(safe_return_to(Some(bad)), DEFAULT_RETURN, "{bad:?}");
-        }
-        assert_eq!(safe_return_to(None), DEFAULT_RETURN);
     }
 }

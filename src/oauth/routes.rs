@@ -8,7 +8,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::flow::{self, Door, Failure};
 use super::service::{self, Callback, Finished, IdentityView, ProviderInfo};
-use crate::http::{ApiError, ClientInfo, ReqLang, SessionUser, parse_id};
+use crate::error::ApiError;
+use crate::http::{ClientInfo, ReqLang, SessionUser, parse_id};
 use crate::sessions;
 use crate::state::AppState;
 

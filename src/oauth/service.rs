@@ -14,8 +14,9 @@ use crate::accounts::store as users;
 use crate::audit::{self, AuditEvent};
 use crate::clock::rfc3339;
 use crate::db::is_unique_violation;
+use crate::error::ApiError;
+use crate::http::ClientInfo;
 use crate::http::inputs::{Avatar, Email, Nickname};
-use crate::http::{ApiError, ClientInfo};
 use crate::i18n::Lang;
 use crate::sessions::{self, Authenticated, NewSession};
 use crate::state::AppState;
@@ -133,7 +134,7 @@ async fn start(
         binding: crate::tokens::sha256_hex(&binding),
         pkce_verifier: started.pkce_verifier,
         nonce: started.nonce,
-        return_to: flow::safe_return_to(return_to),
+        return_to: crate::http::safe_return_to(return_to),
         link_user_id,
         door,
     };

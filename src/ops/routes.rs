@@ -8,8 +8,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::stats::{self, Range, Stats};
 use crate::admin::Admin;
-use crate::http::ApiError;
-use crate::http::error::FieldProblem;
+use crate::error::ApiError;
+use crate::error::FieldProblem;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

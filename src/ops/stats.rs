@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::admin::Admin;
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The two windows the overview offers.

@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 
 pub use policy::{Password, PasswordPolicy, check_new_password, is_common};
 
-use crate::http::error::ApiError;
+use crate::error::ApiError;
 
 /// How long a request may wait for a hashing slot before it is told the server is busy.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use crate::http::error::{ApiError, FieldProblem};
+use crate::error::{ApiError, FieldProblem};
 
 static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
     include_str!("../../assets/common-passwords.txt")

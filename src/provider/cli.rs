@@ -5,8 +5,9 @@ use clap::Subcommand;
 
 use super::clients::{self, ClientPatch, ClientType, ClientView, NewClient};
 use crate::admin::Admin;
+use crate::error::ApiError;
+use crate::http::ClientInfo;
 use crate::http::paging::Paging;
-use crate::http::{ApiError, ClientInfo};
 use crate::state::AppState;
 
 #[derive(Debug, Subcommand)]

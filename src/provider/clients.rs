@@ -9,9 +9,10 @@ use super::store::{self, ClientRow};
 use crate::admin::Admin;
 use crate::audit::{self, AuditEvent};
 use crate::clock::rfc3339;
-use crate::http::error::{FieldErrors, FieldProblem};
+use crate::error::ApiError;
+use crate::error::{FieldErrors, FieldProblem};
+use crate::http::ClientInfo;
 use crate::http::paging::{Page, Paging};
-use crate::http::{ApiError, ClientInfo};
 use crate::state::AppState;
 use crate::tokens::{constant_time_eq, new_token, random_from_alphabet, sha256_hex};
 

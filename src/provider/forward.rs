@@ -2,9 +2,9 @@
 //! Caddy `forward_auth`): "who is this?" answered from the request's session cookie or bearer
 //! token (a session, an API key, or an access token gatehouse issued).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,8 +12,9 @@ use serde::Deserialize;
 
 use super::{store, tokens};
 use crate::accounts::User;
-use crate::http::extractors::credential;
-use crate::http::{ApiError, CurrentUser};
+use crate::error::ApiError;
+use crate::http::CurrentUser;
+use crate::http::extractors::{credential, is_trusted_proxy, peer_ip};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -39,7 +40,7 @@ pub async fn forward(
     caller: Result<CurrentUser, ApiError>,
 ) -> Response {
     let headers = &parts.headers;
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
+    let peer = peer_ip(&parts);
     let user = match caller {
         Ok(CurrentUser(auth)) => Some(auth.user),
         Err(ApiError::Unauthenticated) => match access_token_user(&state, headers).await {
@@ -54,7 +55,6 @@ pub async fn forward(
             .as_deref()
             .is_some_and(|r| r == "1" || r == "true")
         {
-            let peer = peer.map(|p| p.0.ip());
             return to_login(&state, peer, headers);
         }
         return ApiError::Unauthenticated.into_response();
@@ -124,12 +124,7 @@ fn to_login(state: &AppState, peer: Option<IpAddr>, headers: &HeaderMap) -> Resp
 /// The URL the user asked the proxy for, if a trusted proxy says so and its host is allowed.
 fn original_url(state: &AppState, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<String> {
     let peer = peer?;
-    if !state
-        .config
-        .trusted_proxies
-        .iter()
-        .any(|net| net.contains(&peer))
-    {
+    if !is_trusted_proxy(&state.config.trusted_proxies, &peer) {
         return None;
     }
     let get = |name: &str| {

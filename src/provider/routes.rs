@@ -19,8 +19,9 @@ use super::clients::{self, ClientPatch, ClientView, NewClient};
 use super::store::{self, ClientRow};
 use super::tokens;
 use crate::admin::Admin;
+use crate::error::ApiError;
 use crate::http::paging::{Page, Paging};
-use crate::http::{ApiError, ApiJson, ClientInfo, parse_id};
+use crate::http::{ApiJson, ClientInfo, parse_id};
 use crate::state::AppState;
 
 /// `/.well-known/openid-configuration` and `/oauth/*` (outside `/api/v1`: their paths and

@@ -7,7 +7,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::service::{self, ForgotInput, ResetInput, ResetToken, VerifyCodeInput};
 use crate::accounts::routes::Status;
-use crate::http::{ApiError, ApiJson, ClientInfo};
+use crate::error::ApiError;
+use crate::http::{ApiJson, ClientInfo};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

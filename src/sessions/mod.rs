@@ -5,7 +5,7 @@ pub mod routes;
 pub mod service;
 pub(crate) mod store;
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 
 pub use service::{Authenticated, NewSession};
 
@@ -62,16 +62,7 @@ impl CookieScope {
 /// The session token from the `Cookie` header, if any: only the cookie named for this
 /// deployment's scope counts (over https a plain `gatehouse_session` may have been planted).
 pub fn cookie_token(headers: &HeaderMap, scope: &CookieScope) -> Option<String> {
-    let wanted = scope.name();
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == wanted)
-        .map(|(_, value)| value.trim().to_string())
-        .filter(|v| !v.is_empty())
+    crate::http::cookie(headers, scope.name())
 }
 
 /// `Set-Cookie` for a new session: HttpOnly, SameSite=Lax, Path=/, and over https `Secure`
@@ -98,7 +89,7 @@ mod tests {
     fn the_cookie_is_read_under_the_name_of_the_deployments_scheme() {
         let mut headers = HeaderMap::new();
         headers.insert(
-            header::COOKIE,
+            axum::http::header::COOKIE,
             HeaderValue::from_static("gatehouse_session=plain; __Host-gatehouse_session=host"),
         );
         assert_eq!(

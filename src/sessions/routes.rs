@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::service::{self, SessionInfo};
-use crate::http::{ApiError, ClientInfo, SessionUser, parse_id};
+use crate::error::ApiError;
+use crate::http::{ClientInfo, SessionUser, parse_id};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -9,7 +9,8 @@ use crate::accounts::User;
 use crate::audit::{self, AuditEvent};
 use crate::clock::rfc3339;
 use crate::db::Conn;
-use crate::http::{ApiError, ClientInfo};
+use crate::error::ApiError;
+use crate::http::ClientInfo;
 use crate::state::AppState;
 use crate::tokens::{new_token, sha256_hex};
 

@@ -9,7 +9,8 @@ use super::service::{
     self, BroadcastInput, CreateTenant, InvitationOffer, InvitationView, InviteInput, MemberView,
     Queued, RoleInput, TenantView,
 };
-use crate::http::{ApiError, ApiJson, ClientInfo, CurrentUser, SessionUser, parse_id};
+use crate::error::ApiError;
+use crate::http::{ApiJson, ClientInfo, CurrentUser, SessionUser, parse_id};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -8,7 +8,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::service::{self, ResendInput, Verified, VerifyInput};
 use crate::accounts::routes::{SignedIn, Status, signed_in};
-use crate::http::{ApiError, ApiJson, ClientInfo};
+use crate::error::ApiError;
+use crate::http::{ApiJson, ClientInfo};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -13,7 +13,8 @@ use crate::accounts::service::{
     self as accounts, DeleteAccount, EmailChangeRequest, PasswordChange, ProfilePatch,
 };
 use crate::api_keys::service::{self as api_keys, CreateKey};
-use crate::http::{ApiError, parse_id};
+use crate::error::ApiError;
+use crate::http::parse_id;
 use crate::oauth::service as oauth;
 use crate::sessions::{self, Authenticated};
 use crate::state::AppState;
@@ -592,9 +593,7 @@ async fn invitation_view(
         }
         Err(e) => (None, Some(e)),
     };
-    let error = err
-        .as_ref()
-        .map(|e| crate::i18n::error_message(e.code(), page.lang));
+    let error = err.as_ref().map(|e| e.code().message(page.lang));
     let ctx = context! { title => page.t("invitation_title"), action, login, offer, error };
     let rendered = page.render(state, "invitation.html", ctx);
     match err {

@@ -9,11 +9,12 @@ use axum::response::Response;
 use minijinja::{Value, context};
 
 use super::form::WebForm;
-use super::page::{Page, redirect};
+use super::page::{Page, WebError, redirect};
 use crate::admin::Admin;
 use crate::admin::service::{self as admin, AuditQuery, UpdateUser};
+use crate::error::ApiError;
 use crate::http::paging::Paging;
-use crate::http::{ApiError, parse_id};
+use crate::http::parse_id;
 use crate::state::AppState;
 
 type Q = Query<HashMap<String, String>>;
@@ -57,24 +58,18 @@ pub async fn users(
     page: Page,
     admin: Result<Admin, ApiError>,
     Query(q): Q,
-) -> Response {
-    let result = async {
-        let admin = admin?;
-        let paging = Paging::from_query(&q)?;
-        let query = text(&q, "query").unwrap_or_default();
-        let found = admin::list_users(&state, &admin, &query, paging).await?;
-        Ok::<_, ApiError>(context! {
-            title => page.t("admin_users_title"),
-            query,
-            users => found.items.iter().map(|u| user_row(&page, u)).collect::<Vec<_>>(),
-            pager => pager(&q, "/admin/users", found.page, found.per_page, found.total),
-        })
-    }
-    .await;
-    match result {
-        Ok(ctx) => page.render(&state, "admin_users.html", ctx),
-        Err(e) => page.error(&state, e),
-    }
+) -> Result<Response, WebError> {
+    let admin = admin?;
+    let paging = Paging::from_query(&q)?;
+    let query = text(&q, "query").unwrap_or_default();
+    let found = admin::list_users(&state, &admin, &query, paging).await?;
+    let ctx = context! {
+        title => page.t("admin_users_title"),
+        query,
+        users => found.items.iter().map(|u| user_row(&page, u)).collect::<Vec<_>>(),
+        pager => pager(&q, "/admin/users", found.page, found.per_page, found.total),
+    };
+    Ok(page.render(&state, "admin_users.html", ctx))
 }
 
 const DONE: &[&str] = &["updated", "reset_sent", "sessions_revoked"];
@@ -85,28 +80,22 @@ pub async fn user(
     admin: Result<Admin, ApiError>,
     Path(id): Path<String>,
     Query(q): Q,
-) -> Response {
-    let result = async {
-        let admin = admin?;
-        let found = admin::get_user(&state, &admin, &parse_id(&id)?).await?;
-        let notice = q
-            .get("done")
-            .and_then(|d| DONE.iter().find(|k| *k == d))
-            .map(|k| page.t(&format!("admin_done_{k}")));
-        Ok::<_, ApiError>(context! {
-            title => page.t("admin_user_title"),
-            subject => user_row(&page, &found),
-            own => admin.user_id.as_deref() == Some(found.user.id.as_str()),
-            language => &found.user.language,
-            login_channel => &found.user.login_channel,
-            notice,
-        })
-    }
-    .await;
-    match result {
-        Ok(ctx) => page.render(&state, "admin_user.html", ctx),
-        Err(e) => page.error(&state, e),
-    }
+) -> Result<Response, WebError> {
+    let admin = admin?;
+    let found = admin::get_user(&state, &admin, &parse_id(&id)?).await?;
+    let notice = q
+        .get("done")
+        .and_then(|d| DONE.iter().find(|k| *k == d))
+        .map(|k| page.t(&format!("admin_done_{k}")));
+    let ctx = context! {
+        title => page.t("admin_user_title"),
+        subject => user_row(&page, &found),
+        own => admin.user_id.as_deref() == Some(found.user.id.as_str()),
+        language => &found.user.language,
+        login_channel => &found.user.login_channel,
+        notice,
+    };
+    Ok(page.render(&state, "admin_user.html", ctx))
 }
 
 /// `action` is one of disable, enable, promote, demote, reset, revoke.
@@ -116,44 +105,38 @@ pub async fn user_action(
     admin: Result<Admin, ApiError>,
     Path((id, action)): Path<(String, String)>,
     _form: WebForm,
-) -> Response {
-    let result = async {
-        let admin = admin?;
-        let id = parse_id(&id)?;
-        let client = &page.client;
-        let update = |is_active, is_superuser| UpdateUser {
-            is_active,
-            is_superuser,
-            nickname: None,
-        };
-        let done = match action.as_str() {
-            "disable" | "enable" | "promote" | "demote" => {
-                let input = match action.as_str() {
-                    "disable" => update(Some(false), None),
-                    "enable" => update(Some(true), None),
-                    "promote" => update(None, Some(true)),
-                    _ => update(None, Some(false)),
-                };
-                admin::update_user(&state, &admin, &id, input, client).await?;
-                "updated"
-            }
-            "reset" => {
-                admin::send_password_reset(&state, &admin, &id, client).await?;
-                "reset_sent"
-            }
-            "revoke" => {
-                admin::revoke_sessions(&state, &admin, &id, client).await?;
-                "sessions_revoked"
-            }
-            _ => return Err(ApiError::NotFound),
-        };
-        Ok::<_, ApiError>(format!("/admin/users/{id}?done={done}"))
-    }
-    .await;
-    match result {
-        Ok(to) => redirect(&to),
-        Err(e) => page.error(&state, e),
-    }
+) -> Result<Response, WebError> {
+    let admin = admin?;
+    let id = parse_id(&id)?;
+    let client = &page.client;
+    let update = |is_active, is_superuser| UpdateUser {
+        is_active,
+        is_superuser,
+        nickname: None,
+    };
+    let done = match action.as_str() {
+        "disable" | "enable" | "promote" | "demote" => {
+            let input = match action.as_str() {
+                "disable" => update(Some(false), None),
+                "enable" => update(Some(true), None),
+                "promote" => update(None, Some(true)),
+                _ => update(None, Some(false)),
+            };
+            admin::update_user(&state, &admin, &id, input, client).await?;
+            "updated"
+        }
+        "reset" => {
+            admin::send_password_reset(&state, &admin, &id, client).await?;
+            "reset_sent"
+        }
+        "revoke" => {
+            admin::revoke_sessions(&state, &admin, &id, client).await?;
+            "sessions_revoked"
+        }
+        _ => return Err(ApiError::NotFound.into()),
+    };
+    let to = format!("/admin/users/{id}?done={done}");
+    Ok(redirect(&to))
 }
 
 pub async fn audit(
@@ -161,47 +144,41 @@ pub async fn audit(
     page: Page,
     admin: Result<Admin, ApiError>,
     Query(q): Q,
-) -> Response {
-    let result = async {
-        let admin = admin?;
-        let paging = Paging::from_query(&q)?;
-        let time = |name: &str| {
-            text(&q, name)
-                .map(|v| admin::parse_time(name, &v))
-                .transpose()
-        };
-        let filter = AuditQuery {
-            user_id: text(&q, "user_id"),
-            event: text(&q, "event"),
-            since: time("since")?,
-            until: time("until")?,
-        };
-        let found = admin::audit(&state, &admin, filter, paging).await?;
-        let events: Vec<Value> = found
-            .items
-            .iter()
-            .map(|e| {
-                context! {
-                    at => page.time(&e.at), event => &e.event, actor => &e.actor_user_id,
-                    subject => &e.subject_user_id, ip => &e.ip, detail => e.detail.to_string(),
-                }
-            })
-            .collect();
-        Ok::<_, ApiError>(context! {
-            title => page.t("admin_audit_title"),
-            filters => context! {
-                user_id => text(&q, "user_id"), event => text(&q, "event"),
-                since => text(&q, "since"), until => text(&q, "until"),
-            },
-            events,
-            pager => pager(&q, "/admin/audit", found.page, found.per_page, found.total),
+) -> Result<Response, WebError> {
+    let admin = admin?;
+    let paging = Paging::from_query(&q)?;
+    let time = |name: &str| {
+        text(&q, name)
+            .map(|v| admin::parse_time(name, &v))
+            .transpose()
+    };
+    let filter = AuditQuery {
+        user_id: text(&q, "user_id"),
+        event: text(&q, "event"),
+        since: time("since")?,
+        until: time("until")?,
+    };
+    let found = admin::audit(&state, &admin, filter, paging).await?;
+    let events: Vec<Value> = found
+        .items
+        .iter()
+        .map(|e| {
+            context! {
+                at => page.time(&e.at), event => &e.event, actor => &e.actor_user_id,
+                subject => &e.subject_user_id, ip => &e.ip, detail => e.detail.to_string(),
+            }
         })
-    }
-    .await;
-    match result {
-        Ok(ctx) => page.render(&state, "admin_audit.html", ctx),
-        Err(e) => page.error(&state, e),
-    }
+        .collect();
+    let ctx = context! {
+        title => page.t("admin_audit_title"),
+        filters => context! {
+            user_id => text(&q, "user_id"), event => text(&q, "event"),
+            since => text(&q, "since"), until => text(&q, "until"),
+        },
+        events,
+        pager => pager(&q, "/admin/audit", found.page, found.per_page, found.total),
+    };
+    Ok(page.render(&state, "admin_audit.html", ctx))
 }
 
 pub async fn outbox(
@@ -209,34 +186,28 @@ pub async fn outbox(
     page: Page,
     admin: Result<Admin, ApiError>,
     Query(q): Q,
-) -> Response {
-    let result = async {
-        let admin = admin?;
-        let paging = Paging::from_query(&q)?;
-        let status = text(&q, "status");
-        let found = admin::outbox(&state, &admin, status.as_deref(), paging).await?;
-        let mails: Vec<Value> = found
-            .items
-            .iter()
-            .map(|m| {
-                context! {
-                    kind => &m.kind, recipient => &m.recipient, subject => &m.subject,
-                    status => &m.status, attempts => m.attempts, last_error => &m.last_error,
-                    created_at => page.time(&m.created_at),
-                    sent_at => m.sent_at.as_deref().map(|t| page.time(t)),
-                }
-            })
-            .collect();
-        Ok::<_, ApiError>(context! {
-            title => page.t("admin_outbox_title"),
-            status,
-            mails,
-            pager => pager(&q, "/admin/outbox", found.page, found.per_page, found.total),
+) -> Result<Response, WebError> {
+    let admin = admin?;
+    let paging = Paging::from_query(&q)?;
+    let status = text(&q, "status");
+    let found = admin::outbox(&state, &admin, status.as_deref(), paging).await?;
+    let mails: Vec<Value> = found
+        .items
+        .iter()
+        .map(|m| {
+            context! {
+                kind => &m.kind, recipient => &m.recipient, subject => &m.subject,
+                status => &m.status, attempts => m.attempts, last_error => &m.last_error,
+                created_at => page.time(&m.created_at),
+                sent_at => m.sent_at.as_deref().map(|t| page.time(t)),
+            }
         })
-    }
-    .await;
-    match result {
-        Ok(ctx) => page.render(&state, "admin_outbox.html", ctx),
-        Err(e) => page.error(&state, e),
-    }
+        .collect();
+    let ctx = context! {
+        title => page.t("admin_outbox_title"),
+        status,
+        mails,
+        pager => pager(&q, "/admin/outbox", found.page, found.per_page, found.total),
+    };
+    Ok(page.render(&state, "admin_outbox.html", ctx))
 }

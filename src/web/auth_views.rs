@@ -8,11 +8,12 @@ use axum::http::header;
 use axum::response::Response;
 use minijinja::{Value, context};
 
-use super::form::{WebForm, safe_return_to, safe_return_to_for};
+use super::form::{WebForm, safe_return_to_for};
 use super::page::{FormErrors, LANG_COOKIE, Page, redirect, signed_in, signed_out, with_error};
 use crate::accounts::service::{self as accounts, LoginInput, ProfilePatch, RegisterInput};
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::http::inputs::{Language, Patch};
+use crate::http::safe_return_to;
 use crate::i18n::Lang;
 use crate::recovery::service::{self as recovery, ForgotInput, ResetInput, VerifyCodeInput};
 use crate::sessions;

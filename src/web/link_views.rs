@@ -9,7 +9,7 @@ use minijinja::context;
 
 use super::form::WebForm;
 use super::page::Page;
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::oauth::flow::{self, Failure};
 use crate::oauth::routes::{param, redirect};
 use crate::oauth::service as oauth;

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::form::WebForm;
 use super::page::{FormErrors, Page, redirect, with_error};
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::mailbox::compose::SendInput;
 use crate::mailbox::presets;
 use crate::mailbox::service::{self as mail, AccountView};
@@ -70,7 +70,7 @@ fn connection_message(page: &Page, err: &ApiError) -> Option<String> {
     };
     Some(format!(
         "{} {}; {}",
-        crate::i18n::error_message(err.code(), page.lang),
+        err.code().message(page.lang),
         part("imap"),
         part("smtp")
     ))
@@ -277,7 +277,7 @@ async fn render_client(
         .filter(|p| *p >= 1)
         .unwrap_or(1);
     let mut mail_error: Option<String> = None;
-    let server_error = |e: &ApiError| crate::i18n::error_message(e.code(), page.lang).to_string();
+    let server_error = |e: &ApiError| e.code().message(page.lang).to_string();
     let (mut folders, mut messages, mut total, mut message) = (vec![], vec![], 0usize, None);
     if let Some(account) = &current {
         // The open message first: reading marks it seen, so the counts below include that.
@@ -475,8 +475,7 @@ pub async fn compose_submit(State(state): State<AppState>, page: Page, form: Web
         Err(err) => {
             let mut errors = page.form_errors(&err);
             if errors.message.is_none() && errors.fields.is_empty() {
-                errors.message =
-                    Some(crate::i18n::error_message(err.code(), page.lang).to_string());
+                errors.message = Some(err.code().message(page.lang).to_string());
             }
             let response =
                 render_client(&state, &page, auth, &back_query(&form), Some(&form), errors).await;

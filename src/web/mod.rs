@@ -15,5 +15,4 @@ mod provider_views;
 pub mod routes;
 mod security_views;
 
-pub use form::safe_return_to;
 pub use security_views::mfa_cookie;

@@ -8,9 +8,9 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use minijinja::{Value, context};
 
-use super::page::{Page, redirect};
+use super::page::{Page, WebError, redirect};
 use crate::admin::Admin;
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::ops::stats::{self, Range};
 use crate::state::AppState;
 
@@ -23,75 +23,69 @@ pub async fn overview(
     page: Page,
     admin: Result<Admin, ApiError>,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
+) -> Result<Response, WebError> {
     // `/admin?query=…` was the users list's address: keep such links working.
     if q.contains_key("query") || q.contains_key("page") {
         let mut ser = url::form_urlencoded::Serializer::new(String::new());
         ser.extend_pairs(q.iter());
-        return redirect(&format!("/admin/users?{}", ser.finish()));
+        return Ok(redirect(&format!("/admin/users?{}", ser.finish())));
     }
-    let result = async {
-        let admin = admin?;
-        let mut sections = Vec::new();
-        for (range, heading) in [(Range::Day, "overview_24h"), (Range::Month, "overview_30d")] {
-            let found = stats::stats(&state, &admin, range).await?;
-            let labels: Vec<String> = found
-                .buckets
-                .iter()
-                .map(|b| bucket_label(&page, b, range))
-                .collect();
-            let s = &found.series;
-            let t = &found.totals;
-            let charts = vec![
-                chart(&page, "overview_sign_ins", &s.sign_ins, t.sign_ins, &labels),
-                chart(
-                    &page,
-                    "overview_failed_sign_ins",
-                    &s.failed_sign_ins,
-                    t.failed_sign_ins,
-                    &labels,
-                ),
-                chart(&page, "overview_lockouts", &s.lockouts, t.lockouts, &labels),
-                chart(
-                    &page,
-                    "overview_new_accounts",
-                    &s.new_accounts,
-                    t.new_accounts,
-                    &labels,
-                ),
-                chart(
-                    &page,
-                    "overview_mail_sent",
-                    &s.mail_sent,
-                    t.mail_sent,
-                    &labels,
-                ),
-                chart(
-                    &page,
-                    "overview_mail_failed",
-                    &s.mail_failed,
-                    t.mail_failed,
-                    &labels,
-                ),
-            ];
-            sections.push(context! {
-                id => range.as_str(),
-                heading => page.t(heading),
-                first => labels.first(),
-                last => labels.last(),
-                charts,
-            });
-        }
-        Ok::<_, ApiError>(context! {
-            title => page.t("admin_overview_title"),
-            sections,
-        })
+    let admin = admin?;
+    let mut sections = Vec::new();
+    for (range, heading) in [(Range::Day, "overview_24h"), (Range::Month, "overview_30d")] {
+        let found = stats::stats(&state, &admin, range).await?;
+        let labels: Vec<String> = found
+            .buckets
+            .iter()
+            .map(|b| bucket_label(&page, b, range))
+            .collect();
+        let s = &found.series;
+        let t = &found.totals;
+        let charts = vec![
+            chart(&page, "overview_sign_ins", &s.sign_ins, t.sign_ins, &labels),
+            chart(
+                &page,
+                "overview_failed_sign_ins",
+                &s.failed_sign_ins,
+                t.failed_sign_ins,
+                &labels,
+            ),
+            chart(&page, "overview_lockouts", &s.lockouts, t.lockouts, &labels),
+            chart(
+                &page,
+                "overview_new_accounts",
+                &s.new_accounts,
+                t.new_accounts,
+                &labels,
+            ),
+            chart(
+                &page,
+                "overview_mail_sent",
+                &s.mail_sent,
+                t.mail_sent,
+                &labels,
+            ),
+            chart(
+                &page,
+                "overview_mail_failed",
+                &s.mail_failed,
+                t.mail_failed,
+                &labels,
+            ),
+        ];
+        sections.push(context! {
+            id => range.as_str(),
+            heading => page.t(heading),
+            first => labels.first(),
+            last => labels.last(),
+            charts,
+        });
     }
-    .await;
-    match result {
-        Ok(ctx) => page.render(&state, "admin_overview.html", ctx),
-        Err(e) => page.error(&state, e),
-    }
+    let ctx = context! {
+        title => page.t("admin_overview_title"),
+        sections,
+    };
+    Ok(page.render(&state, "admin_overview.html", ctx))
 }
 
 /// A bucket's start in the viewer's zone: the hour for 24 h, the date for 30 days.

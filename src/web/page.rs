@@ -2,18 +2,20 @@
 //! language, user, theme and CSRF token, and the headers every HTML answer carries.
 
 use std::path::PathBuf;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jiff::tz::{TimeZone, TimeZoneDatabase};
 use minijinja::{Environment, UndefinedBehavior, Value, context};
 
 use super::i18n;
-use crate::http::error::{FieldProblem, InternalErrorLog};
-use crate::http::{ApiError, ClientInfo};
+use crate::error::ApiError;
+use crate::error::{FieldProblem, InternalErrorLog};
+use crate::http::ClientInfo;
 use crate::i18n::{Lang, RequestLang};
 use crate::sessions::{self, Authenticated, NewSession};
 use crate::state::AppState;
@@ -100,17 +102,10 @@ fn render_template(state: &AppState, name: &str, ctx: Value) -> Result<String, m
     }
 }
 
-/// A cookie's value from the request.
+/// One of the pages' own cookies (language, CSRF seed, second-step token): never longer than
+/// 128 characters, so a longer value is treated as absent.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.trim().to_string())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+    crate::http::cookie(headers, name).filter(|v| v.len() <= 128)
 }
 
 /// The request as a page sees it. Extracted once per request and shared with the form extractor.
@@ -174,8 +169,62 @@ impl FromRequestParts<AppState> for Page {
                 let _ = lang.user.set(page.lang);
             }
         }
+        if let Some(slot) = parts.extensions.get::<PageSlot>() {
+            let _ = slot.0.set((page.clone(), state.clone()));
+        }
         parts.extensions.insert(page.clone());
         Ok(page)
+    }
+}
+
+/// Why a page handler did not answer with its page: a service error, shown as the error page
+/// (or, to a visitor who is not signed in, as the way to sign in) exactly as [`Page::error`]
+/// does. Page handlers return `Result<Response, WebError>` and use `?`; the rendering is done by
+/// [`render_page_errors`], which has the request's page.
+#[derive(Debug)]
+pub struct WebError(ApiError);
+
+impl<E: Into<ApiError>> From<E> for WebError {
+    fn from(e: E) -> Self {
+        Self(e.into())
+    }
+}
+
+/// The error a handler returned, waiting for [`render_page_errors`] to show it on a page.
+#[derive(Clone)]
+struct PendingPageError(Arc<Mutex<Option<ApiError>>>);
+
+/// The page the handler extracted (with the state), for [`render_page_errors`]: the handler's
+/// own extensions are gone by the time its answer comes back.
+#[derive(Clone, Default)]
+struct PageSlot(Arc<OnceLock<(Page, AppState)>>);
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        response
+            .extensions_mut()
+            .insert(PendingPageError(Arc::new(Mutex::new(Some(self.0)))));
+        response
+    }
+}
+
+/// Middleware of the page routes: renders a [`WebError`] as the error page of the
+/// request's [`Page`]. A handler that returns one always extracted its page; were it not so,
+/// the error would answer as the API does.
+pub async fn render_page_errors(mut request: Request, next: Next) -> Response {
+    let slot = PageSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let mut response = next.run(request).await;
+    let Some(pending) = response.extensions_mut().remove::<PendingPageError>() else {
+        return response;
+    };
+    let Some(err) = pending.0.lock().ok().and_then(|mut e| e.take()) else {
+        return response;
+    };
+    match slot.0.get() {
+        Some((page, state)) => page.error(state, err),
+        None => err.into_response(),
     }
 }
 
@@ -261,12 +310,12 @@ impl Page {
                         "<!doctype html><html lang=\"{}\"><title>{}</title><p>{}</p></html>",
                         self.lang.as_str(),
                         state.config.product_name,
-                        crate::i18n::error_message("internal_error", self.lang)
+                        crate::error::ErrorCode::InternalError.message(self.lang)
                     ),
                 );
                 response
                     .extensions_mut()
-                    .insert(InternalErrorLog(std::sync::Arc::new(anyhow::anyhow!(
+                    .insert(InternalErrorLog(Arc::new(anyhow::anyhow!(
                         "template {name}: {e:#}"
                     ))));
                 response
@@ -316,13 +365,13 @@ impl Page {
             return self.to_login();
         }
         let status = err.status();
-        let message = crate::i18n::error_message(err.code(), self.lang);
+        let message = err.code().message(self.lang);
         let ctx = context! { title => self.t("error_title"), heading => self.t("error_title"), error => message };
         let mut response = self.render_status(state, status, "message.html", ctx);
         if let ApiError::Internal(e) = err {
             response
                 .extensions_mut()
-                .insert(InternalErrorLog(std::sync::Arc::new(e)));
+                .insert(InternalErrorLog(Arc::new(e)));
         }
         response
     }
@@ -357,7 +406,7 @@ impl Page {
             ApiError::EmailTaken => Some("email"),
             _ => None,
         };
-        let message = crate::i18n::error_message(err.code(), self.lang).to_string();
+        let message = err.code().message(self.lang).to_string();
         match field {
             Some(name) => {
                 out.fields.insert(name.into(), message);
@@ -382,7 +431,7 @@ pub fn with_error(mut response: Response, err: ApiError) -> Response {
     if let ApiError::Internal(e) = err {
         response
             .extensions_mut()
-            .insert(InternalErrorLog(std::sync::Arc::new(e)));
+            .insert(InternalErrorLog(Arc::new(e)));
     }
     response
 }

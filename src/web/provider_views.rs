@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use minijinja::{Value, context};
 
 use super::form::WebForm;
-use super::page::{Page, signed_out};
+use super::page::{Page, WebError, signed_out};
 use crate::admin::Admin;
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::http::paging::Paging;
 use crate::provider::authorize::{self, Outcome};
 use crate::provider::{OAuthError, clients, tokens};
@@ -255,32 +255,26 @@ pub async fn clients_page(
     page: Page,
     admin: Result<Admin, ApiError>,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let result = async {
-        let admin = admin?;
-        let paging = Paging::from_query(&q)?;
-        let found = clients::list(&state, &admin, paging).await?;
-        let rows: Vec<Value> = found
-            .items
-            .iter()
-            .map(|c| {
-                context! {
-                    name => &c.name, client_id => &c.client_id, kind => &c.client_type,
-                    first_party => c.first_party, redirect_uris => &c.redirect_uris,
-                    scopes => c.allowed_scopes.join(" "), alg => &c.id_token_signed_response_alg,
-                    created_at => page.time(&c.created_at),
-                }
-            })
-            .collect();
-        Ok::<_, ApiError>(context! {
-            title => page.t("admin_clients_title"),
-            clients => rows,
-            total => found.total,
+) -> Result<Response, WebError> {
+    let admin = admin?;
+    let paging = Paging::from_query(&q)?;
+    let found = clients::list(&state, &admin, paging).await?;
+    let rows: Vec<Value> = found
+        .items
+        .iter()
+        .map(|c| {
+            context! {
+                name => &c.name, client_id => &c.client_id, kind => &c.client_type,
+                first_party => c.first_party, redirect_uris => &c.redirect_uris,
+                scopes => c.allowed_scopes.join(" "), alg => &c.id_token_signed_response_alg,
+                created_at => page.time(&c.created_at),
+            }
         })
-    }
-    .await;
-    match result {
-        Ok(ctx) => page.render(&state, "admin_clients.html", ctx),
-        Err(e) => page.error(&state, e),
-    }
+        .collect();
+    let ctx = context! {
+        title => page.t("admin_clients_title"),
+        clients => rows,
+        total => found.total,
+    };
+    Ok(page.render(&state, "admin_clients.html", ctx))
 }

@@ -105,6 +105,7 @@ pub fn router() -> Router<AppState> {
             get(provider::logout).post(provider::logout_confirm),
         )
         .route("/admin/clients", get(provider::clients_page))
+        .layer(axum::middleware::from_fn(page::render_page_errors))
 }
 
 /// The embedded stylesheet with the configured accent colour (checked as `#rrggbb` at startup).

@@ -11,10 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use minijinja::{Value, context};
 
-use super::form::{WebForm, safe_return_to};
+use super::form::WebForm;
 use super::page::{FormErrors, Page, cookie, redirect, signed_in, with_error};
 use crate::accounts::User;
-use crate::http::ApiError;
+use crate::error::ApiError;
+use crate::http::safe_return_to;
 use crate::mfa::service::{self as mfa, CodeInput, DisableTotp, PasswordConfirmation};
 use crate::mfa::{SecondStep, login, passkeys};
 use crate::sessions::Authenticated;
@@ -313,27 +314,34 @@ async fn outcome(
     }
 }
 
-async fn start_totp(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
+/// One action of the security page for the signed-in user (a visitor who is not signed in goes
+/// to sign in): `action`'s result is shown by [`outcome`] beside the fields of `form`.
+async fn act(
+    state: &AppState,
+    page: &Page,
+    form: &'static str,
+    action: impl AsyncFnOnce(&Authenticated) -> Result<Shown, ApiError>,
+) -> Response {
     let Some(auth) = &page.auth else {
         return page.to_login();
     };
-    let result = async {
+    outcome(state, page, auth, form, action(auth).await).await
+}
+
+async fn start_totp(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
+    act(&state, &page, "totp", async |auth| {
         let input = form.parse::<PasswordConfirmation>(&["password"])?;
         let enrolment = mfa::start_totp(&state, auth, input, &page.client).await?;
         Ok(Shown {
             enrolment: Some(enrolment),
             ..Shown::default()
         })
-    }
-    .await;
-    outcome(&state, &page, auth, "totp", result).await
+    })
+    .await
 }
 
 async fn confirm_totp(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
-    let Some(auth) = &page.auth else {
-        return page.to_login();
-    };
-    let result = async {
+    act(&state, &page, "totp", async |auth| {
         let input = form.parse::<CodeInput>(&["code"])?;
         let codes = mfa::confirm_totp(&state, auth, input, &page.client).await?;
         Ok(Shown {
@@ -341,31 +349,26 @@ async fn confirm_totp(State(state): State<AppState>, page: Page, form: WebForm) 
             recovery_codes: codes.recovery_codes,
             ..Shown::default()
         })
-    }
-    .await;
-    outcome(&state, &page, auth, "totp", result).await
+    })
+    .await
 }
 
 async fn disable_totp(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
     let Some(auth) = &page.auth else {
         return page.to_login();
     };
-    let result = async {
-        let input = form.parse::<DisableTotp>(&["password", "code"])?;
-        mfa::disable_totp(&state, auth, input, &page.client).await
-    }
-    .await;
-    match result {
+    let disabled = match form.parse::<DisableTotp>(&["password", "code"]) {
+        Ok(input) => mfa::disable_totp(&state, auth, input, &page.client).await,
+        Err(e) => Err(e),
+    };
+    match disabled {
         Ok(()) => redirect("/account/security?done=totp_disabled"),
         Err(e) => outcome(&state, &page, auth, "off", Err(e)).await,
     }
 }
 
 async fn renew_codes(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
-    let Some(auth) = &page.auth else {
-        return page.to_login();
-    };
-    let result = async {
+    act(&state, &page, "codes", async |auth| {
         let input = form.parse::<PasswordConfirmation>(&["password"])?;
         let codes = mfa::renew_recovery_codes(&state, auth, input, &page.client).await?;
         Ok(Shown {
@@ -373,9 +376,8 @@ async fn renew_codes(State(state): State<AppState>, page: Page, form: WebForm) -
             recovery_codes: codes.recovery_codes,
             ..Shown::default()
         })
-    }
-    .await;
-    outcome(&state, &page, auth, "codes", result).await
+    })
+    .await
 }
 
 async fn remove_passkey(

@@ -9,9 +9,10 @@ use serde_json::{Value, json};
 
 use super::{split_addresses, tls_for_port, valid_username};
 use crate::accounts::service::{LoginInput, RegisterInput, Registered, SignIn};
-use crate::http::error::FieldProblem;
+use crate::error::ApiError;
+use crate::error::FieldProblem;
 use crate::http::inputs::{Email, Nickname};
-use crate::http::{ApiError, ApiJson, ClientInfo, ReqLang, SessionUser};
+use crate::http::{ApiJson, ClientInfo, ReqLang, SessionUser};
 use crate::mailbox::compose::SendInput;
 use crate::mailbox::service::{self, AccountView, DraftView, FolderView, NewAccount, Sent};
 use crate::passwords::Password;

@@ -9,7 +9,8 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::{Profile, store, wire};
-use crate::http::{ApiError, ClientInfo};
+use crate::error::ApiError;
+use crate::http::ClientInfo;
 use crate::sessions::{Authenticated, NewSession};
 use crate::tokens::{fill_random, sha256_hex};
 

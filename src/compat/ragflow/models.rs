@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use std::path::Path as FsPath;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::Profile;
 use super::auth::{Body, RagUser};
-use super::wire::{self, code, native_id, rag_id};
-use crate::http::ApiError;
+use super::wire::{self, WireError, WireResult, code, native_id, rag_id};
+use crate::error::ApiError;
 use crate::sessions::Authenticated;
 
 /// The tenant columns RAGFlow reports (§2 `GET /users/me/models`).
@@ -291,18 +291,24 @@ async fn edit(
     p: &Profile,
     auth: &Authenticated,
     change: impl FnOnce(&mut Map<String, Value>),
-) -> Response {
-    let result = async {
-        let tenant = own_tenant(p, auth).await?.ok_or(ApiError::NotFound)?;
-        let mut s = settings(p, &tenant).await?;
-        change(&mut s);
-        save(p, &tenant, s).await
-    }
-    .await;
-    match result {
-        Ok(()) => wire::ok(Value::Bool(true)),
-        Err(ApiError::NotFound) => wire::data_error("Tenant not found!"),
-        Err(e) => wire::fault(e),
+) -> WireResult {
+    let fault = tenant_fault("Tenant not found!");
+    let tenant = own_tenant(p, auth)
+        .await
+        .and_then(|t| t.ok_or(ApiError::NotFound))
+        .map_err(&fault)?;
+    let mut s = settings(p, &tenant).await.map_err(&fault)?;
+    change(&mut s);
+    save(p, &tenant, s).await.map_err(&fault)?;
+    Ok(wire::ok(Value::Bool(true)))
+}
+
+/// A tenant that is not there (or not the caller's) answered in RAGFlow's words, which differ
+/// between routes by a `!`; other errors as every route answers them.
+fn tenant_fault(message: &'static str) -> impl Fn(ApiError) -> WireError {
+    move |e| match e {
+        ApiError::NotFound => WireError::Answer(wire::data_error(message)),
+        other => WireError::Fault(other),
     }
 }
 
@@ -321,26 +327,24 @@ async fn change_providers(
     p: &Profile,
     auth: &Authenticated,
     change: impl FnOnce(&mut Providers) -> Outcome,
-) -> Response {
-    let result = async {
-        let tenant = own_tenant(p, auth).await?.ok_or(ApiError::NotFound)?;
-        let mut s = settings(p, &tenant).await?;
-        let mut all = providers_of(&s);
-        let outcome = change(&mut all);
-        if !matches!(outcome, Outcome::Refused(_)) {
-            let value = serde_json::to_value(&all).map_err(|e| ApiError::Internal(e.into()))?;
-            s.insert("providers".into(), value);
-            save(p, &tenant, s).await?;
-        }
-        Ok::<_, ApiError>(outcome)
+) -> WireResult {
+    let fault = tenant_fault("Tenant not found");
+    let tenant = own_tenant(p, auth)
+        .await
+        .and_then(|t| t.ok_or(ApiError::NotFound))
+        .map_err(&fault)?;
+    let mut s = settings(p, &tenant).await.map_err(&fault)?;
+    let mut all = providers_of(&s);
+    let outcome = change(&mut all);
+    if !matches!(outcome, Outcome::Refused(_)) {
+        let value = serde_json::to_value(&all).map_err(|e| ApiError::Internal(e.into()))?;
+        s.insert("providers".into(), value);
+        save(p, &tenant, s).await.map_err(&fault)?;
     }
-    .await;
-    match result {
-        Ok(Outcome::Done) => wire::result(Value::Null),
-        Ok(Outcome::Refused(m) | Outcome::SavedWith(m)) => wire::data_error(&m),
-        Err(ApiError::NotFound) => wire::data_error("Tenant not found"),
-        Err(e) => wire::fault(e),
-    }
+    Ok(match outcome {
+        Outcome::Done => wire::result(Value::Null),
+        Outcome::Refused(m) | Outcome::SavedWith(m) => wire::data_error(&m),
+    })
 }
 
 /// A body field as Python would format it into a message (strings bare).
@@ -377,6 +381,7 @@ pub async fn put_provider(
         Outcome::Done
     })
     .await
+    .into_response()
 }
 
 /// `model_info`: the models to bind, each `{model_name, model_type, max_tokens?, extra?}`
@@ -536,6 +541,7 @@ pub async fn add_instance(
         }
     })
     .await
+    .into_response()
 }
 
 /// `GET /models[?type=…&owner_tenant_id=…]`: the models added to the caller's tenant (or to a
@@ -544,7 +550,7 @@ pub async fn list(
     State(p): State<Profile>,
     RagUser(auth): RagUser,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> WireResult {
     let params: BTreeMap<String, String> =
         url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
             .into_owned()
@@ -552,76 +558,78 @@ pub async fn list(
     let filter = params
         .get("type")
         .map_or(0, |t| type_bits(&Value::String(t.to_lowercase())));
-    let result = async {
-        let own = own_tenant(&p, &auth).await?.ok_or(ApiError::NotFound)?;
-        let tenant = match params.get("owner_tenant_id").filter(|t| !t.is_empty()) {
-            Some(t) if native_id(t) != own => {
-                let t = native_id(t);
-                crate::tenants::service::require_member(&p.app, &auth, &t)
-                    .await
-                    .map_err(outsider_forbidden)?;
-                t
-            }
-            _ => own,
-        };
-        let mut conn = p.app.db.pool().acquire().await?;
-        let tenant_name = crate::tenants::store::name_of(&mut conn, &tenant)
-            .await?
-            .unwrap_or_default();
-        drop(conn);
-        let all = providers_of(&settings(&p, &tenant).await?);
-        let mut rows = Vec::new();
-        for (provider_name, provider) in &all {
-            for instance in &provider.instances {
-                for m in &instance.models {
-                    if filter != 0 && m.model_type & filter == 0 {
-                        continue;
-                    }
-                    let rank = p
-                        .catalog
-                        .as_ref()
-                        .map_or(DEFAULT_RANK, |c| c.model_rank(provider_name, &m.name));
-                    let factory_rank = p
-                        .catalog
-                        .as_ref()
-                        .map_or(-DEFAULT_RANK, |c| c.factory_rank(provider_name));
-                    let key = (
-                        factory_rank,
-                        provider_name.clone(),
-                        instance.instance_name.clone(),
-                        -rank,
-                        m.name.clone(),
-                    );
-                    // RAGFlow's Python server names them `provider_name` and `name`, its Go
-                    // port `model_provider` and `model_name`; its test fixture reads either,
-                    // so both are answered.
-                    let row = json!({
-                        "model_id": m.id, "tenant_id": rag_id(&tenant), "tenant_name": tenant_name,
-                        "model_type": type_names(m.model_type), "name": m.name,
-                        "model_name": m.name, "model_provider": provider_name,
-                        "provider_id": provider.id, "provider_name": provider_name,
-                        "instance_id": instance.id, "instance_name": instance.instance_name,
-                        "rank": rank,
-                    });
-                    rows.push((key, row));
+    let fault = |e| match e {
+        ApiError::NotFound => WireError::Answer(wire::data_error("Tenant not found")),
+        ApiError::Forbidden => WireError::Answer(wire::data_error("Permission denied")),
+        other => WireError::Fault(other),
+    };
+    let own = own_tenant(&p, &auth)
+        .await
+        .and_then(|t| t.ok_or(ApiError::NotFound))
+        .map_err(fault)?;
+    let tenant = match params.get("owner_tenant_id").filter(|t| !t.is_empty()) {
+        Some(t) if native_id(t) != own => {
+            let t = native_id(t);
+            crate::tenants::service::require_member(&p.app, &auth, &t)
+                .await
+                .map_err(|e| fault(outsider_forbidden(e)))?;
+            t
+        }
+        _ => own,
+    };
+    let mut conn = p.app.db.pool().acquire().await?;
+    let tenant_name = crate::tenants::store::name_of(&mut conn, &tenant)
+        .await?
+        .unwrap_or_default();
+    drop(conn);
+    let all = providers_of(&settings(&p, &tenant).await.map_err(fault)?);
+    let mut rows = Vec::new();
+    for (provider_name, provider) in &all {
+        for instance in &provider.instances {
+            for m in &instance.models {
+                if filter != 0 && m.model_type & filter == 0 {
+                    continue;
                 }
+                let rank = p
+                    .catalog
+                    .as_ref()
+                    .map_or(DEFAULT_RANK, |c| c.model_rank(provider_name, &m.name));
+                let factory_rank = p
+                    .catalog
+                    .as_ref()
+                    .map_or(-DEFAULT_RANK, |c| c.factory_rank(provider_name));
+                let key = (
+                    factory_rank,
+                    provider_name.clone(),
+                    instance.instance_name.clone(),
+                    -rank,
+                    m.name.clone(),
+                );
+                // RAGFlow's Python server names them `provider_name` and `name`, its Go
+                // port `model_provider` and `model_name`; its test fixture reads either,
+                // so both are answered.
+                let row = json!({
+                    "model_id": m.id, "tenant_id": rag_id(&tenant), "tenant_name": tenant_name,
+                    "model_type": type_names(m.model_type), "name": m.name,
+                    "model_name": m.name, "model_provider": provider_name,
+                    "provider_id": provider.id, "provider_name": provider_name,
+                    "instance_id": instance.id, "instance_name": instance.instance_name,
+                    "rank": rank,
+                });
+                rows.push((key, row));
             }
         }
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok::<_, ApiError>(rows.into_iter().map(|(_, row)| row).collect::<Vec<_>>())
     }
-    .await;
-    match result {
-        Ok(rows) => wire::result(Value::Array(rows)),
-        Err(ApiError::NotFound) => wire::data_error("Tenant not found"),
-        Err(ApiError::Forbidden) => wire::data_error("Permission denied"),
-        Err(e) => wire::fault(e),
-    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let rows = rows.into_iter().map(|(_, row)| row).collect();
+    Ok(wire::result(Value::Array(rows)))
 }
 
 /// `PATCH /models/default`: keep the given model ids as the tenant's defaults.
 pub async fn set_default(State(p): State<Profile>, RagUser(auth): RagUser, body: Body) -> Response {
-    edit(&p, &auth, |s| copy_model_keys(s, &body)).await
+    edit(&p, &auth, |s| copy_model_keys(s, &body))
+        .await
+        .into_response()
 }
 
 fn copy_model_keys(s: &mut Map<String, Value>, body: &Body) {
@@ -633,27 +641,23 @@ fn copy_model_keys(s: &mut Map<String, Value>, body: &Body) {
 }
 
 /// `GET /users/me/models`: the caller's own tenant with its model defaults.
-pub async fn tenant_info(State(p): State<Profile>, RagUser(auth): RagUser) -> Response {
-    let result = async {
-        let tenant = own_tenant(&p, &auth).await?.ok_or(ApiError::NotFound)?;
-        let s = settings(&p, &tenant).await?;
-        let mut conn = p.app.db.pool().acquire().await?;
-        let name = crate::tenants::store::name_of(&mut conn, &tenant)
-            .await?
-            .unwrap_or_default();
-        let mut data = json!({"tenant_id": rag_id(&tenant), "name": name, "role": "owner",
-            "parser_ids": s.get("parser_ids").cloned().unwrap_or_else(|| PARSER_IDS.into())});
-        for key in MODEL_KEYS {
-            data[*key] = s.get(*key).cloned().unwrap_or(Value::Null);
-        }
-        Ok::<_, ApiError>(data)
+pub async fn tenant_info(State(p): State<Profile>, RagUser(auth): RagUser) -> WireResult {
+    let fault = tenant_fault("Tenant not found!");
+    let tenant = own_tenant(&p, &auth)
+        .await
+        .and_then(|t| t.ok_or(ApiError::NotFound))
+        .map_err(&fault)?;
+    let s = settings(&p, &tenant).await.map_err(&fault)?;
+    let mut conn = p.app.db.pool().acquire().await?;
+    let name = crate::tenants::store::name_of(&mut conn, &tenant)
+        .await?
+        .unwrap_or_default();
+    let mut data = json!({"tenant_id": rag_id(&tenant), "name": name, "role": "owner",
+        "parser_ids": s.get("parser_ids").cloned().unwrap_or_else(|| PARSER_IDS.into())});
+    for key in MODEL_KEYS {
+        data[*key] = s.get(*key).cloned().unwrap_or(Value::Null);
     }
-    .await;
-    match result {
-        Ok(data) => wire::ok(data),
-        Err(ApiError::NotFound) => wire::data_error("Tenant not found!"),
-        Err(e) => wire::fault(e),
-    }
+    Ok(wire::ok(data))
 }
 
 /// `PATCH /users/me/models`: set a tenant's model defaults — only an owner or admin of that
@@ -662,26 +666,23 @@ pub async fn set_tenant_info(
     State(p): State<Profile>,
     RagUser(auth): RagUser,
     body: Body,
-) -> Response {
+) -> WireResult {
     let missing = body.missing(&["tenant_id", "asr_id", "embd_id", "img2txt_id", "llm_id"]);
     if !missing.is_empty() {
-        return wire::missing(&missing);
+        return Ok(wire::missing(&missing));
     }
     let tenant = native_id(&body.text("tenant_id").unwrap_or_default());
-    let result = async {
-        crate::tenants::service::require_manager(&p.app, &auth, &tenant)
-            .await
-            .map_err(outsider_forbidden)?;
-        let mut s = settings(&p, &tenant).await?;
-        copy_model_keys(&mut s, &body);
-        save(&p, &tenant, s).await
-    }
-    .await;
-    match result {
-        Ok(()) => wire::ok(Value::Bool(true)),
-        Err(ApiError::Forbidden) => wire::fail(code::AUTHENTICATION_ERROR, "no authorization"),
-        Err(e) => wire::fault(e),
-    }
+    let fault = |e| match outsider_forbidden(e) {
+        ApiError::Forbidden => WireError::fail(code::AUTHENTICATION_ERROR, "no authorization"),
+        other => WireError::Fault(other),
+    };
+    crate::tenants::service::require_manager(&p.app, &auth, &tenant)
+        .await
+        .map_err(fault)?;
+    let mut s = settings(&p, &tenant).await.map_err(fault)?;
+    copy_model_keys(&mut s, &body);
+    save(&p, &tenant, s).await.map_err(fault)?;
+    Ok(wire::ok(Value::Bool(true)))
 }
 
 /// RAGFlow answers "no authorization" alike for outsiders and for members without the role.

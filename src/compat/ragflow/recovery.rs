@@ -14,8 +14,8 @@ use serde_json::Value;
 use super::Profile;
 use super::auth::{Body, Client, token_for};
 use super::users::{crypt_failed, password, policy, user_dict};
-use super::wire::{self, code};
-use crate::http::ApiError;
+use super::wire::{self, WireError, WireResult, code};
+use crate::error::ApiError;
 use crate::http::inputs::normalize_email;
 use crate::recovery::service::{
     self as recovery, CodeStyle, ForgotInput, ResetInput, VerifyCodeInput,
@@ -74,115 +74,128 @@ pub async fn captcha(
 
 /// `POST /auth/password/forgot/otp {email, captcha}`: mails a code to a known address; the
 /// same answer for every address once the captcha is right.
-pub async fn send_otp(State(p): State<Profile>, Client(client): Client, body: Body) -> Response {
+pub async fn send_otp(State(p): State<Profile>, Client(client): Client, body: Body) -> WireResult {
     let (Some(email), Some(answer)) = (body.text("email"), body.text("captcha")) else {
-        return wire::fail(code::ARGUMENT_ERROR, "email and captcha required");
+        return Ok(wire::fail(
+            code::ARGUMENT_ERROR,
+            "email and captcha required",
+        ));
     };
-    let result = async {
-        let captcha_id = p.app.kv.take(&captcha_key(&email)).await?;
-        if p.app.config.captcha.enabled && captcha_id.is_none() {
-            return Err(ApiError::InvalidCaptcha);
-        }
-        let input = ForgotInput {
-            email,
-            captcha_id,
-            captcha_answer: Some(answer),
-        };
-        recovery::forgot_with(&p.app, input, &client, CodeStyle::Letters).await
+    let bad_captcha = || WireError::fail(code::AUTHENTICATION_ERROR, "invalid or expired captcha");
+    let captcha_id = p.app.kv.take(&captcha_key(&email)).await?;
+    if p.app.config.captcha.enabled && captcha_id.is_none() {
+        return Err(bad_captcha());
     }
-    .await;
-    match result {
-        Ok(()) => wire::ok_with("verification passed, email sent", Value::Bool(true)),
-        Err(ApiError::InvalidCaptcha | ApiError::CaptchaRequired) => {
-            wire::fail(code::AUTHENTICATION_ERROR, "invalid or expired captcha")
-        }
-        Err(e) => wire::fault(e),
-    }
+    let input = ForgotInput {
+        email,
+        captcha_id,
+        captcha_answer: Some(answer),
+    };
+    recovery::forgot_with(&p.app, input, &client, CodeStyle::Letters)
+        .await
+        .map_err(|e| match e {
+            ApiError::InvalidCaptcha | ApiError::CaptchaRequired => bad_captcha(),
+            other => other.into(),
+        })?;
+    Ok(wire::ok_with(
+        "verification passed, email sent",
+        Value::Bool(true),
+    ))
 }
 
 /// `POST /auth/password/forgot/otp/verify {email, otp}`: five wrong codes lock the address for
 /// 30 minutes. A right code marks the address verified for five minutes.
-pub async fn verify_otp(State(p): State<Profile>, Client(client): Client, body: Body) -> Response {
+pub async fn verify_otp(
+    State(p): State<Profile>,
+    Client(client): Client,
+    body: Body,
+) -> WireResult {
     let (Some(email), Some(otp)) = (body.text("email"), body.text("otp")) else {
-        return wire::fail(code::ARGUMENT_ERROR, "email and otp are required");
+        return Ok(wire::fail(
+            code::ARGUMENT_ERROR,
+            "email and otp are required",
+        ));
     };
-    let result = async {
-        let input = VerifyCodeInput {
-            email: email.clone(),
-            code: otp,
-        };
-        let token = recovery::verify_code_with(&p.app, input, &client, CodeStyle::Letters).await?;
-        let sealed = p
-            .keys
-            .seal(&token.reset_token)
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("sealing failed")))?;
-        p.app
-            .kv
-            .set_ex(&verified_key(&email), &sealed, VERIFIED_TTL)
-            .await?;
-        Ok::<_, ApiError>(())
-    }
-    .await;
-    match result {
-        Ok(()) => wire::ok_with("otp verified", Value::Bool(true)),
-        Err(ApiError::InvalidCode) => wire::fail(code::AUTHENTICATION_ERROR, "expired otp"),
-        Err(e) => wire::fault(e),
-    }
+    let input = VerifyCodeInput {
+        email: email.clone(),
+        code: otp,
+    };
+    let token = recovery::verify_code_with(&p.app, input, &client, CodeStyle::Letters)
+        .await
+        .map_err(|e| match e {
+            ApiError::InvalidCode => WireError::fail(code::AUTHENTICATION_ERROR, "expired otp"),
+            other => other.into(),
+        })?;
+    let sealed = p
+        .keys
+        .seal(&token.reset_token)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("sealing failed")))?;
+    p.app
+        .kv
+        .set_ex(&verified_key(&email), &sealed, VERIFIED_TTL)
+        .await?;
+    Ok(wire::ok_with("otp verified", Value::Bool(true)))
 }
 
 /// `POST /auth/password/reset {email, new_password, confirm_new_password}`: the native reset
 /// (every session ends), then a new session for this client.
-pub async fn reset(State(p): State<Profile>, Client(client): Client, body: Body) -> Response {
+pub async fn reset(State(p): State<Profile>, Client(client): Client, body: Body) -> WireResult {
     let fields = ["email", "new_password", "confirm_new_password"];
     if !body.missing(&fields).is_empty() {
-        return wire::fail(code::ARGUMENT_ERROR, "email and passwords are required");
+        return Ok(wire::fail(
+            code::ARGUMENT_ERROR,
+            "email and passwords are required",
+        ));
     }
     let email = body.text("email").unwrap_or_default();
-    let sealed = match p.app.kv.get(&verified_key(&email)).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return wire::fail(code::AUTHENTICATION_ERROR, "email not verified"),
-        Err(e) => return wire::fault(e.into()),
+    let Some(sealed) = p.app.kv.get(&verified_key(&email)).await? else {
+        return Ok(wire::fail(code::AUTHENTICATION_ERROR, "email not verified"));
     };
     let (new, confirm) = match (
         password(&p, body.text("new_password")),
         password(&p, body.text("confirm_new_password")),
     ) {
         (Some(a), Some(b)) => (a, b),
-        _ => return crypt_failed(),
+        _ => return Ok(crypt_failed()),
     };
     if new.expose() != confirm.expose() {
-        return wire::fail(code::ARGUMENT_ERROR, "passwords do not match");
+        return Ok(wire::fail(code::ARGUMENT_ERROR, "passwords do not match"));
     }
-    let reset_token = p.keys.open(&sealed).unwrap_or_default();
-    let result = async {
-        let input = ResetInput {
-            reset_token,
-            new_password: new,
-        };
-        recovery::reset_with(&p.app, input, &client, policy(&p)).await?;
-        p.app.kv.del(&verified_key(&email)).await?;
-        let user = crate::accounts::store::find_by_email(&p.app.db, &normalize_email(&email))
-            .await?
-            .filter(|u| u.is_active())
-            .ok_or(ApiError::AccountDisabled)?;
-        let session = crate::accounts::service::sign_in(&p.app, &user, &client, "password").await?;
-        Ok::<_, ApiError>((user, token_for(&p, &session).await?))
-    }
-    .await;
-    match result {
-        Ok((user, token)) => wire::with_token(
-            wire::ok_with("Password reset successful. Logged in.", user_dict(&user)),
-            &token,
-        ),
-        Err(ApiError::InvalidToken) => wire::fail(code::AUTHENTICATION_ERROR, "email not verified"),
-        Err(ApiError::AccountDisabled) => wire::fail(
+    let input = ResetInput {
+        reset_token: p.keys.open(&sealed).unwrap_or_default(),
+        new_password: new,
+    };
+    recovery::reset_with(&p.app, input, &client, policy(&p))
+        .await
+        .map_err(reset_fault)?;
+    p.app.kv.del(&verified_key(&email)).await?;
+    let user = crate::accounts::store::find_by_email(&p.app.db, &normalize_email(&email))
+        .await?
+        .filter(|u| u.is_active())
+        .ok_or(ApiError::AccountDisabled)
+        .map_err(reset_fault)?;
+    let session = crate::accounts::service::sign_in(&p.app, &user, &client, "password")
+        .await
+        .map_err(reset_fault)?;
+    let token = token_for(&p, &session).await.map_err(reset_fault)?;
+    Ok(wire::with_token(
+        wire::ok_with("Password reset successful. Logged in.", user_dict(&user)),
+        &token,
+    ))
+}
+
+/// The reset's own words for a stale verification, a disabled account and a rejected password.
+fn reset_fault(e: ApiError) -> WireError {
+    match e {
+        ApiError::InvalidToken => WireError::fail(code::AUTHENTICATION_ERROR, "email not verified"),
+        ApiError::AccountDisabled => WireError::fail(
             code::FORBIDDEN,
             "This account has been disabled, please contact the administrator!",
         ),
-        Err(e @ (ApiError::Validation(_) | ApiError::WeakPassword(_))) => {
-            wire::fail(code::ARGUMENT_ERROR, &wire::describe(&e))
+        e @ (ApiError::Validation(_) | ApiError::WeakPassword(_)) => {
+            WireError::fail(code::ARGUMENT_ERROR, &wire::describe(&e))
         }
-        Err(e) => wire::fault(e),
+        other => WireError::Fault(other),
     }
 }
 

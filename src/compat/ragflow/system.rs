@@ -6,10 +6,10 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::auth::{API_TOKEN_PREFIX, Body, Client, RagUser};
-use super::wire::{self, code, http_date, rag_id};
+use super::wire::{self, WireResult, code, http_date, rag_id};
 use super::{Profile, store};
 use crate::api_keys::service::{self as api_keys, CreateKey};
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::tokens::{new_token, sha256_hex};
 
 /// `GET /system/config` (no authentication).
@@ -147,20 +147,13 @@ pub async fn delete_token(
     RagUser(auth): RagUser,
     Client(client): Client,
     Path(token): Path<String>,
-) -> Response {
-    let result = async {
-        if let Some(id) = store::api_token_id(&p.app.db, &auth.user.id, &sha256_hex(&token)).await?
-        {
-            match api_keys::revoke(&p.app, &auth, &id, &client).await {
-                Ok(()) | Err(ApiError::NotFound) => {}
-                Err(e) => return Err(e),
-            }
+) -> WireResult {
+    if let Some(id) = store::api_token_id(&p.app.db, &auth.user.id, &sha256_hex(&token)).await? {
+        match api_keys::revoke(&p.app, &auth, &id, &client).await {
+            // Revoked meanwhile by another request: the token is gone all the same.
+            Ok(()) | Err(ApiError::NotFound) => {}
+            Err(e) => return Err(e.into()),
         }
-        Ok(())
     }
-    .await;
-    match result {
-        Ok(()) => wire::ok(Value::Bool(true)),
-        Err(e) => wire::fault(e),
-    }
+    Ok(wire::ok(Value::Bool(true)))
 }

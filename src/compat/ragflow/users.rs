@@ -7,11 +7,12 @@ use serde_json::{Value, json};
 
 use super::Profile;
 use super::auth::{Body, Client, RagUser, token_for};
-use super::wire::{self, code, http_date, rag_id};
+use super::wire::{self, WireError, WireResult, code, http_date, rag_id};
 use crate::accounts::User;
 use crate::accounts::service::{self as accounts, PasswordChange, ProfilePatch};
+use crate::error::ApiError;
+use crate::http::ClientInfo;
 use crate::http::inputs::{Email, Nickname};
-use crate::http::{ApiError, ClientInfo};
 use crate::i18n::Lang;
 use crate::passwords::Password;
 
@@ -56,59 +57,56 @@ pub fn policy(p: &Profile) -> crate::passwords::PasswordPolicy {
 
 /// `POST /auth/login`: a new gatehouse session per login; unknown email and wrong password
 /// answer alike.
-pub async fn login(State(p): State<Profile>, Client(client): Client, body: Body) -> Response {
+pub async fn login(State(p): State<Profile>, Client(client): Client, body: Body) -> WireResult {
     if body.0.is_empty() {
-        return wire::fail_with(
+        return Ok(wire::fail_with(
             code::AUTHENTICATION_ERROR,
             "Unauthorized!",
             Value::Bool(false),
-        );
+        ));
     }
     let email = body.text("email").unwrap_or_default();
     let wire_password = body.text("password");
-    let result = async {
-        // No captcha can be shown here: when one is due the client is sent to the page.
-        let captcha = Some((None, None));
-        // Decrypting is RSA work: done only once the attempt is counted and allowed.
-        let reveal = || password(&p, wire_password);
-        match accounts::login_revealing(&p.app, &email, captcha, &client, reveal).await? {
-            accounts::SignIn::Done(user, session) => {
-                Ok::<_, ApiError>(Some((user, token_for(&p, &session).await?)))
-            }
-            // RAGFlow's clients cannot answer a second step: the token is not even issued.
-            accounts::SignIn::SecondStep(_) => Ok(None),
-        }
-    }
-    .await;
-    match result {
-        Ok(Some((user, token))) => {
-            wire::with_token(wire::ok_with("Welcome back!", user_dict(&user)), &token)
-        }
-        Ok(None) => wire::fail(
+    // No captcha can be shown here: when one is due the client is sent to the page.
+    let captcha = Some((None, None));
+    // Decrypting is RSA work: done only once the attempt is counted and allowed.
+    let reveal = || password(&p, wire_password);
+    let signed_in = accounts::login_revealing(&p.app, &email, captcha, &client, reveal)
+        .await
+        .map_err(login_fault)?;
+    // RAGFlow's clients cannot answer a second step: the token is not even issued.
+    let accounts::SignIn::Done(user, session) = signed_in else {
+        return Err(WireError::fail(
             code::AUTHENTICATION_ERROR,
             "Two-factor authentication is on for this account: sign in on the web page.",
-        ),
-        Err(e) => login_fault(e),
-    }
+        ));
+    };
+    let token = token_for(&p, &session).await.map_err(login_fault)?;
+    Ok(wire::with_token(
+        wire::ok_with("Welcome back!", user_dict(&user)),
+        &token,
+    ))
 }
 
-fn login_fault(e: ApiError) -> Response {
+fn login_fault(e: ApiError) -> WireError {
     match e {
-        ApiError::InvalidCredentials => wire::fail(
+        ApiError::InvalidCredentials => WireError::fail(
             code::AUTHENTICATION_ERROR,
             "Email and password do not match!",
         ),
-        ApiError::AccountDisabled => wire::fail(
+        ApiError::AccountDisabled => WireError::fail(
             code::FORBIDDEN,
             "This account has been disabled, please contact the administrator!",
         ),
-        ApiError::CaptchaRequired | ApiError::InvalidCaptcha => wire::fail(
+        ApiError::CaptchaRequired | ApiError::InvalidCaptcha => WireError::fail(
             code::AUTHENTICATION_ERROR,
             "Too many failed attempts: sign in on the gatehouse page, which asks for a captcha.",
         ),
-        ApiError::EmailUnverified => wire::fail(code::AUTHENTICATION_ERROR, "email not verified"),
-        ApiError::Validation(_) => crypt_failed(),
-        other => wire::fault(other),
+        ApiError::EmailUnverified => {
+            WireError::fail(code::AUTHENTICATION_ERROR, "email not verified")
+        }
+        ApiError::Validation(_) => WireError::Answer(crypt_failed()),
+        other => WireError::Fault(other),
     }
 }
 

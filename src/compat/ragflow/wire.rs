@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value;
 
-use crate::http::ApiError;
+use crate::error::ApiError;
 
 /// RAGFlow's `RetCode`s the profile answers with.
 pub mod code {
@@ -165,6 +165,40 @@ pub async fn method_not_allowed() -> Response {
     )
 }
 
+/// Why a RAGFlow route did not succeed: an answer already in RAGFlow's words, or a gatehouse
+/// error that [`fault`] maps onto RAGFlow's codes. Handlers return [`WireResult`] and use `?`;
+/// a route with its own words for some errors maps them first (`.map_err(route_fault)?`).
+#[derive(Debug)]
+pub enum WireError {
+    Answer(Response),
+    Fault(ApiError),
+}
+
+/// What a RAGFlow handler returns.
+pub type WireResult = Result<Response, WireError>;
+
+impl WireError {
+    /// [`fail`] as an error, to leave a handler with `?` or `return Err(…)`.
+    pub fn fail(code: i64, message: &str) -> Self {
+        Self::Answer(fail(code, message))
+    }
+}
+
+impl<E: Into<ApiError>> From<E> for WireError {
+    fn from(e: E) -> Self {
+        Self::Fault(e.into())
+    }
+}
+
+impl IntoResponse for WireError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Answer(response) => response,
+            Self::Fault(e) => fault(e),
+        }
+    }
+}
+
 /// Map a gatehouse error onto RAGFlow's codes for the errors every route may meet; the
 /// internal cause is logged once, never sent.
 pub fn fault(e: ApiError) -> Response {
@@ -200,10 +234,10 @@ pub fn describe(e: &ApiError) -> String {
         ApiError::Validation(fields) => fields
             .iter()
             .map(|(name, problem)| match problem {
-                crate::http::error::FieldProblem::PasswordLength => {
+                crate::error::FieldProblem::PasswordLength => {
                     format!("{name}: must be 8 to 256 characters.")
                 }
-                crate::http::error::FieldProblem::InvalidNickname => {
+                crate::error::FieldProblem::InvalidNickname => {
                     "Nickname contains invalid characters.".to_string()
                 }
                 _ => format!("{name}: invalid value."),

@@ -1,5 +1,6 @@
-//! The one error type of the HTTP API: a closed set of stable codes, each mapped to a status in one
-//! `match`, rendered as `{"error": {"code", "message", "fields"}}` in the caller's language.
+//! The one error type of gatehouse's services and API: a closed set of stable codes
+//! ([`ErrorCode`]), each error mapped to a code and a status in one `match`, rendered as
+//! `{"error": {"code", "message", "fields"}}` in the caller's language.
 
 use std::collections::BTreeMap;
 
@@ -31,143 +32,135 @@ pub enum FieldProblem {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[error("{}", self.code())]
 pub enum ApiError {
-    #[error("malformed_json")]
     MalformedJson,
-    #[error("validation_failed")]
     Validation(FieldErrors),
     /// A common password, or the email as password; names the field.
-    #[error("weak_password")]
     WeakPassword(&'static str),
-    #[error("unsupported_media_type")]
     UnsupportedMediaType,
-    #[error("payload_too_large")]
     PayloadTooLarge,
-    #[error("not_found")]
     NotFound,
-    #[error("method_not_allowed")]
     MethodNotAllowed,
-    #[error("unauthenticated")]
     Unauthenticated,
-    #[error("session_required")]
     SessionRequired,
-    #[error("forbidden")]
     Forbidden,
-    #[error("csrf_failed")]
     CsrfFailed,
-    #[error("rate_limited")]
-    RateLimited { retry_after: u64 },
+    RateLimited {
+        retry_after: u64,
+    },
     /// `max_consecutive_failures` reached: password sign-in stays locked until a reset by mail
     /// or an administrator's unlock.
-    #[error("account_locked")]
     AccountLocked,
-    #[error("email_taken")]
     EmailTaken,
-    #[error("registration_disabled")]
     RegistrationDisabled,
-    #[error("password_login_disabled")]
     PasswordLoginDisabled,
     /// Login with an unknown email or a wrong password: one answer for both.
-    #[error("invalid_credentials")]
     InvalidCredentials,
     /// A wrong current password on a signed-in route.
-    #[error("invalid_credentials")]
     WrongPassword,
-    #[error("account_disabled")]
     AccountDisabled,
-    #[error("email_unverified")]
     EmailUnverified,
-    #[error("captcha_required")]
     CaptchaRequired,
-    #[error("invalid_captcha")]
     InvalidCaptcha,
-    #[error("tenant_has_members")]
     TenantHasMembers,
     /// Unlinking would leave the account with no way to sign in.
-    #[error("last_login_method")]
     LastLoginMethod,
-    #[error("invitation_email_mismatch")]
     InvitationEmailMismatch,
-    #[error("last_owner")]
     LastOwner,
-    #[error("invalid_code")]
     InvalidCode,
-    #[error("invalid_token")]
     InvalidToken,
-    #[error("too_many_attempts")]
-    TooManyAttempts { retry_after: u64 },
-    #[error("mfa_already_enabled")]
+    TooManyAttempts {
+        retry_after: u64,
+    },
     MfaAlreadyEnabled,
-    #[error("mfa_not_enabled")]
     MfaNotEnabled,
     /// A passkey answer that does not verify (or its challenge is unknown, expired or used).
-    #[error("invalid_credential")]
     InvalidCredential,
     /// `[mfa] required_for` covers the caller, who has no second factor yet.
-    #[error("mfa_enrolment_required")]
     MfaEnrolmentRequired,
     /// The relying party id would be an IP address, which WebAuthn does not allow.
-    #[error("passkeys_unavailable")]
     PasskeysUnavailable,
-    #[error("busy")]
     Busy,
     /// Adding, editing or testing a mail account failed; `detail` is `{imap: {ok, error?},
     /// smtp: {ok, error?}}` naming what failed (never a password).
-    #[error("mail_connection_failed")]
     MailConnectionFailed(serde_json::Value),
     /// A user's mail server failed, hung or dropped the connection while being used.
-    #[error("mail_server_error")]
     MailServerError,
-    #[error("message_too_large")]
     MessageTooLarge,
-    #[error("username_taken")]
     UsernameTaken,
-    #[error("internal_error")]
     Internal(#[source] anyhow::Error),
 }
 
-/// Every code the API can answer with, for the uniqueness test and the OpenAPI document.
-pub const ALL_CODES: &[&str] = &[
-    "malformed_json",
-    "validation_failed",
-    "weak_password",
-    "unsupported_media_type",
-    "payload_too_large",
-    "not_found",
-    "method_not_allowed",
-    "unauthenticated",
-    "session_required",
-    "forbidden",
-    "csrf_failed",
-    "rate_limited",
-    "account_locked",
-    "email_taken",
-    "registration_disabled",
-    "password_login_disabled",
-    "invalid_credentials",
-    "account_disabled",
-    "email_unverified",
-    "captcha_required",
-    "invalid_captcha",
-    "tenant_has_members",
-    "last_login_method",
-    "invitation_email_mismatch",
-    "last_owner",
-    "invalid_code",
-    "invalid_token",
-    "too_many_attempts",
-    "mfa_already_enabled",
-    "mfa_not_enabled",
-    "invalid_credential",
-    "mfa_enrolment_required",
-    "passkeys_unavailable",
-    "busy",
-    "mail_connection_failed",
-    "mail_server_error",
-    "message_too_large",
-    "username_taken",
-    "internal_error",
-];
+/// Declares [`ErrorCode`]: each variant once, with its wire spelling.
+macro_rules! error_codes {
+    ($($variant:ident => $code:literal,)*) => {
+        /// Every code the API can answer with: the stable snake_case `code` of an error body.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, for the uniqueness test and the OpenAPI document.
+            pub const ALL: &[ErrorCode] = &[$(Self::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $code,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    MalformedJson => "malformed_json",
+    ValidationFailed => "validation_failed",
+    WeakPassword => "weak_password",
+    UnsupportedMediaType => "unsupported_media_type",
+    PayloadTooLarge => "payload_too_large",
+    NotFound => "not_found",
+    MethodNotAllowed => "method_not_allowed",
+    Unauthenticated => "unauthenticated",
+    SessionRequired => "session_required",
+    Forbidden => "forbidden",
+    CsrfFailed => "csrf_failed",
+    RateLimited => "rate_limited",
+    AccountLocked => "account_locked",
+    EmailTaken => "email_taken",
+    RegistrationDisabled => "registration_disabled",
+    PasswordLoginDisabled => "password_login_disabled",
+    InvalidCredentials => "invalid_credentials",
+    AccountDisabled => "account_disabled",
+    EmailUnverified => "email_unverified",
+    CaptchaRequired => "captcha_required",
+    InvalidCaptcha => "invalid_captcha",
+    TenantHasMembers => "tenant_has_members",
+    LastLoginMethod => "last_login_method",
+    InvitationEmailMismatch => "invitation_email_mismatch",
+    LastOwner => "last_owner",
+    InvalidCode => "invalid_code",
+    InvalidToken => "invalid_token",
+    TooManyAttempts => "too_many_attempts",
+    MfaAlreadyEnabled => "mfa_already_enabled",
+    MfaNotEnabled => "mfa_not_enabled",
+    InvalidCredential => "invalid_credential",
+    MfaEnrolmentRequired => "mfa_enrolment_required",
+    PasskeysUnavailable => "passkeys_unavailable",
+    Busy => "busy",
+    MailConnectionFailed => "mail_connection_failed",
+    MailServerError => "mail_server_error",
+    MessageTooLarge => "message_too_large",
+    UsernameTaken => "username_taken",
+    InternalError => "internal_error",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
@@ -230,7 +223,7 @@ impl ApiError {
         Self::Validation(BTreeMap::from([(name.to_string(), problem)]))
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         self.meta().0
     }
 
@@ -238,49 +231,50 @@ impl ApiError {
         self.meta().1
     }
 
-    fn meta(&self) -> (&'static str, StatusCode) {
+    fn meta(&self) -> (ErrorCode, StatusCode) {
+        use ErrorCode as C;
         use StatusCode as S;
         match self {
-            Self::MalformedJson => ("malformed_json", S::BAD_REQUEST),
-            Self::Validation(_) => ("validation_failed", S::UNPROCESSABLE_ENTITY),
-            Self::WeakPassword(_) => ("weak_password", S::UNPROCESSABLE_ENTITY),
-            Self::UnsupportedMediaType => ("unsupported_media_type", S::UNSUPPORTED_MEDIA_TYPE),
-            Self::PayloadTooLarge => ("payload_too_large", S::PAYLOAD_TOO_LARGE),
-            Self::NotFound => ("not_found", S::NOT_FOUND),
-            Self::MethodNotAllowed => ("method_not_allowed", S::METHOD_NOT_ALLOWED),
-            Self::Unauthenticated => ("unauthenticated", S::UNAUTHORIZED),
-            Self::SessionRequired => ("session_required", S::FORBIDDEN),
-            Self::Forbidden => ("forbidden", S::FORBIDDEN),
-            Self::CsrfFailed => ("csrf_failed", S::FORBIDDEN),
-            Self::RateLimited { .. } => ("rate_limited", S::TOO_MANY_REQUESTS),
-            Self::AccountLocked => ("account_locked", S::TOO_MANY_REQUESTS),
-            Self::EmailTaken => ("email_taken", S::CONFLICT),
-            Self::RegistrationDisabled => ("registration_disabled", S::FORBIDDEN),
-            Self::PasswordLoginDisabled => ("password_login_disabled", S::FORBIDDEN),
-            Self::InvalidCredentials => ("invalid_credentials", S::UNAUTHORIZED),
-            Self::WrongPassword => ("invalid_credentials", S::FORBIDDEN),
-            Self::AccountDisabled => ("account_disabled", S::FORBIDDEN),
-            Self::EmailUnverified => ("email_unverified", S::FORBIDDEN),
-            Self::CaptchaRequired => ("captcha_required", S::BAD_REQUEST),
-            Self::InvalidCaptcha => ("invalid_captcha", S::BAD_REQUEST),
-            Self::TenantHasMembers => ("tenant_has_members", S::CONFLICT),
-            Self::LastLoginMethod => ("last_login_method", S::CONFLICT),
-            Self::InvitationEmailMismatch => ("invitation_email_mismatch", S::FORBIDDEN),
-            Self::LastOwner => ("last_owner", S::CONFLICT),
-            Self::InvalidCode => ("invalid_code", S::BAD_REQUEST),
-            Self::InvalidToken => ("invalid_token", S::BAD_REQUEST),
-            Self::TooManyAttempts { .. } => ("too_many_attempts", S::TOO_MANY_REQUESTS),
-            Self::MfaAlreadyEnabled => ("mfa_already_enabled", S::CONFLICT),
-            Self::MfaNotEnabled => ("mfa_not_enabled", S::CONFLICT),
-            Self::InvalidCredential => ("invalid_credential", S::BAD_REQUEST),
-            Self::MfaEnrolmentRequired => ("mfa_enrolment_required", S::FORBIDDEN),
-            Self::PasskeysUnavailable => ("passkeys_unavailable", S::CONFLICT),
-            Self::Busy => ("busy", S::SERVICE_UNAVAILABLE),
-            Self::MailConnectionFailed(_) => ("mail_connection_failed", S::BAD_REQUEST),
-            Self::MailServerError => ("mail_server_error", S::BAD_GATEWAY),
-            Self::MessageTooLarge => ("message_too_large", S::UNPROCESSABLE_ENTITY),
-            Self::UsernameTaken => ("username_taken", S::CONFLICT),
-            Self::Internal(_) => ("internal_error", S::INTERNAL_SERVER_ERROR),
+            Self::MalformedJson => (C::MalformedJson, S::BAD_REQUEST),
+            Self::Validation(_) => (C::ValidationFailed, S::UNPROCESSABLE_ENTITY),
+            Self::WeakPassword(_) => (C::WeakPassword, S::UNPROCESSABLE_ENTITY),
+            Self::UnsupportedMediaType => (C::UnsupportedMediaType, S::UNSUPPORTED_MEDIA_TYPE),
+            Self::PayloadTooLarge => (C::PayloadTooLarge, S::PAYLOAD_TOO_LARGE),
+            Self::NotFound => (C::NotFound, S::NOT_FOUND),
+            Self::MethodNotAllowed => (C::MethodNotAllowed, S::METHOD_NOT_ALLOWED),
+            Self::Unauthenticated => (C::Unauthenticated, S::UNAUTHORIZED),
+            Self::SessionRequired => (C::SessionRequired, S::FORBIDDEN),
+            Self::Forbidden => (C::Forbidden, S::FORBIDDEN),
+            Self::CsrfFailed => (C::CsrfFailed, S::FORBIDDEN),
+            Self::RateLimited { .. } => (C::RateLimited, S::TOO_MANY_REQUESTS),
+            Self::AccountLocked => (C::AccountLocked, S::TOO_MANY_REQUESTS),
+            Self::EmailTaken => (C::EmailTaken, S::CONFLICT),
+            Self::RegistrationDisabled => (C::RegistrationDisabled, S::FORBIDDEN),
+            Self::PasswordLoginDisabled => (C::PasswordLoginDisabled, S::FORBIDDEN),
+            Self::InvalidCredentials => (C::InvalidCredentials, S::UNAUTHORIZED),
+            Self::WrongPassword => (C::InvalidCredentials, S::FORBIDDEN),
+            Self::AccountDisabled => (C::AccountDisabled, S::FORBIDDEN),
+            Self::EmailUnverified => (C::EmailUnverified, S::FORBIDDEN),
+            Self::CaptchaRequired => (C::CaptchaRequired, S::BAD_REQUEST),
+            Self::InvalidCaptcha => (C::InvalidCaptcha, S::BAD_REQUEST),
+            Self::TenantHasMembers => (C::TenantHasMembers, S::CONFLICT),
+            Self::LastLoginMethod => (C::LastLoginMethod, S::CONFLICT),
+            Self::InvitationEmailMismatch => (C::InvitationEmailMismatch, S::FORBIDDEN),
+            Self::LastOwner => (C::LastOwner, S::CONFLICT),
+            Self::InvalidCode => (C::InvalidCode, S::BAD_REQUEST),
+            Self::InvalidToken => (C::InvalidToken, S::BAD_REQUEST),
+            Self::TooManyAttempts { .. } => (C::TooManyAttempts, S::TOO_MANY_REQUESTS),
+            Self::MfaAlreadyEnabled => (C::MfaAlreadyEnabled, S::CONFLICT),
+            Self::MfaNotEnabled => (C::MfaNotEnabled, S::CONFLICT),
+            Self::InvalidCredential => (C::InvalidCredential, S::BAD_REQUEST),
+            Self::MfaEnrolmentRequired => (C::MfaEnrolmentRequired, S::FORBIDDEN),
+            Self::PasskeysUnavailable => (C::PasskeysUnavailable, S::CONFLICT),
+            Self::Busy => (C::Busy, S::SERVICE_UNAVAILABLE),
+            Self::MailConnectionFailed(_) => (C::MailConnectionFailed, S::BAD_REQUEST),
+            Self::MailServerError => (C::MailServerError, S::BAD_GATEWAY),
+            Self::MessageTooLarge => (C::MessageTooLarge, S::UNPROCESSABLE_ENTITY),
+            Self::UsernameTaken => (C::UsernameTaken, S::CONFLICT),
+            Self::Internal(_) => (C::InternalError, S::INTERNAL_SERVER_ERROR),
         }
     }
 
@@ -320,7 +314,7 @@ impl ApiError {
 /// language middleware can render it again without knowing the original error.
 #[derive(Debug, Clone)]
 pub struct RenderedError {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub status: StatusCode,
     pub fields: Option<FieldErrors>,
     pub retry_after: Option<u64>,
@@ -352,17 +346,17 @@ impl RenderedError {
     /// An error for a status produced outside our handlers (router fallbacks, body limits).
     pub fn for_status(status: StatusCode) -> Self {
         let code = match status.as_u16() {
-            400 => "malformed_json",
-            401 => "unauthenticated",
-            403 => "forbidden",
-            404 => "not_found",
-            405 => "method_not_allowed",
-            413 => "payload_too_large",
-            415 => "unsupported_media_type",
-            422 => "validation_failed",
-            429 => "rate_limited",
-            503 => "busy",
-            _ => "internal_error",
+            400 => ErrorCode::MalformedJson,
+            401 => ErrorCode::Unauthenticated,
+            403 => ErrorCode::Forbidden,
+            404 => ErrorCode::NotFound,
+            405 => ErrorCode::MethodNotAllowed,
+            413 => ErrorCode::PayloadTooLarge,
+            415 => ErrorCode::UnsupportedMediaType,
+            422 => ErrorCode::ValidationFailed,
+            429 => ErrorCode::RateLimited,
+            503 => ErrorCode::Busy,
+            _ => ErrorCode::InternalError,
         };
         Self {
             code,
@@ -381,8 +375,8 @@ impl RenderedError {
         });
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_string(),
-                message: crate::i18n::error_message(self.code, lang).to_string(),
+                code: self.code.as_str().to_string(),
+                message: self.code.message(lang).to_string(),
                 fields,
                 detail: self.detail.clone(),
             },
@@ -430,26 +424,41 @@ pub struct InternalErrorLog(pub std::sync::Arc<anyhow::Error>);
 mod tests {
     use super::*;
 
+    /// Each code is spelled once and has a message in both languages (the `match` in
+    /// `ErrorCode::message` is exhaustive, so this checks the words are really there).
     #[test]
     fn codes_are_unique_and_documented() {
         let mut seen = std::collections::BTreeSet::new();
-        for code in ALL_CODES {
-            assert!(seen.insert(*code), "duplicate code {code}");
-            assert_ne!(
-                crate::i18n::error_message(code, Lang::En),
-                "Error.",
-                "{code} has no English message"
-            );
-            assert_ne!(
-                crate::i18n::error_message(code, Lang::ZhCn),
-                "错误。",
-                "{code} has no Chinese message"
-            );
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "duplicate code {code}");
+            for lang in [Lang::En, Lang::ZhCn] {
+                assert!(!code.message(lang).is_empty(), "{code} has no message");
+            }
         }
         assert_eq!(
             ApiError::WrongPassword.code(),
             ApiError::InvalidCredentials.code()
         );
-        assert!(ALL_CODES.contains(&ApiError::Busy.code()));
+        assert_eq!(ApiError::Busy.to_string(), "busy");
+    }
+
+    #[test]
+    fn the_body_keeps_its_shape() {
+        let response = ApiError::field("email", FieldProblem::InvalidEmail).into_response();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let rendered = response.extensions().get::<RenderedError>().cloned();
+        assert_eq!(rendered.map(|r| r.code), Some(ErrorCode::ValidationFailed));
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: ErrorCode::NotFound.as_str().into(),
+                message: ErrorCode::NotFound.message(Lang::En).into(),
+                fields: None,
+                detail: None,
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&body).ok().as_deref(),
+            Some(r#"{"error":{"code":"not_found","message":"Not found."}}"#)
+        );
     }
 }
