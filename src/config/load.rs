@@ -71,8 +71,9 @@ impl Config {
                     .into(),
             )
         })?;
-        let config: Config = extracted?;
-        config.validate()?;
+        let mut config: Config = extracted?;
+        ragflow_secret_key_alias(&mut config)?;
+        config.resolve()?;
         warnings.extend(config.base_url_warnings());
         Ok(Loaded { config, warnings })
     }
@@ -153,6 +154,33 @@ fn describe_figment_error(error: figment::Error) -> ConfigError {
     } else {
         ConfigError(format!("invalid value for `{key}`{source}: {kind}"))
     }
+}
+
+/// RAGFlow's own variable for its signing key, kept so a RAGFlow deployment's environment works
+/// unchanged: an alias of `ragflow.secret_key` that the file, `GATEHOUSE_*` and flags override.
+pub const RAGFLOW_SECRET_KEY_VAR: &str = "RAGFLOW_SECRET_KEY";
+
+/// Fill `ragflow.secret_key` from [`RAGFLOW_SECRET_KEY_VAR`] when neither it nor
+/// `ragflow.secret_key_file` is set, so the value is checked like any other.
+fn ragflow_secret_key_alias(config: &mut Config) -> Result<(), ConfigError> {
+    if config.ragflow.secret_key.is_some() || config.ragflow.secret_key_file.is_some() {
+        return Ok(());
+    }
+    let Some(value) = std::env::var_os(RAGFLOW_SECRET_KEY_VAR).filter(|v| !v.is_empty()) else {
+        return Ok(());
+    };
+    let Some(value) = value.to_str() else {
+        return Err(ConfigError(format!(
+            "invalid value for `ragflow.secret_key` (from {RAGFLOW_SECRET_KEY_VAR}): not UTF-8"
+        )));
+    };
+    if value.len() < super::resolved::MIN_RAGFLOW_SECRET {
+        return Err(ConfigError(format!(
+            "invalid value for `ragflow.secret_key` (from {RAGFLOW_SECRET_KEY_VAR}): must be at least 32 characters"
+        )));
+    }
+    config.ragflow.secret_key = Some(Secret::new(value));
+    Ok(())
 }
 
 /// `SMTP__HOST` → `smtp.host`.

@@ -10,8 +10,9 @@ mod values;
 use std::path::PathBuf;
 
 pub use docs::KEY_DOCS;
-pub use load::ENV_PREFIX;
+pub use load::{ENV_PREFIX, RAGFLOW_SECRET_KEY_VAR};
 pub use raw::*;
+pub use resolved::{Provider, ProviderEndpoints, RagflowSecrets, Settings, read_secret_file};
 pub use values::{HumanDuration, Secret, mask_url_password, shown_url};
 
 /// Values given on the command line; they win over file and environment.

@@ -1,5 +1,10 @@
 //! The checks a configuration passes before anything uses it, and the values derived from it.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use url::Url;
+
 use super::*;
 
 impl SmtpConfig {
@@ -106,15 +111,8 @@ impl Config {
             ("ragflow.public_base_url", &self.ragflow.public_base_url),
         ];
         for (key, url) in base_urls {
-            let Some(url) = url else { continue };
-            match url::Url::parse(url) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-                _ => {
-                    return bad(
-                        key,
-                        "expected an http(s) URL such as https://auth.example.com",
-                    );
-                }
+            if let Some(url) = url {
+                http_url(key, url)?;
             }
         }
         if let Some(url) = &self.database_url {
@@ -184,17 +182,6 @@ impl Config {
                 );
             }
         }
-        for (id, p) in &self.providers {
-            if p.kind.is_none() {
-                return bad(
-                    &format!("providers.{id}.type"),
-                    "expected \"oidc\", \"oauth2\" or \"github\"",
-                );
-            }
-            if p.client_id.is_none() {
-                return bad(&format!("providers.{id}.client_id"), "is required");
-            }
-        }
         Ok(())
     }
 
@@ -233,5 +220,224 @@ impl Config {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => format!("http://{}", self.listen),
         }
+    }
+}
+
+/// The shortest signing key the RAGFlow profile accepts.
+pub(super) const MIN_RAGFLOW_SECRET: usize = 32;
+
+/// The configuration once checked: each provider as the variant of its type with every field
+/// that type needs, and every `*_file` secret read. What the running program uses.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub public_base_url: Url,
+    pub providers: BTreeMap<String, Provider>,
+    /// `smtp.password`, or the content of `smtp.password_file`.
+    pub smtp_password: Option<Secret>,
+    pub ragflow: RagflowSecrets,
+}
+
+/// The RAGFlow profile's keys as configured; absent ones fall back to derived or published keys.
+#[derive(Debug, Clone, Default)]
+pub struct RagflowSecrets {
+    /// `ragflow.secret_key` (also from `RAGFLOW_SECRET_KEY`), or `ragflow.secret_key_file`.
+    pub secret_key: Option<Secret>,
+    /// The PEM text of `ragflow.rsa_private_key_file`.
+    pub rsa_private_key: Option<Secret>,
+    pub rsa_passphrase: Option<Secret>,
+}
+
+/// A sign-in channel of `[providers.<id>]`.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    /// Shown on the sign-in page: `name`, else the provider id.
+    pub name: String,
+    pub icon: Option<String>,
+    pub client_id: String,
+    /// `client_secret`, or the content of `client_secret_file`.
+    pub client_secret: Option<Secret>,
+    pub scopes: Vec<String>,
+    pub allow_registration: bool,
+    pub trust_email: bool,
+    pub endpoints: ProviderEndpoints,
+}
+
+/// Where a provider is reached, by its `type`.
+#[derive(Debug, Clone)]
+pub enum ProviderEndpoints {
+    /// The issuer as written: OpenID Connect compares it with the `iss` the provider answers
+    /// character for character, so it is checked as a URL but not normalised.
+    Oidc { issuer: String },
+    OAuth2 {
+        authorization_url: Url,
+        token_url: Url,
+        userinfo_url: Url,
+    },
+    Github {
+        api_base_url: Url,
+        web_base_url: Url,
+    },
+}
+
+impl Provider {
+    pub fn kind(&self) -> ProviderKind {
+        match self.endpoints {
+            ProviderEndpoints::Oidc { .. } => ProviderKind::Oidc,
+            ProviderEndpoints::OAuth2 { .. } => ProviderKind::Oauth2,
+            ProviderEndpoints::Github { .. } => ProviderKind::Github,
+        }
+    }
+
+    /// The OpenID issuer (oidc providers only).
+    pub fn issuer(&self) -> Option<&str> {
+        match &self.endpoints {
+            ProviderEndpoints::Oidc { issuer } => Some(issuer),
+            _ => None,
+        }
+    }
+}
+
+/// The text of a secret kept in a file, without its trailing line break. Every `*_file` secret
+/// is read here, so a missing or unreadable file is reported the same way for each key.
+pub fn read_secret_file(key: &str, path: &Path) -> Result<Secret, ConfigError> {
+    std::fs::read_to_string(path)
+        .map(|text| Secret::new(text.trim_end_matches(['\r', '\n'])))
+        .map_err(|e| ConfigError(format!("cannot read `{key}` {}: {e}", path.display())))
+}
+
+/// The secret given inline or by file (the checks refuse both at once where it matters).
+fn secret(
+    key: &str,
+    value: &Option<Secret>,
+    file: &Option<PathBuf>,
+) -> Result<Option<Secret>, ConfigError> {
+    match (value, file) {
+        (Some(value), _) => Ok(Some(value.clone())),
+        (None, Some(path)) => read_secret_file(&format!("{key}_file"), path).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+/// An absolute http(s) URL, or the one message that names the key.
+fn http_url(key: &str, value: &str) -> Result<Url, ConfigError> {
+    match Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u),
+        _ => Err(ConfigError(format!(
+            "invalid value for `{key}`: expected an http(s) URL such as https://auth.example.com"
+        ))),
+    }
+}
+
+impl Config {
+    /// Check the configuration and read the secrets its `*_file` keys name.
+    pub fn resolve(&self) -> Result<Settings, ConfigError> {
+        self.validate()?;
+        let providers = self
+            .providers
+            .iter()
+            .map(|(id, p)| Ok((id.clone(), p.resolve(id)?)))
+            .collect::<Result<_, ConfigError>>()?;
+        let ragflow_key = secret(
+            "ragflow.secret_key",
+            &self.ragflow.secret_key,
+            &self.ragflow.secret_key_file,
+        )?
+        // The file's text has always been taken without surrounding blanks.
+        .map(|s| Secret::new(s.expose().trim()));
+        if ragflow_key
+            .as_ref()
+            .is_some_and(|k| k.expose().len() < MIN_RAGFLOW_SECRET)
+        {
+            return Err(ConfigError(
+                "invalid value for `ragflow.secret_key`: must be at least 32 characters".into(),
+            ));
+        }
+        let rsa_private_key = match &self.ragflow.rsa_private_key_file {
+            Some(path) => Some(read_secret_file("ragflow.rsa_private_key_file", path)?),
+            None => None,
+        };
+        Ok(Settings {
+            public_base_url: http_url("public_base_url", &self.public_base_url())?,
+            providers,
+            smtp_password: self.smtp.password()?,
+            ragflow: RagflowSecrets {
+                secret_key: ragflow_key,
+                rsa_private_key,
+                rsa_passphrase: self.ragflow.rsa_passphrase.clone(),
+            },
+        })
+    }
+}
+
+impl SmtpConfig {
+    /// `smtp.password`, or the content of `smtp.password_file`.
+    pub fn password(&self) -> Result<Option<Secret>, ConfigError> {
+        secret("smtp.password", &self.password, &self.password_file)
+    }
+}
+
+impl ProviderConfig {
+    fn resolve(&self, id: &str) -> Result<Provider, ConfigError> {
+        let key = |field: &str| format!("providers.{id}.{field}");
+        let Some(kind) = self.kind else {
+            return Err(ConfigError(format!(
+                "invalid value for `{}`: expected \"oidc\", \"oauth2\" or \"github\"",
+                key("type")
+            )));
+        };
+        let Some(client_id) = self.client_id.clone() else {
+            return Err(ConfigError(format!(
+                "invalid value for `{}`: is required",
+                key("client_id")
+            )));
+        };
+        let present = |field: &str, value: &Option<String>| {
+            value.clone().ok_or_else(|| {
+                ConfigError(format!(
+                    "invalid value for `{}`: is required for type \"{}\"",
+                    key(field),
+                    kind.as_str()
+                ))
+            })
+        };
+        let required =
+            |field: &str, value: &Option<String>| http_url(&key(field), &present(field, value)?);
+        let or_default = |field: &str, value: &Option<String>, default: &str| {
+            http_url(&key(field), value.as_deref().unwrap_or(default))
+        };
+        let endpoints = match kind {
+            ProviderKind::Oidc => {
+                let issuer = present("issuer", &self.issuer)?;
+                http_url(&key("issuer"), &issuer)?;
+                ProviderEndpoints::Oidc { issuer }
+            }
+            ProviderKind::Oauth2 => ProviderEndpoints::OAuth2 {
+                authorization_url: required("authorization_url", &self.authorization_url)?,
+                token_url: required("token_url", &self.token_url)?,
+                userinfo_url: required("userinfo_url", &self.userinfo_url)?,
+            },
+            ProviderKind::Github => ProviderEndpoints::Github {
+                api_base_url: or_default(
+                    "api_base_url",
+                    &self.api_base_url,
+                    "https://api.github.com",
+                )?,
+                web_base_url: or_default("web_base_url", &self.web_base_url, "https://github.com")?,
+            },
+        };
+        Ok(Provider {
+            name: self.name.clone().unwrap_or_else(|| id.to_string()),
+            icon: self.icon.clone(),
+            client_id,
+            client_secret: secret(
+                &key("client_secret"),
+                &self.client_secret,
+                &self.client_secret_file,
+            )?,
+            scopes: self.scopes.clone(),
+            allow_registration: self.allow_registration,
+            trust_email: self.trust_email,
+            endpoints,
+        })
     }
 }

@@ -1,24 +1,196 @@
 use super::load::known_env_keys;
+use std::path::PathBuf;
+
 use super::*;
 
 #[test]
 fn an_unknown_key_is_named_once() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("g.toml");
     for (toml, key) in [
-        ("foo = 1\n", "`foo`"),
-        ("[smtp]\nhots = \"mail\"\n", "`smtp.hots`"),
+        ("foo = 1\n", "foo"),
+        ("[smtp]\nhots = \"mail\"\n", "smtp.hots"),
+        (
+            "[providers.corp]\ntype = \"github\"\nclient_id = \"x\"\nnonsense = 1\n",
+            "providers.corp.nonsense",
+        ),
     ] {
-        let path = dir.path().join("g.toml");
         std::fs::write(&path, toml).unwrap_or_else(|e| panic!("{e}"));
         let err = match Config::load(Some(&path), &Overrides::default()) {
             Ok(_) => panic!("{toml:?} was accepted"),
             Err(e) => e.to_string(),
         };
+        assert_eq!(
+            err,
+            format!("unknown configuration key `{key}` (in {})", path.display())
+        );
+    }
+}
+
+/// Load `toml` with `env` set, inside a jail (its own directory and environment).
+#[allow(clippy::result_large_err)]
+fn load_in_jail(toml: &str, env: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+    let mut outcome = Err(ConfigError("jail failed".into()));
+    figment::Jail::expect_with(|jail| {
+        jail.create_file("gatehouse.toml", toml)?;
+        for (name, value) in env {
+            jail.set_env(name, value);
+        }
+        outcome = Config::load(
+            Some(std::path::Path::new("gatehouse.toml")),
+            &Overrides::default(),
+        );
+        Ok(())
+    });
+    outcome
+}
+
+#[test]
+fn ragflow_secret_key_is_read_and_checked_as_ragflow_secret_key() {
+    let long = "r".repeat(40);
+    let loaded =
+        load_in_jail("", &[("RAGFLOW_SECRET_KEY", &long)]).unwrap_or_else(|e| panic!("{e}"));
+    let settings = loaded.config.resolve().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        settings.ragflow.secret_key.as_ref().map(Secret::expose),
+        Some(long.as_str())
+    );
+    assert!(!loaded.config.to_masked_toml().contains(&long));
+
+    let err = load_in_jail("", &[("RAGFLOW_SECRET_KEY", "short")])
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
+    assert_eq!(
+        err,
+        "invalid value for `ragflow.secret_key` (from RAGFLOW_SECRET_KEY): must be at least 32 characters"
+    );
+
+    // The file and GATEHOUSE_* win over RAGFlow's variable.
+    let file_key = "f".repeat(40);
+    for (toml, env) in [
+        (
+            format!("[ragflow]\nsecret_key = \"{file_key}\"\n"),
+            vec![("RAGFLOW_SECRET_KEY", "short")],
+        ),
+        (
+            String::new(),
+            vec![
+                ("RAGFLOW_SECRET_KEY", "short"),
+                ("GATEHOUSE_RAGFLOW__SECRET_KEY", file_key.as_str()),
+            ],
+        ),
+    ] {
+        let loaded = load_in_jail(&toml, &env).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            loaded
+                .config
+                .ragflow
+                .secret_key
+                .as_ref()
+                .map(Secret::expose),
+            Some(file_key.as_str())
+        );
+    }
+}
+
+#[test]
+fn every_secret_file_is_read_once_with_one_message() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let written = dir.path().join("secret");
+    std::fs::write(&written, format!("{}\n", "s".repeat(40))).unwrap_or_else(|e| panic!("{e}"));
+    let missing = dir.path().join("missing");
+    let mut config = Config::default();
+    config.smtp.password_file = Some(written.clone());
+    config.ragflow.secret_key_file = Some(written.clone());
+    config.providers.insert(
+        "corp".into(),
+        ProviderConfig {
+            kind: Some(ProviderKind::Github),
+            client_id: Some("id".into()),
+            client_secret_file: Some(written.clone()),
+            ..ProviderConfig::default()
+        },
+    );
+    let settings = config.resolve().unwrap_or_else(|e| panic!("{e}"));
+    let expected = "s".repeat(40);
+    assert_eq!(
+        settings.smtp_password.as_ref().map(Secret::expose),
+        Some(expected.as_str())
+    );
+    assert_eq!(
+        settings.ragflow.secret_key.as_ref().map(Secret::expose),
+        Some(expected.as_str())
+    );
+    assert_eq!(
+        settings.providers["corp"]
+            .client_secret
+            .as_ref()
+            .map(Secret::expose),
+        Some(expected.as_str())
+    );
+    assert!(!format!("{settings:?}").contains(&expected));
+
+    for (key, set) in [
+        (
+            "smtp.password_file",
+            (|c: &mut Config, p| c.smtp.password_file = Some(p)) as fn(&mut Config, PathBuf),
+        ),
+        ("ragflow.secret_key_file", |c, p| {
+            c.ragflow.secret_key_file = Some(p)
+        }),
+        ("ragflow.rsa_private_key_file", |c, p| {
+            c.ragflow.rsa_private_key_file = Some(p)
+        }),
+        ("providers.corp.client_secret_file", |c, p| {
+            if let Some(corp) = c.providers.get_mut("corp") {
+                corp.client_secret_file = Some(p);
+            }
+        }),
+    ] {
+        let mut broken = config.clone();
+        set(&mut broken, missing.clone());
+        let err = broken.resolve().err().map(|e| e.0).unwrap_or_default();
         assert!(
-            err.starts_with(&format!("unknown configuration key {key} (in ")),
+            err.starts_with(&format!("cannot read `{key}` {}: ", missing.display())),
             "{err}"
         );
     }
+}
+
+#[test]
+fn providers_resolve_to_their_type_with_the_fields_it_needs() {
+    let mut config = Config::default();
+    config.providers.insert(
+        "corp".into(),
+        ProviderConfig {
+            kind: Some(ProviderKind::Oauth2),
+            client_id: Some("id".into()),
+            authorization_url: Some("https://sso.example.com/authorize".into()),
+            token_url: Some("https://sso.example.com/token".into()),
+            ..ProviderConfig::default()
+        },
+    );
+    let err = config.resolve().err().map(|e| e.0).unwrap_or_default();
+    assert_eq!(
+        err,
+        "invalid value for `providers.corp.userinfo_url`: is required for type \"oauth2\""
+    );
+    if let Some(corp) = config.providers.get_mut("corp") {
+        corp.userinfo_url = Some("sso.example.com/userinfo".into());
+    }
+    let err = config.resolve().err().map(|e| e.0).unwrap_or_default();
+    assert_eq!(
+        err,
+        "invalid value for `providers.corp.userinfo_url`: expected an http(s) URL such as https://auth.example.com"
+    );
+    if let Some(corp) = config.providers.get_mut("corp") {
+        corp.userinfo_url = Some("https://sso.example.com/userinfo".into());
+    }
+    let settings = config.resolve().unwrap_or_else(|e| panic!("{e}"));
+    let corp = &settings.providers["corp"];
+    assert_eq!(corp.kind(), ProviderKind::Oauth2);
+    assert_eq!(corp.name, "corp", "the id stands in for a missing name");
 }
 
 #[test]
