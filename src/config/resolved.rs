@@ -228,6 +228,8 @@ pub(super) const MIN_RAGFLOW_SECRET: usize = 32;
 
 /// The configuration once checked: each provider as the variant of its type with every field
 /// that type needs, and every `*_file` secret read. What the running program uses.
+/// (`secret_key_file` is not among them: the server key's file is state that `serve` generates and
+/// `restore` puts back, read by [`crate::tokens::load_server_key`]; see decision 0010.)
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub public_base_url: Url,
