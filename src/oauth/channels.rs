@@ -220,9 +220,9 @@ impl<'a> Channel<'a> {
             );
             failure
         })?;
-        match self.kind {
-            ProviderKind::Oidc => oidc::profile(self, endpoints, &tokens, nonce).await,
-            ProviderKind::Oauth2 => {
+        match &self.provider.endpoints {
+            ProviderEndpoints::Oidc { .. } => oidc::profile(self, endpoints, &tokens, nonce).await,
+            ProviderEndpoints::OAuth2 { .. } => {
                 let url = endpoints
                     .userinfo
                     .as_deref()
@@ -235,7 +235,9 @@ impl<'a> Channel<'a> {
                 }
                 Ok(profile)
             }
-            ProviderKind::Github => github::profile(self, tokens.access_token()).await,
+            ProviderEndpoints::Github { api_base_url, .. } => {
+                github::profile(self, api_base_url, tokens.access_token()).await
+            }
         }
     }
 }

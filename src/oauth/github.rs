@@ -6,7 +6,6 @@ use serde_json::Value;
 
 use super::channels::{Channel, Profile, get_json, get_json_opt};
 use super::flow::Failure;
-use crate::config::ProviderEndpoints;
 
 const API_HEADERS: &[(&str, &str)] = &[
     ("accept", "application/vnd.github+json"),
@@ -18,13 +17,11 @@ pub fn base(url: &url::Url) -> &str {
     url.as_str().trim_end_matches('/')
 }
 
-pub async fn profile(channel: &Channel<'_>, token: &AccessToken) -> Result<Profile, Failure> {
-    let ProviderEndpoints::Github { api_base_url, .. } = &channel.provider.endpoints else {
-        return Err(Failure::Internal(anyhow::anyhow!(
-            "`providers.{}` is not a GitHub provider",
-            channel.id
-        )));
-    };
+pub async fn profile(
+    channel: &Channel<'_>,
+    api_base_url: &url::Url,
+    token: &AccessToken,
+) -> Result<Profile, Failure> {
     let api = base(api_base_url);
     let user = get_json(
         channel.id,
