@@ -187,22 +187,22 @@ pub const KEY_DOCS: &[(&str, &str, &str)] = &[
     (
         "providers.*.issuer",
         "\"https://sso.example.com\"",
-        "OpenID issuer; discovery at {issuer}/.well-known/openid-configuration (oidc).",
+        "OpenID issuer; discovery at {issuer}/.well-known/openid-configuration (oidc; required).",
     ),
     (
         "providers.*.authorization_url",
         "\"https://sso.example.com/authorize\"",
-        "Authorization endpoint (oauth2).",
+        "Authorization endpoint (oauth2; required).",
     ),
     (
         "providers.*.token_url",
         "\"https://sso.example.com/token\"",
-        "Token endpoint (oauth2).",
+        "Token endpoint (oauth2; required).",
     ),
     (
         "providers.*.userinfo_url",
         "\"https://sso.example.com/userinfo\"",
-        "Userinfo endpoint (oauth2).",
+        "Userinfo endpoint (oauth2; required).",
     ),
     (
         "providers.*.api_base_url",
