@@ -5,7 +5,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, Settings};
 use crate::db::Db;
 use crate::kv::Kv;
 use crate::passwords::Hasher;
@@ -17,6 +17,8 @@ pub const DEFAULT_KV_PREFIX: &str = "gatehouse:";
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    /// The checked configuration: providers by type, secrets read from their files.
+    pub settings: Arc<Settings>,
     pub db: Db,
     pub kv: Kv,
     pub hasher: Hasher,
@@ -31,6 +33,7 @@ pub struct AppState {
 impl AppState {
     /// Connect to the database (and migrate it) and to the short-lived store.
     pub async fn build(config: Config, kv_prefix: &str) -> anyhow::Result<Self> {
+        let settings = config.resolve()?;
         let key = crate::tokens::load_server_key(&config)?;
         let db = Db::connect(&config.database_url()).await?;
         db.migrate().await?;
@@ -41,6 +44,7 @@ impl AppState {
         Ok(Self {
             public_base_url: config.public_base_url().into(),
             config: Arc::new(config),
+            settings: Arc::new(settings),
             db,
             kv,
             hasher: Hasher::new()?,

@@ -355,18 +355,8 @@ fn sender(config: &Config) -> Result<Mailbox, ConfigError> {
 
 /// The SMTP password from `smtp.password` or `smtp.password_file` (trailing newline dropped).
 fn password(config: &Config) -> Result<String, ConfigError> {
-    if let Some(p) = &config.smtp.password {
-        return Ok(p.expose().to_string());
-    }
-    match &config.smtp.password_file {
-        Some(path) => std::fs::read_to_string(path)
-            .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
-            .map_err(|e| {
-                ConfigError(format!(
-                    "cannot read `smtp.password_file` {}: {e}",
-                    path.display()
-                ))
-            }),
+    match config.smtp.password()? {
+        Some(p) => Ok(p.expose().to_string()),
         None => Err(ConfigError(
             "`smtp.username` is set, so `smtp.password` or `smtp.password_file` is needed".into(),
         )),

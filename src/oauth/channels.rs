@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use super::flow::Failure;
 use super::{github, oidc};
-use crate::config::{ProviderConfig, ProviderKind};
+use crate::config::{Provider, ProviderEndpoints, ProviderKind};
 use crate::state::AppState;
 
 /// Outbound calls to a provider give up after this long.
@@ -55,57 +55,21 @@ pub fn observe(provider: &str, call: &'static str, started: Instant) {
 pub struct Channel<'a> {
     pub id: &'a str,
     pub kind: ProviderKind,
-    pub config: &'a ProviderConfig,
+    pub provider: &'a Provider,
 }
 
 impl<'a> Channel<'a> {
     pub fn find(state: &'a AppState, id: &str) -> Option<Self> {
-        let (id, config) = state.config.providers.get_key_value(id)?;
+        let (id, provider) = state.settings.providers.get_key_value(id)?;
         Some(Self {
             id,
-            kind: config.kind?,
-            config,
+            kind: provider.kind(),
+            provider,
         })
     }
 
     pub fn name(&self) -> String {
-        self.config
-            .name
-            .clone()
-            .unwrap_or_else(|| self.id.to_string())
-    }
-
-    fn misconfigured(&self, key: &str) -> Failure {
-        Failure::Internal(anyhow::anyhow!(
-            "`providers.{}.{key}` is missing or invalid",
-            self.id
-        ))
-    }
-
-    fn client_id(&self) -> Result<&str, Failure> {
-        self.config
-            .client_id
-            .as_deref()
-            .ok_or_else(|| self.misconfigured("client_id"))
-    }
-
-    /// The client secret from the configuration or its file (read at use, so it can rotate).
-    pub fn client_secret(&self) -> Result<Option<String>, Failure> {
-        if let Some(secret) = &self.config.client_secret {
-            return Ok(Some(secret.expose().to_string()));
-        }
-        match &self.config.client_secret_file {
-            Some(path) => std::fs::read_to_string(path)
-                .map(|s| Some(s.trim_end_matches(['\r', '\n']).to_string()))
-                .map_err(|e| {
-                    Failure::Internal(anyhow::anyhow!(
-                        "cannot read `providers.{}.client_secret_file` {}: {e}",
-                        self.id,
-                        path.display()
-                    ))
-                }),
-            None => Ok(None),
-        }
+        self.provider.name.clone()
     }
 
     /// gatehouse's own callback for this channel, the redirect URI registered at the provider.
@@ -117,7 +81,7 @@ impl<'a> Channel<'a> {
     }
 
     fn scopes(&self) -> Vec<String> {
-        let mut scopes = self.config.scopes.clone();
+        let mut scopes = self.provider.scopes.clone();
         let required: &[&str] = match self.kind {
             ProviderKind::Oidc => &["openid"],
             ProviderKind::Github => &["user:email"],
@@ -138,20 +102,11 @@ impl<'a> Channel<'a> {
         scopes
     }
 
-    fn url(&self, key: &str, value: Option<&str>) -> Result<String, Failure> {
-        value
-            .filter(|v| url::Url::parse(v).is_ok())
-            .map(str::to_string)
-            .ok_or_else(|| self.misconfigured(key))
-    }
-
     /// Where to send the browser, where to exchange the code, where to ask who the user is.
     pub async fn endpoints(&self, force_refresh: bool) -> Result<Endpoints, Failure> {
-        let c = self.config;
-        match self.kind {
-            ProviderKind::Oidc => {
-                let issuer = self.url("issuer", c.issuer.as_deref())?;
-                let meta = oidc::metadata(self.id, &issuer, force_refresh).await?;
+        match &self.provider.endpoints {
+            ProviderEndpoints::Oidc { issuer } => {
+                let meta = oidc::metadata(self.id, issuer, force_refresh).await?;
                 Ok(Endpoints {
                     authorize: meta.authorization_endpoint().to_string(),
                     token: meta
@@ -163,15 +118,19 @@ impl<'a> Channel<'a> {
                     oidc: Some(meta),
                 })
             }
-            ProviderKind::Oauth2 => Ok(Endpoints {
-                authorize: self.url("authorization_url", c.authorization_url.as_deref())?,
-                token: self.url("token_url", c.token_url.as_deref())?,
-                userinfo: Some(self.url("userinfo_url", c.userinfo_url.as_deref())?),
+            ProviderEndpoints::OAuth2 {
+                authorization_url,
+                token_url,
+                userinfo_url,
+            } => Ok(Endpoints {
+                authorize: authorization_url.to_string(),
+                token: token_url.to_string(),
+                userinfo: Some(userinfo_url.to_string()),
                 auth_type: AuthType::BasicAuth,
                 oidc: None,
             }),
-            ProviderKind::Github => {
-                let web = github::web_base(c);
+            ProviderEndpoints::Github { web_base_url, .. } => {
+                let web = github::base(web_base_url);
                 Ok(Endpoints {
                     authorize: format!("{web}/login/oauth/authorize"),
                     token: format!("{web}/login/oauth/access_token"),
@@ -186,18 +145,20 @@ impl<'a> Channel<'a> {
 
     fn oauth_client(&self, e: &Endpoints, redirect_uri: &str) -> Result<OAuthClient, Failure> {
         let mut client: OAuthClient =
-            oauth2::Client::new(ClientId::new(self.client_id()?.to_string()))
+            oauth2::Client::new(ClientId::new(self.provider.client_id.clone()))
                 .set_auth_uri(
                     AuthUrl::new(e.authorize.clone()).map_err(|_| Failure::ProviderError)?,
                 )
                 .set_token_uri(TokenUrl::new(e.token.clone()).map_err(|_| Failure::ProviderError)?)
-                .set_redirect_uri(
-                    RedirectUrl::new(redirect_uri.to_string())
-                        .map_err(|_| self.misconfigured("id"))?,
-                )
+                .set_redirect_uri(RedirectUrl::new(redirect_uri.to_string()).map_err(|_| {
+                    Failure::Internal(anyhow::anyhow!(
+                        "`providers.{}.id` is missing or invalid",
+                        self.id
+                    ))
+                })?)
                 .set_auth_type(e.auth_type.clone());
-        if let Some(secret) = self.client_secret()? {
-            client = client.set_client_secret(ClientSecret::new(secret));
+        if let Some(secret) = &self.provider.client_secret {
+            client = client.set_client_secret(ClientSecret::new(secret.expose().to_string()));
         }
         Ok(client)
     }
@@ -259,22 +220,24 @@ impl<'a> Channel<'a> {
             );
             failure
         })?;
-        match self.kind {
-            ProviderKind::Oidc => oidc::profile(self, endpoints, &tokens, nonce).await,
-            ProviderKind::Oauth2 => {
+        match &self.provider.endpoints {
+            ProviderEndpoints::Oidc { .. } => oidc::profile(self, endpoints, &tokens, nonce).await,
+            ProviderEndpoints::OAuth2 { .. } => {
                 let url = endpoints
                     .userinfo
                     .as_deref()
                     .ok_or(Failure::ProviderError)?;
                 let claims = get_json(self.id, "userinfo", url, tokens.access_token(), &[]).await?;
-                let profile = Profile::from_claims(&claims, self.config.trust_email);
+                let profile = Profile::from_claims(&claims, self.provider.trust_email);
                 if profile.subject.is_empty() {
                     tracing::warn!(provider = self.id, "userinfo has no `sub` or `id`");
                     return Err(Failure::ProviderError);
                 }
                 Ok(profile)
             }
-            ProviderKind::Github => github::profile(self, tokens.access_token()).await,
+            ProviderEndpoints::Github { api_base_url, .. } => {
+                github::profile(self, api_base_url, tokens.access_token()).await
+            }
         }
     }
 }

@@ -6,31 +6,23 @@ use serde_json::Value;
 
 use super::channels::{Channel, Profile, get_json, get_json_opt};
 use super::flow::Failure;
-use crate::config::ProviderConfig;
 
 const API_HEADERS: &[(&str, &str)] = &[
     ("accept", "application/vnd.github+json"),
     ("x-github-api-version", "2022-11-28"),
 ];
 
-pub fn web_base(c: &ProviderConfig) -> String {
-    c.web_base_url
-        .as_deref()
-        .unwrap_or("https://github.com")
-        .trim_end_matches('/')
-        .to_string()
+/// A configured GitHub base URL without its trailing slash, for paths to be appended.
+pub fn base(url: &url::Url) -> &str {
+    url.as_str().trim_end_matches('/')
 }
 
-fn api_base(c: &ProviderConfig) -> String {
-    c.api_base_url
-        .as_deref()
-        .unwrap_or("https://api.github.com")
-        .trim_end_matches('/')
-        .to_string()
-}
-
-pub async fn profile(channel: &Channel<'_>, token: &AccessToken) -> Result<Profile, Failure> {
-    let api = api_base(channel.config);
+pub async fn profile(
+    channel: &Channel<'_>,
+    api_base_url: &url::Url,
+    token: &AccessToken,
+) -> Result<Profile, Failure> {
+    let api = base(api_base_url);
     let user = get_json(
         channel.id,
         "userinfo",

@@ -127,7 +127,7 @@ pub async fn profile(
         .ok_or(Failure::InvalidIdToken)?;
     let id_token = CoreIdToken::from_str(raw).map_err(|_| Failure::InvalidIdToken)?;
     let nonce = Nonce::new(nonce.ok_or(Failure::InvalidState)?.to_string());
-    let client_id = channel.config.client_id.as_deref().unwrap_or_default();
+    let client_id = channel.provider.client_id.as_str();
     let mut verified = verify(&meta, client_id, &id_token, &nonce, tokens);
     if matches!(
         verified,
@@ -143,7 +143,7 @@ pub async fn profile(
         tracing::warn!(provider = channel.id, error = %e, "id_token refused");
         Failure::InvalidIdToken
     })?;
-    let trust = channel.config.trust_email;
+    let trust = channel.provider.trust_email;
     let from_token = Profile {
         email_verified: from_token.email.is_some() && from_token.email_verified.unwrap_or(trust),
         ..from_token.profile

@@ -35,14 +35,14 @@ pub struct ProviderInfo {
 /// Every configured channel.
 pub fn providers(state: &AppState) -> Vec<ProviderInfo> {
     state
-        .config
+        .settings
         .providers
         .keys()
         .filter_map(|id| Channel::find(state, id))
         .map(|c| ProviderInfo {
             id: c.id.to_string(),
             name: c.name(),
-            icon: c.config.icon.clone(),
+            icon: c.provider.icon.clone(),
             kind: c.kind.as_str(),
         })
         .collect()
@@ -266,7 +266,7 @@ async fn finish(
     if answer.error.is_some() {
         return Err(Failure::ProviderError);
     }
-    if let (Some(iss), Some(expected)) = (&answer.iss, &channel.config.issuer)
+    if let (Some(iss), Some(expected)) = (&answer.iss, channel.provider.issuer())
         && iss.trim_end_matches('/') != expected.trim_end_matches('/')
     {
         // RFC 9207: the answer came from another provider than the one this flow went to.
@@ -440,7 +440,7 @@ async fn try_resolve(
             .await?
             .ok_or(Failure::InvalidState);
     }
-    if !state.config.registration_enabled || !channel.config.allow_registration {
+    if !state.config.registration_enabled || !channel.provider.allow_registration {
         return Err(Failure::RegistrationDisabled);
     }
     if verification_required && !profile.email_verified {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use openidconnect::IssuerUrl;
 use openidconnect::core::CoreProviderMetadata;
 
-use crate::config::{Config, ProviderConfig, ProviderKind};
+use crate::config::{Config, Provider, ProviderEndpoints};
 use crate::db::{Db, migrator};
 
 /// How long any one check may take.
@@ -69,9 +69,14 @@ pub async fn run(config: &Config, file: Option<&Path>, warnings: &[String]) -> V
     out.extend(bounded("database", database(config)).await);
     out.extend(bounded("redis", redis(config)).await);
     out.extend(bounded("smtp", smtp(config)).await);
-    for (id, provider) in &config.providers {
-        let name = format!("providers.{id}");
-        out.extend(bounded(&name, self::provider(&name, provider)).await);
+    match config.resolve() {
+        Ok(settings) => {
+            for (id, provider) in &settings.providers {
+                let name = format!("providers.{id}");
+                out.extend(bounded(&name, self::provider(&name, provider)).await);
+            }
+        }
+        Err(e) => out.push(check(Status::Fail, "config", e.to_string())),
     }
     out.extend(base_url(config));
     out.push(secret_key(config));
@@ -242,26 +247,17 @@ async fn smtp(config: &Config) -> Vec<Check> {
     }]
 }
 
-async fn provider(name: &str, p: &ProviderConfig) -> Vec<Check> {
-    vec![match p.kind {
-        Some(ProviderKind::Oidc) => match &p.issuer {
-            None => check(Status::Fail, name, "type \"oidc\" needs `issuer`"),
-            Some(issuer) => oidc(name, issuer).await,
-        },
-        Some(ProviderKind::Oauth2) => match (&p.authorization_url, &p.token_url) {
-            (Some(_), Some(_)) => check(
-                Status::Ok,
-                name,
-                "oauth2 endpoints set (OAuth2 has no discovery document to check)",
-            ),
-            _ => check(
-                Status::Fail,
-                name,
-                "type \"oauth2\" needs `authorization_url` and `token_url`",
-            ),
-        },
-        Some(ProviderKind::Github) => check(Status::Ok, name, "GitHub (no discovery document)"),
-        None => check(Status::Fail, name, "no `type`"),
+async fn provider(name: &str, p: &Provider) -> Vec<Check> {
+    vec![match &p.endpoints {
+        ProviderEndpoints::Oidc { issuer } => oidc(name, issuer).await,
+        ProviderEndpoints::OAuth2 { .. } => check(
+            Status::Ok,
+            name,
+            "oauth2 endpoints set (OAuth2 has no discovery document to check)",
+        ),
+        ProviderEndpoints::Github { .. } => {
+            check(Status::Ok, name, "GitHub (no discovery document)")
+        }
     }]
 }
 

@@ -286,3 +286,26 @@ fn operators_manage_users_from_the_cli() {
     let (ok, out, _) = admin(&["users", "delete", "ops@example.com"]);
     assert!(ok && out.contains("deleted"), "{out}");
 }
+
+#[test]
+fn check_config_checks_ragflow_secret_key_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = run(gatehouse(dir.path())
+        .env("RAGFLOW_SECRET_KEY", "too-short")
+        .arg("check-config"));
+    assert!(!ok);
+    assert!(
+        err.contains(
+            "invalid value for `ragflow.secret_key` (from RAGFLOW_SECRET_KEY): must be at least 32 characters"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("too-short"), "{err}");
+    let key = "ragflow-signing-key-0123456789abcdef";
+    let (ok, out, err) = run(gatehouse(dir.path())
+        .env("RAGFLOW_SECRET_KEY", key)
+        .arg("check-config"));
+    assert!(ok, "{err}");
+    assert!(out.contains("secret_key = \"********\""), "{out}");
+    assert!(!out.contains(key) && !err.contains(key), "{out}");
+}

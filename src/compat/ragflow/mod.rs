@@ -46,28 +46,17 @@ impl std::fmt::Debug for Keys {
 }
 
 impl Keys {
-    /// `[ragflow] secret_key` / `secret_key_file`, else env `RAGFLOW_SECRET_KEY` (≥ 32
-    /// characters), else a key derived from the server key (so every instance agrees).
+    /// `[ragflow] secret_key` / `secret_key_file` (or env `RAGFLOW_SECRET_KEY`, see
+    /// [`crate::config::RAGFLOW_SECRET_KEY_VAR`]), else a key derived from the server key (so
+    /// every instance agrees).
     pub fn load(state: &AppState) -> anyhow::Result<Self> {
-        let config = &state.config.ragflow;
-        let signing = if let Some(secret) = &config.secret_key {
-            secret.expose().as_bytes().to_vec()
-        } else if let Some(path) = &config.secret_key_file {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot read `ragflow.secret_key_file` {}: {e}",
-                    path.display()
-                )
-            })?;
-            text.trim().as_bytes().to_vec()
-        } else {
-            match std::env::var("RAGFLOW_SECRET_KEY") {
-                Ok(v) if v.len() >= MIN_SECRET => v.into_bytes(),
-                _ => state
-                    .key
-                    .mac_hex("ragflow-signing-secret", "v1")
-                    .into_bytes(),
-            }
+        let config = &state.settings.ragflow;
+        let signing = match &config.secret_key {
+            Some(secret) => secret.expose().as_bytes().to_vec(),
+            None => state
+                .key
+                .mac_hex("ragflow-signing-secret", "v1")
+                .into_bytes(),
         };
         if signing.len() < MIN_SECRET {
             anyhow::bail!("invalid value for `ragflow.secret_key`: must be at least 32 characters");

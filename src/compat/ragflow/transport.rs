@@ -30,32 +30,13 @@ impl std::fmt::Debug for Transport {
 
 impl Transport {
     /// The configured key (`rsa_private_key_file` + `rsa_passphrase`), else RAGFlow's published one.
-    pub fn load(config: &crate::config::RagflowConfig) -> anyhow::Result<Self> {
-        let (pem, passphrase) = match &config.rsa_private_key_file {
-            Some(path) => (
-                std::fs::read_to_string(path).map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot read `ragflow.rsa_private_key_file` {}: {e}",
-                        path.display()
-                    )
-                })?,
-                config
-                    .rsa_passphrase
-                    .as_ref()
-                    .map(|p| p.expose().to_string()),
-            ),
-            None => (
-                DEFAULT_KEY.to_string(),
-                Some(
-                    config
-                        .rsa_passphrase
-                        .as_ref()
-                        .map_or(DEFAULT_PASSPHRASE, |p| p.expose())
-                        .to_string(),
-                ),
-            ),
+    pub fn load(config: &crate::config::RagflowSecrets) -> anyhow::Result<Self> {
+        let passphrase = config.rsa_passphrase.as_ref().map(|p| p.expose());
+        let (pem, passphrase) = match &config.rsa_private_key {
+            Some(pem) => (pem.expose(), passphrase),
+            None => (DEFAULT_KEY, Some(passphrase.unwrap_or(DEFAULT_PASSPHRASE))),
         };
-        let key = parse_private_pem(&pem, passphrase.as_deref()).map_err(|why| {
+        let key = parse_private_pem(pem, passphrase).map_err(|why| {
             anyhow::anyhow!("invalid value for `ragflow.rsa_private_key_file`: {why}")
         })?;
         Ok(Self { key })
@@ -183,7 +164,7 @@ mod tests {
     const TEST_PASSWORD: &str = include_str!("../../../tests/data/ragflow-test-password.txt");
 
     fn transport() -> Transport {
-        Transport::load(&crate::config::RagflowConfig::default()).unwrap_or_else(|e| panic!("{e}"))
+        Transport::load(&crate::config::RagflowSecrets::default()).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
@@ -209,7 +190,7 @@ mod tests {
 
     #[test]
     fn a_wrong_passphrase_is_named() {
-        let config = crate::config::RagflowConfig {
+        let config = crate::config::RagflowSecrets {
             rsa_passphrase: Some(crate::config::Secret::new("nope")),
             ..Default::default()
         };
@@ -234,7 +215,7 @@ mod fuzz_transport {
     use crate::fuzz::{config, hostile_text};
 
     static TRANSPORT: LazyLock<Transport> = LazyLock::new(|| {
-        Transport::load(&crate::config::RagflowConfig::default()).unwrap_or_else(|e| panic!("{e}"))
+        Transport::load(&crate::config::RagflowSecrets::default()).unwrap_or_else(|e| panic!("{e}"))
     });
 
     fn encrypt(plain: &[u8]) -> Result<String, TestCaseError> {
