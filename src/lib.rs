@@ -20,6 +20,7 @@ pub mod codes;
 pub mod compat;
 pub mod config;
 pub mod db;
+pub mod domain;
 #[cfg(test)]
 mod fuzz;
 pub mod http;

@@ -7,13 +7,13 @@ use super::store::{self, NewEmailChange, NewUser, ProfileUpdate, User};
 use super::throttle;
 use crate::audit::{self, AuditEvent};
 use crate::db::is_unique_violation;
-use crate::http::inputs::{
-    Avatar, ColorSchema, Email, Language, Nickname, Patch, Preferences, Timezone,
-};
+use crate::domain::Password;
+use crate::domain::{Email, Nickname};
+use crate::http::inputs::{Avatar, ColorSchema, Language, Patch, Preferences, Timezone};
 use crate::http::{ApiError, ClientInfo};
 use crate::i18n::Lang;
 use crate::mail::{self, Template};
-use crate::passwords::{Password, PasswordPolicy, check_new_password};
+use crate::passwords::{PasswordPolicy, check_new_password};
 use crate::sessions::{self, Authenticated, NewSession};
 use crate::state::AppState;
 use crate::tokens::{new_token, sha256_hex};
@@ -252,7 +252,7 @@ pub async fn login_revealing(
     if email.len() > 1024 {
         return Err(ApiError::InvalidCredentials);
     }
-    let normalized = crate::http::inputs::normalize_email(email);
+    let normalized = crate::domain::normalize_email(email);
     let attempt = throttle::reserve(state, &normalized, client.ip, captcha).await?;
     let Some(password) = reveal() else {
         attempt.release(state).await?;

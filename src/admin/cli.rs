@@ -6,10 +6,10 @@ use clap::Subcommand;
 use super::Admin;
 use super::service::{self, AuditQuery, UpdateUser};
 use crate::config::Config;
-use crate::http::inputs::{Email, Nickname};
+use crate::domain::Password;
+use crate::domain::{Email, Nickname};
 use crate::http::paging::Paging;
 use crate::http::{ApiError, ClientInfo};
-use crate::passwords::Password;
 use crate::state::AppState;
 
 #[derive(Debug, Subcommand)]

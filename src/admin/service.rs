@@ -9,11 +9,11 @@ use crate::accounts::{User, UserView};
 use crate::audit::{self, AuditEvent};
 use crate::clock::rfc3339;
 use crate::db::flag;
+use crate::domain::Password;
+use crate::domain::{Email, Nickname};
 use crate::http::error::FieldProblem;
-use crate::http::inputs::{Email, Nickname};
 use crate::http::paging::{Page, Paging};
 use crate::http::{ApiError, ClientInfo};
-use crate::passwords::Password;
 use crate::state::AppState;
 
 /// A user as administrators see it.
@@ -62,7 +62,7 @@ pub async fn find_user(state: &AppState, _: &Admin, id_or_email: &str) -> Result
         Some(u) => Ok(u),
         None => crate::accounts::store::find_by_email(
             &state.db,
-            &crate::http::inputs::normalize_email(id_or_email),
+            &crate::domain::normalize_email(id_or_email),
         )
         .await?
         .ok_or(ApiError::NotFound),

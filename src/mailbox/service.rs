@@ -202,7 +202,7 @@ fn has_control(s: &str) -> bool {
 /// Field checks that need no network.
 fn check_fields(row: &AccountRow, password: &str) -> Result<(), ApiError> {
     let mut errors = FieldErrors::new();
-    if crate::http::inputs::Email::parse(&row.email).is_none() {
+    if crate::domain::Email::parse(&row.email).is_none() {
         errors.insert("email".into(), FieldProblem::InvalidEmail);
     }
     if row

@@ -10,10 +10,11 @@ use super::store::{self, NewReset};
 use crate::accounts::store as users;
 use crate::audit::{self, AuditEvent};
 use crate::codes;
-use crate::http::inputs::normalize_email;
+use crate::domain::Password;
+use crate::domain::normalize_email;
 use crate::http::{ApiError, ClientInfo};
 use crate::mail::{self, Template};
-use crate::passwords::{Password, PasswordPolicy};
+use crate::passwords::PasswordPolicy;
 use crate::state::AppState;
 use crate::tokens::{new_token, sha256_hex};
 

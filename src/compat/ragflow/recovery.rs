@@ -15,8 +15,8 @@ use super::Profile;
 use super::auth::{Body, Client, token_for};
 use super::users::{crypt_failed, password, policy, user_dict};
 use super::wire::{self, code};
+use crate::domain::normalize_email;
 use crate::http::ApiError;
-use crate::http::inputs::normalize_email;
 use crate::recovery::service::{
     self as recovery, CodeStyle, ForgotInput, ResetInput, VerifyCodeInput,
 };

@@ -10,10 +10,10 @@ use super::auth::{Body, Client, RagUser, token_for};
 use super::wire::{self, code, http_date, rag_id};
 use crate::accounts::User;
 use crate::accounts::service::{self as accounts, PasswordChange, ProfilePatch};
-use crate::http::inputs::{Email, Nickname};
+use crate::domain::Password;
+use crate::domain::{Email, Nickname};
 use crate::http::{ApiError, ClientInfo};
 use crate::i18n::Lang;
-use crate::passwords::Password;
 
 /// RAGFlow's "safe user dict" (§5.1): the user row without password and token, email included.
 pub fn user_dict(u: &User) -> Value {

@@ -1,0 +1,6 @@
+//! The core types every door shares (the API, the pages, the compatibility profiles and the
+//! CLI): checked inputs, ids that cannot be swapped, a user's role and points in time.
+
+pub mod inputs;
+
+pub use inputs::{Email, Nickname, Password, normalize_email};
