@@ -7,8 +7,7 @@ use super::store::{self, NewEmailChange, NewUser, ProfileUpdate, User};
 use super::throttle;
 use crate::audit::{self, AuditEvent};
 use crate::db::is_unique_violation;
-use crate::domain::Password;
-use crate::domain::{Email, Nickname};
+use crate::domain::{Email, Nickname, Password};
 use crate::http::inputs::{Avatar, ColorSchema, Language, Patch, Preferences, Timezone};
 use crate::http::{ApiError, ClientInfo};
 use crate::i18n::Lang;
@@ -165,7 +164,7 @@ pub async fn insert_account(
     }
     crate::tenants::store::create_with_owner(tx, &account.nickname.0, &id, true, now).await?;
     let event = AuditEvent {
-        event: "user.registered",
+        event: audit::Event::UserRegistered,
         actor_user_id: Some(&id),
         subject_user_id: Some(&id),
         tenant_id: None,
@@ -348,7 +347,7 @@ pub async fn sign_in_with_amr(
     let session =
         sessions::service::issue_with_amr(&mut tx, state, &user.id, client, channel, amr).await?;
     store::set_last_login(&mut tx, &user.id, channel, now).await?;
-    let event = AuditEvent::by_user("user.login", &user.id, client)
+    let event = AuditEvent::by_user(audit::Event::UserLogin, &user.id, client)
         .detail(serde_json::json!({"channel": channel, "methods": amr}));
     audit::record(&mut tx, now, event).await?;
     tx.commit().await?;
@@ -407,7 +406,7 @@ async fn record_failure(
 ) -> Result<(), ApiError> {
     let now = state.clock.now();
     let tag = state.key.address_tag(normalized);
-    let event = |name: &'static str, detail: serde_json::Value| AuditEvent {
+    let event = |name: audit::Event, detail: serde_json::Value| AuditEvent {
         event: name,
         actor_user_id: None,
         subject_user_id: user.map(|u| u.id.as_str()),
@@ -417,10 +416,10 @@ async fn record_failure(
     };
     let mut tx = state.db.begin().await?;
     let detail = serde_json::json!({"email_tag": tag, "channel": channel});
-    audit::record(&mut tx, now, event("user.login_failed", detail)).await?;
+    audit::record(&mut tx, now, event(audit::Event::UserLoginFailed, detail)).await?;
     if failed.locked || failed.locked_for_good {
         let detail = serde_json::json!({"email_tag": tag, "until_reset": failed.locked_for_good});
-        audit::record(&mut tx, now, event("user.locked", detail)).await?;
+        audit::record(&mut tx, now, event(audit::Event::UserLocked, detail)).await?;
     }
     if failed.locked_for_good
         && let Some(user) = user
@@ -573,10 +572,10 @@ pub async fn change_password_with(
     audit::record(
         &mut tx,
         now,
-        AuditEvent::by_user("user.password_changed", &user.id, client),
+        AuditEvent::by_user(audit::Event::UserPasswordChanged, &user.id, client),
     )
     .await?;
-    let revoked = AuditEvent::by_user("session.revoked", &user.id, client);
+    let revoked = AuditEvent::by_user(audit::Event::SessionRevoked, &user.id, client);
     sessions::service::revoke_all_but(
         &mut tx,
         state,
@@ -713,7 +712,7 @@ pub async fn erase_user(
     }
     crate::tenants::store::delete_sole_member_tenants(&mut tx, user_id).await?;
     store::delete(&mut tx, user_id).await?;
-    let mut event = AuditEvent::by_user("user.deleted", user_id, client);
+    let mut event = AuditEvent::by_user(audit::Event::UserDeleted, user_id, client);
     event.actor_user_id = Some(actor_id);
     audit::record(&mut tx, state.clock.now(), event).await?;
     tx.commit().await?;
@@ -732,7 +731,7 @@ pub async fn end_access_before_proof(
     client: &ClientInfo,
     first_proof: bool,
 ) -> Result<(), ApiError> {
-    let revoked = AuditEvent::by_user("session.revoked", user_id, client);
+    let revoked = AuditEvent::by_user(audit::Event::SessionRevoked, user_id, client);
     sessions::service::revoke_all_but(conn, state, user_id, None, revoked).await?;
     let now = state.clock.now();
     let keys = crate::api_keys::service::revoke_all(conn, user_id).await?;
@@ -742,16 +741,16 @@ pub async fn end_access_before_proof(
     } else {
         0
     };
-    let record = |event: &'static str, count: u64| {
+    let record = |event: audit::Event, count: u64| {
         (count > 0).then(|| {
             AuditEvent::by_user(event, user_id, client)
                 .detail(serde_json::json!({"count": count, "reason": "address_proved"}))
         })
     };
     let events = [
-        record("api_key.revoked", keys),
-        record("identity.unlinked", identities),
-        record("user.email_change_cancelled", changes),
+        record(audit::Event::ApiKeyRevoked, keys),
+        record(audit::Event::IdentityUnlinked, identities),
+        record(audit::Event::UserEmailChangeCancelled, changes),
     ];
     for event in events.into_iter().flatten() {
         audit::record(conn, now, event).await?;

@@ -6,8 +6,7 @@ use clap::Subcommand;
 use super::Admin;
 use super::service::{self, AuditQuery, UpdateUser};
 use crate::config::Config;
-use crate::domain::Password;
-use crate::domain::{Email, Nickname};
+use crate::domain::{Email, Nickname, Password};
 use crate::http::paging::Paging;
 use crate::http::{ApiError, ClientInfo};
 use crate::state::AppState;
@@ -103,6 +102,14 @@ pub enum UsersCommand {
     },
 }
 
+impl Admin {
+    /// The operator running `gatehouse admin …` or `gatehouse provider …` on the server itself:
+    /// the command line is the only door besides the API's extractor that makes an [`Admin`].
+    pub(crate) fn from_cli() -> Self {
+        Self { user_id: None }
+    }
+}
+
 fn cli_client() -> ClientInfo {
     ClientInfo {
         ip: std::net::IpAddr::from([127, 0, 0, 1]),
@@ -178,7 +185,7 @@ fn read_new_password() -> anyhow::Result<Password> {
 }
 
 async fn operate(state: &AppState, command: AdminCommand) -> anyhow::Result<()> {
-    let admin = Admin::operator();
+    let admin = Admin::from_cli();
     let client = cli_client();
     match command {
         AdminCommand::CreateUser { .. } => Ok(()),

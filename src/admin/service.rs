@@ -9,8 +9,7 @@ use crate::accounts::{User, UserView};
 use crate::audit::{self, AuditEvent};
 use crate::clock::rfc3339;
 use crate::db::flag;
-use crate::domain::Password;
-use crate::domain::{Email, Nickname};
+use crate::domain::{Email, Nickname, Password};
 use crate::http::error::FieldProblem;
 use crate::http::paging::{Page, Paging};
 use crate::http::{ApiError, ClientInfo};
@@ -117,7 +116,7 @@ pub async fn update_user(
     client: &ClientInfo,
 ) -> Result<AdminUserView, ApiError> {
     let user = load(state, id).await?;
-    let own = admin.user_id.as_deref() == Some(id);
+    let own = admin.user_id() == Some(id);
     if own && (input.is_active == Some(false) || input.is_superuser == Some(false)) {
         return Err(ApiError::Forbidden);
     }
@@ -133,7 +132,7 @@ pub async fn update_user(
         .await?;
     let mut revoked = (0, 0);
     if input.is_active == Some(false) {
-        let event = actor_event(admin, "session.revoked", id, client);
+        let event = actor_event(admin, audit::Event::SessionRevoked, id, client);
         revoked.0 =
             crate::sessions::service::revoke_all_but(&mut tx, state, id, None, event).await?;
         revoked.1 = crate::api_keys::service::revoke_all(&mut tx, id).await?;
@@ -145,7 +144,7 @@ pub async fn update_user(
     audit::record(
         &mut tx,
         now,
-        actor_event(admin, "admin.user_updated", id, client).detail(changes),
+        actor_event(admin, audit::Event::AdminUserUpdated, id, client).detail(changes),
     )
     .await?;
     tx.commit().await?;
@@ -154,13 +153,13 @@ pub async fn update_user(
 
 fn actor_event<'a>(
     admin: &'a Admin,
-    event: &'static str,
+    event: audit::Event,
     subject: &'a str,
     client: &'a ClientInfo,
 ) -> AuditEvent<'a> {
     AuditEvent {
         event,
-        actor_user_id: admin.user_id.as_deref(),
+        actor_user_id: admin.user_id(),
         subject_user_id: Some(subject),
         tenant_id: None,
         client: Some(client),
@@ -175,11 +174,10 @@ pub async fn delete_user(
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
     load(state, id).await?;
-    if admin.user_id.as_deref() == Some(id) {
+    if admin.user_id() == Some(id) {
         return Err(ApiError::Forbidden);
     }
-    crate::accounts::service::erase_user(state, id, admin.user_id.as_deref().unwrap_or(id), client)
-        .await
+    crate::accounts::service::erase_user(state, id, admin.user_id().unwrap_or(id), client).await
 }
 
 /// Mail the user a recovery code and link.
@@ -205,7 +203,7 @@ pub async fn unlock(
     crate::accounts::service::forget_login_failures(state, &user.email_normalized).await?;
     crate::recovery::service::forget_wrong_codes(state, &user.email_normalized).await?;
     let mut conn = state.db.pool().acquire().await?;
-    let event = actor_event(admin, "user.unlocked", id, client);
+    let event = actor_event(admin, audit::Event::UserUnlocked, id, client);
     crate::audit::record(&mut conn, state.clock.now(), event).await?;
     Ok(())
 }
@@ -223,7 +221,7 @@ pub async fn revoke_sessions(
         state,
         id,
         None,
-        actor_event(admin, "session.revoked", id, client),
+        actor_event(admin, audit::Event::SessionRevoked, id, client),
     )
     .await?;
     tx.commit().await?;

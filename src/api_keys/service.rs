@@ -124,7 +124,7 @@ pub async fn create_with_prefix(
         },
     )
     .await?;
-    let event = AuditEvent::by_user("api_key.created", user_id, client)
+    let event = AuditEvent::by_user(audit::Event::ApiKeyCreated, user_id, client)
         .tenant(&tenant_id)
         .detail(serde_json::json!({"api_key_id": id, "name": name}));
     audit::record(&mut tx, now, event).await?;
@@ -160,7 +160,7 @@ pub async fn revoke(
     let (tenant_id, name) = store::delete_one(&mut tx, &auth.user.id, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let event = AuditEvent::by_user("api_key.revoked", &auth.user.id, client)
+    let event = AuditEvent::by_user(audit::Event::ApiKeyRevoked, &auth.user.id, client)
         .tenant(&tenant_id)
         .detail(serde_json::json!({"api_key_id": id, "name": name}));
     audit::record(&mut tx, state.clock.now(), event).await?;
@@ -238,7 +238,7 @@ pub async fn import(
         return Ok(None);
     }
     let event = AuditEvent {
-        event: "api_key.created",
+        event: audit::Event::ApiKeyCreated,
         actor_user_id: None,
         subject_user_id: Some(k.user_id),
         tenant_id: Some(k.tenant_id),

@@ -270,10 +270,10 @@ pub async fn confirm_totp(
     audit::record(
         &mut tx,
         now,
-        AuditEvent::by_user("mfa.enabled", &user.id, client),
+        AuditEvent::by_user(audit::Event::MfaEnabled, &user.id, client),
     )
     .await?;
-    let revoked = AuditEvent::by_user("session.revoked", &user.id, client);
+    let revoked = AuditEvent::by_user(audit::Event::SessionRevoked, &user.id, client);
     crate::sessions::service::revoke_all_but(
         &mut tx,
         state,
@@ -379,7 +379,7 @@ pub async fn disable_totp(
     audit::record(
         &mut tx,
         now,
-        AuditEvent::by_user("mfa.disabled", &user.id, client),
+        AuditEvent::by_user(audit::Event::MfaDisabled, &user.id, client),
     )
     .await?;
     notify(&mut tx, state, user, SignInChange::TotpDisabled, "").await?;
@@ -404,7 +404,7 @@ pub async fn renew_recovery_codes(
     }
     let mut tx = state.db.begin().await?;
     let codes = new_recovery_codes(&mut tx, state, &user.id).await?;
-    let event = AuditEvent::by_user("mfa.recovery_codes_renewed", &user.id, client);
+    let event = AuditEvent::by_user(audit::Event::MfaRecoveryCodesRenewed, &user.id, client);
     audit::record(&mut tx, state.clock.now(), event).await?;
     notify(&mut tx, state, user, SignInChange::RecoveryCodesRenewed, "").await?;
     tx.commit().await?;
@@ -495,7 +495,7 @@ pub async fn add_passkey(
         Err(e) if crate::db::is_unique_violation(&e) => return Err(ApiError::InvalidCredential),
         other => other?,
     }
-    let event = AuditEvent::by_user("passkey.added", &user.id, client)
+    let event = AuditEvent::by_user(audit::Event::PasskeyAdded, &user.id, client)
         .detail(serde_json::json!({"passkey_id": id}));
     audit::record(&mut tx, now, event).await?;
     notify(&mut tx, state, user, SignInChange::PasskeyAdded, &name).await?;
@@ -545,7 +545,7 @@ pub async fn remove_passkey(
     let Some(name) = store::delete_passkey(&mut tx, &user.id, id).await? else {
         return Err(ApiError::NotFound);
     };
-    let event = AuditEvent::by_user("passkey.removed", &user.id, client)
+    let event = AuditEvent::by_user(audit::Event::PasskeyRemoved, &user.id, client)
         .detail(serde_json::json!({"passkey_id": id}));
     audit::record(&mut tx, state.clock.now(), event).await?;
     notify(&mut tx, state, user, SignInChange::PasskeyRemoved, &name).await?;
@@ -568,8 +568,8 @@ pub async fn admin_reset(
     let totp = store::delete_totp(&mut tx, &user.id).await?;
     let passkeys = store::delete_passkeys(&mut tx, &user.id).await?;
     let event = AuditEvent {
-        event: "admin.mfa_reset",
-        actor_user_id: admin.user_id.as_deref(),
+        event: audit::Event::AdminMfaReset,
+        actor_user_id: admin.user_id(),
         subject_user_id: Some(&user.id),
         tenant_id: None,
         client,

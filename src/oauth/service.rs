@@ -505,7 +505,7 @@ async fn link(
         now,
     };
     let id = store::insert(conn, &identity).await?;
-    let event = AuditEvent::by_user("identity.linked", user_id, client)
+    let event = AuditEvent::by_user(audit::Event::IdentityLinked, user_id, client)
         .detail(serde_json::json!({"provider": channel.id, "identity_id": id, "via": via}));
     audit::record(conn, now, event).await?;
     if let Some(owner) = notify {
@@ -534,7 +534,7 @@ async fn claim_unverified(
 ) -> Result<(), Failure> {
     let now = state.clock.now();
     store::claim_unverified_account(conn, &user.id, now).await?;
-    let event = AuditEvent::by_user("user.email_verified", &user.id, client)
+    let event = AuditEvent::by_user(audit::Event::UserEmailVerified, &user.id, client)
         .detail(serde_json::json!({"provider": channel.id, "password_removed": user.password_hash.is_some()}));
     audit::record(conn, now, event).await?;
     crate::accounts::service::end_access_before_proof(conn, state, &user.id, client, true).await?;
@@ -623,7 +623,7 @@ pub async fn unlink(
         return Err(ApiError::LastLoginMethod);
     }
     store::delete(&mut tx, user_id, id).await?;
-    let event = AuditEvent::by_user("identity.unlinked", user_id, client)
+    let event = AuditEvent::by_user(audit::Event::IdentityUnlinked, user_id, client)
         .detail(serde_json::json!({"provider": target.provider, "identity_id": target.id}));
     audit::record(&mut tx, state.clock.now(), event).await?;
     tx.commit().await?;

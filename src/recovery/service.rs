@@ -163,7 +163,7 @@ async fn send_recovery_mail_with(
         },
     };
     mail::enqueue(&mut tx, state, &user.email, &template, user.lang()).await?;
-    let mut event = AuditEvent::by_user("user.password_reset_requested", &user.id, client);
+    let mut event = AuditEvent::by_user(audit::Event::UserPasswordResetRequested, &user.id, client);
     event.actor_user_id = None;
     audit::record(&mut tx, now, event).await?;
     tx.commit().await?;
@@ -313,7 +313,7 @@ pub async fn reset_with(
     audit::record(
         &mut tx,
         now,
-        AuditEvent::by_user("user.password_reset", &user.id, client),
+        AuditEvent::by_user(audit::Event::UserPasswordReset, &user.id, client),
     )
     .await?;
     let link = mail::link(state, "/forgot-password");

@@ -189,7 +189,7 @@ pub async fn revoke(
     if !store::delete_one(&mut tx, &auth.user.id, id).await? {
         return Err(ApiError::NotFound);
     }
-    let event = AuditEvent::by_user("session.revoked", &auth.user.id, client)
+    let event = AuditEvent::by_user(audit::Event::SessionRevoked, &auth.user.id, client)
         .detail(serde_json::json!({"session_id": id}));
     audit::record(&mut tx, state.clock.now(), event).await?;
     tx.commit().await?;
@@ -221,7 +221,7 @@ pub async fn revoke_others(
     client: &ClientInfo,
 ) -> Result<u64, ApiError> {
     let mut tx = state.db.begin().await?;
-    let event = AuditEvent::by_user("session.revoked", &auth.user.id, client);
+    let event = AuditEvent::by_user(audit::Event::SessionRevoked, &auth.user.id, client);
     let count = revoke_all_but(
         &mut tx,
         state,
@@ -248,7 +248,7 @@ pub async fn logout(
     audit::record(
         &mut tx,
         state.clock.now(),
-        AuditEvent::by_user("user.logout", &auth.user.id, client),
+        AuditEvent::by_user(audit::Event::UserLogout, &auth.user.id, client),
     )
     .await?;
     tx.commit().await?;

@@ -170,7 +170,7 @@ pub async fn create(
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let id = store::create_with_owner(&mut tx, &name, &auth.user.id, false, now).await?;
-    let event = AuditEvent::by_user("tenant.created", &auth.user.id, client)
+    let event = AuditEvent::by_user(audit::Event::TenantCreated, &auth.user.id, client)
         .tenant(&id)
         .detail(serde_json::json!({"name": name}));
     audit::record(&mut tx, now, event).await?;
@@ -261,7 +261,7 @@ pub async fn invite(
         link: &link,
     };
     mail::enqueue(&mut tx, state, &input.email.display, &template, lang).await?;
-    let event = AuditEvent::by_user("tenant.member_invited", &auth.user.id, client)
+    let event = AuditEvent::by_user(audit::Event::TenantMemberInvited, &auth.user.id, client)
         .tenant(tenant_id)
         .detail(serde_json::json!({"invitation_id": id, "role": input.role.as_str()}));
     audit::record(&mut tx, now, event).await?;
@@ -315,7 +315,7 @@ pub async fn revoke_invitation(
     if !caller.reaches(Role::parse(&role)) {
         return Err(ApiError::Forbidden);
     }
-    let event = AuditEvent::by_user("tenant.invitation_revoked", &auth.user.id, client)
+    let event = AuditEvent::by_user(audit::Event::TenantInvitationRevoked, &auth.user.id, client)
         .tenant(tenant_id)
         .detail(serde_json::json!({"invitation_id": invitation_id, "role": role}));
     audit::record(&mut tx, now, event).await?;
@@ -370,7 +370,7 @@ pub async fn accept(
         return Err(ApiError::InvalidToken);
     }
     if store::add_member(&mut tx, &tenant_id, &auth.user.id, &role, now).await? {
-        let event = AuditEvent::by_user("tenant.member_joined", &auth.user.id, client)
+        let event = AuditEvent::by_user(audit::Event::TenantMemberJoined, &auth.user.id, client)
             .tenant(&tenant_id)
             .detail(serde_json::json!({"invitation_id": id, "role": role}));
         audit::record(&mut tx, now, event).await?;
@@ -398,7 +398,7 @@ pub async fn accept_for_tenant(
         return Err(ApiError::NotFound);
     }
     if store::add_member(&mut tx, tenant_id, &auth.user.id, &role, now).await? {
-        let event = AuditEvent::by_user("tenant.member_joined", &auth.user.id, client)
+        let event = AuditEvent::by_user(audit::Event::TenantMemberJoined, &auth.user.id, client)
             .tenant(tenant_id)
             .detail(serde_json::json!({"invitation_id": id, "role": role}));
         audit::record(&mut tx, now, event).await?;
@@ -444,7 +444,7 @@ pub async fn update_member(
         .ok_or(ApiError::NotFound)?;
     if current != input.role {
         let event = AuditEvent {
-            event: "tenant.member_role_changed",
+            event: audit::Event::TenantMemberRoleChanged,
             actor_user_id: Some(&auth.user.id),
             subject_user_id: Some(user_id),
             tenant_id: Some(tenant_id),
@@ -483,7 +483,7 @@ pub async fn remove_member(
     }
     store::remove_member(&mut tx, tenant_id, user_id).await?;
     let event = AuditEvent {
-        event: "tenant.member_removed",
+        event: audit::Event::TenantMemberRemoved,
         actor_user_id: Some(&auth.user.id),
         subject_user_id: Some(user_id),
         tenant_id: Some(tenant_id),
@@ -593,7 +593,7 @@ pub async fn broadcast(
         )
         .await?;
     }
-    let event = AuditEvent::by_user("tenant.broadcast", &auth.user.id, client)
+    let event = AuditEvent::by_user(audit::Event::TenantBroadcast, &auth.user.id, client)
         .tenant(tenant_id)
         .detail(serde_json::json!({"recipients": members.len()}));
     audit::record(&mut tx, now, event).await?;

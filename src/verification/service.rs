@@ -194,7 +194,7 @@ pub async fn verify(
             audit::record(
                 &mut tx,
                 now,
-                AuditEvent::by_user("user.email_verified", &user_id, client),
+                AuditEvent::by_user(audit::Event::UserEmailVerified, &user_id, client),
             )
             .await?;
             tx.commit().await?;
@@ -227,7 +227,7 @@ pub async fn verify(
             audit::record(
                 &mut tx,
                 now,
-                AuditEvent::by_user("user.email_changed", &user_id, client),
+                AuditEvent::by_user(audit::Event::UserEmailChanged, &user_id, client),
             )
             .await?;
             // The old address is told: it no longer signs in, and may be the one that knows.

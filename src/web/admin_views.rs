@@ -96,7 +96,7 @@ pub async fn user(
         Ok::<_, ApiError>(context! {
             title => page.t("admin_user_title"),
             subject => user_row(&page, &found),
-            own => admin.user_id.as_deref() == Some(found.user.id.as_str()),
+            own => admin.user_id() == Some(found.user.id.as_str()),
             language => &found.user.language,
             login_channel => &found.user.login_channel,
             notice,

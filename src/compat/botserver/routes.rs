@@ -9,8 +9,7 @@ use serde_json::{Value, json};
 
 use super::{split_addresses, tls_for_port, valid_username};
 use crate::accounts::service::{LoginInput, RegisterInput, Registered, SignIn};
-use crate::domain::Password;
-use crate::domain::{Email, Nickname};
+use crate::domain::{Email, Nickname, Password};
 use crate::http::error::FieldProblem;
 use crate::http::{ApiError, ApiJson, ClientInfo, ReqLang, SessionUser};
 use crate::mailbox::compose::SendInput;

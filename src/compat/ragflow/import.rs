@@ -634,7 +634,7 @@ async fn user(
     record(
         conn,
         now,
-        "user.registered",
+        audit::Event::UserRegistered,
         Some(&id),
         None,
         json!({"channel": channel}),
@@ -682,7 +682,7 @@ async fn tenant(
         record(
             conn,
             now,
-            "tenant.created",
+            audit::Event::TenantCreated,
             None,
             Some(&id),
             json!({"personal": personal}),
@@ -701,7 +701,7 @@ async fn tenant(
 async fn record(
     conn: &mut Conn,
     now: i64,
-    event: &'static str,
+    event: audit::Event,
     subject: Option<&str>,
     tenant: Option<&str>,
     mut detail: Value,
@@ -804,7 +804,7 @@ async fn membership(
     record(
         conn,
         now,
-        "tenant.member_joined",
+        audit::Event::TenantMemberJoined,
         Some(&user_id),
         Some(&tenant_id),
         detail,
@@ -859,7 +859,7 @@ async fn invitation(
     record(
         conn,
         now,
-        "tenant.member_invited",
+        audit::Event::TenantMemberInvited,
         Some(user_id),
         Some(tenant_id),
         detail,

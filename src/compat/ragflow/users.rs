@@ -10,8 +10,7 @@ use super::auth::{Body, Client, RagUser, token_for};
 use super::wire::{self, code, http_date, rag_id};
 use crate::accounts::User;
 use crate::accounts::service::{self as accounts, PasswordChange, ProfilePatch};
-use crate::domain::Password;
-use crate::domain::{Email, Nickname};
+use crate::domain::{Email, Nickname, Password};
 use crate::http::{ApiError, ClientInfo};
 use crate::i18n::Lang;
 
