@@ -269,10 +269,10 @@ pub async fn login_revealing(
             return Err(login_failed(state, &normalized, client, other.as_ref(), failed).await);
         }
     };
-    if !user.is_active() || (state.config.email_verification_required && !user.email_verified()) {
+    if !user.is_active || (state.config.email_verification_required && !user.email_verified) {
         // The password was right, so nothing was guessed; but nobody signed in either.
         attempt.release(state).await?;
-        return Err(if user.is_active() {
+        return Err(if user.is_active {
             ApiError::EmailUnverified
         } else {
             ApiError::AccountDisabled
@@ -558,7 +558,7 @@ pub async fn change_password_with(
     client: &ClientInfo,
     policy: PasswordPolicy,
 ) -> Result<(), ApiError> {
-    if auth.api_key.is_some() {
+    if auth.api_key().is_some() {
         // A key (or a RAGFlow API token) must not be able to take the account over.
         return Err(ApiError::SessionRequired);
     }
@@ -576,14 +576,7 @@ pub async fn change_password_with(
     )
     .await?;
     let revoked = AuditEvent::by_user(audit::Event::SessionRevoked, &user.id, client);
-    sessions::service::revoke_all_but(
-        &mut tx,
-        state,
-        &user.id,
-        auth.session_id.as_deref(),
-        revoked,
-    )
-    .await?;
+    sessions::service::revoke_all_but(&mut tx, state, &user.id, auth.session_id(), revoked).await?;
     let link = mail::link(state, "/forgot-password");
     let notice = Template::PasswordChanged { link: &link };
     mail::enqueue(&mut tx, state, &user.email, &notice, user.lang()).await?;
@@ -693,7 +686,7 @@ pub async fn deletion_needs_password(
     state: &AppState,
     auth: &Authenticated,
 ) -> Result<bool, ApiError> {
-    let session = auth.session_id.as_deref().unwrap_or_default();
+    let session = auth.session_id().unwrap_or_default();
     let since = state.clock.now() - RECENT_PROVIDER_LOGIN;
     Ok(!sessions::service::is_recent_provider_login(state, session, since).await?)
 }

@@ -26,7 +26,7 @@ pub struct AdminUserView {
 fn admin_view(user: &User) -> AdminUserView {
     AdminUserView {
         user: user.view(),
-        is_active: user.is_active(),
+        is_active: user.is_active,
     }
 }
 
@@ -123,8 +123,8 @@ pub async fn update_user(
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     sqlx::query("UPDATE users SET is_active = $1, is_superuser = $2, nickname = $3, updated_at = $4 WHERE id = $5")
-        .bind(flag(input.is_active.unwrap_or(user.is_active())))
-        .bind(flag(input.is_superuser.unwrap_or(crate::db::is_set(user.is_superuser))))
+        .bind(flag(input.is_active.unwrap_or(user.is_active)))
+        .bind(flag(input.is_superuser.unwrap_or(user.role.is_superuser())))
         .bind(input.nickname.as_ref().map(|n| n.0.clone()).unwrap_or_else(|| user.nickname.clone()))
         .bind(now)
         .bind(id)

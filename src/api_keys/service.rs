@@ -9,7 +9,7 @@ use crate::audit::{self, AuditEvent};
 use crate::clock::rfc3339;
 use crate::http::error::FieldProblem;
 use crate::http::{ApiError, ClientInfo};
-use crate::sessions::Authenticated;
+use crate::sessions::{Authenticated, Credential};
 use crate::state::AppState;
 use crate::tokens::{new_token, sha256_hex};
 
@@ -178,7 +178,7 @@ pub async fn authenticate(state: &AppState, key: &str) -> Result<Option<Authenti
         return Ok(None);
     };
     let now = state.clock.now();
-    if row.expires_at.is_some_and(|at| at <= now) || !user.is_active() {
+    if row.expires_at.is_some_and(|at| at <= now) || !user.is_active {
         return Ok(None);
     }
     if row.last_used_at.is_none_or(|at| now - at >= 60) {
@@ -186,8 +186,7 @@ pub async fn authenticate(state: &AppState, key: &str) -> Result<Option<Authenti
     }
     Ok(Some(Authenticated {
         user,
-        session_id: None,
-        api_key: Some(KeyScope {
+        credential: Credential::ApiKey(KeyScope {
             id: row.id,
             tenant_id: row.tenant_id,
         }),

@@ -223,7 +223,7 @@ impl FromRequestParts<AppState> for SessionUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let auth = authenticate(parts, state).await?;
-        if auth.session_id.is_none() {
+        if auth.session_id().is_none() {
             return Err(ApiError::SessionRequired);
         }
         Ok(SessionUser(auth))

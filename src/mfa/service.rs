@@ -66,7 +66,7 @@ pub async fn factors(state: &AppState, user_id: &str) -> Result<Factors, ApiErro
 pub fn required_for(state: &AppState, user: &User) -> bool {
     match state.config.mfa.required_for {
         RequiredFor::None => false,
-        RequiredFor::Superusers => user.is_superuser != 0,
+        RequiredFor::Superusers => user.role.is_superuser(),
         RequiredFor::All => true,
     }
 }
@@ -145,7 +145,7 @@ pub async fn confirm_identity(
         )
         .await;
     }
-    let session = auth.session_id.as_deref().unwrap_or_default();
+    let session = auth.session_id().unwrap_or_default();
     let since = state.clock.now() - RECENT_PROVIDER_LOGIN;
     if crate::sessions::service::is_recent_provider_login(state, session, since).await? {
         Ok(())
@@ -274,14 +274,8 @@ pub async fn confirm_totp(
     )
     .await?;
     let revoked = AuditEvent::by_user(audit::Event::SessionRevoked, &user.id, client);
-    crate::sessions::service::revoke_all_but(
-        &mut tx,
-        state,
-        &user.id,
-        auth.session_id.as_deref(),
-        revoked,
-    )
-    .await?;
+    crate::sessions::service::revoke_all_but(&mut tx, state, &user.id, auth.session_id(), revoked)
+        .await?;
     notify(&mut tx, state, user, SignInChange::TotpEnabled, "").await?;
     tx.commit().await?;
     Ok(RecoveryCodes {
@@ -626,7 +620,7 @@ pub async fn sign_in_with_passkey(
     let user = crate::accounts::store::find_by_id(&state.db, &row.user_id)
         .await?
         .ok_or(ApiError::InvalidCredentials)?;
-    if !user.is_active() {
+    if !user.is_active {
         return Err(ApiError::AccountDisabled);
     }
     crate::accounts::service::forget_login_failures(state, &user.email_normalized).await?;

@@ -178,7 +178,7 @@ async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<bool, ApiErr
     };
     Ok(sessions::service::authenticate(state, &token)
         .await?
-        .is_some_and(|a| a.session_id.is_some()))
+        .is_some_and(|a| a.session_id().is_some()))
 }
 
 /// The provider's answer, as it reached the callback.
@@ -330,7 +330,7 @@ async fn link_to_signed_in(
     let user = users::find_by_id(&state.db, user_id)
         .await?
         .ok_or(Failure::InvalidState)?;
-    if !user.is_active() {
+    if !user.is_active {
         return Err(Failure::AccountDisabled);
     }
     match store::find(&state.db, channel.id, &profile.subject).await? {
@@ -402,10 +402,10 @@ async fn try_resolve(
         let user = users::find_by_id(&state.db, &identity.user_id)
             .await?
             .ok_or(Failure::InvalidState)?;
-        if !user.is_active() {
+        if !user.is_active {
             return Err(Failure::AccountDisabled);
         }
-        if verification_required && !user.email_verified() {
+        if verification_required && !user.email_verified {
             return Err(Failure::EmailUnverified);
         }
         if identity.email != profile.email {
@@ -423,11 +423,11 @@ async fn try_resolve(
         if !profile.email_verified {
             return Err(Failure::EmailUnverified);
         }
-        if !user.is_active() {
+        if !user.is_active {
             return Err(Failure::AccountDisabled);
         }
         let mut tx = state.db.begin().await?;
-        if !user.email_verified() {
+        if !user.email_verified {
             claim_unverified(&mut tx, state, &user, channel, client).await?;
         }
         let owner = Some(&user);

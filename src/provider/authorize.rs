@@ -197,7 +197,7 @@ pub async fn decide(
 
     // The session, and whether it is recent enough.
     let now = state.clock.now();
-    let session = match auth.and_then(|a| a.session_id.clone().map(|s| (a, s))) {
+    let session = match auth.and_then(|a| a.session_id().map(|s| (a, s.to_string()))) {
         Some((a, sid)) => store::session_origin(&state.db, &sid)
             .await
             .map_err(super::OAuthError::internal)?

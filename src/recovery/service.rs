@@ -133,7 +133,7 @@ async fn send_recovery_mail_with(
     let Some(user) = users::find_by_email(&state.db, normalized).await? else {
         return Ok(());
     };
-    if !user.is_active() || !codes::mail_allowed(state, SCOPE, normalized).await? {
+    if !user.is_active || !codes::mail_allowed(state, SCOPE, normalized).await? {
         return Ok(());
     }
     let (code, token) = (style.new_code(), new_token(""));
@@ -301,7 +301,7 @@ pub async fn reset_with(
     }
     users::set_password_hash(&mut tx, &user.id, &hash, now).await?;
     users::mark_email_verified(&mut tx, &user.id).await?;
-    let first_proof = !user.email_verified();
+    let first_proof = !user.email_verified;
     crate::accounts::service::end_access_before_proof(
         &mut tx,
         state,

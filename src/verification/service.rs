@@ -113,8 +113,8 @@ pub async fn resend(
     let Some(user) = users::find_by_email(&state.db, &normalized).await? else {
         return Ok(());
     };
-    if user.email_verified()
-        || !user.is_active()
+    if user.email_verified
+        || !user.is_active
         || !codes::mail_allowed(state, SCOPE, &normalized).await?
     {
         return Ok(());
@@ -203,7 +203,7 @@ pub async fn verify(
                 .ok_or(ApiError::InvalidToken)?;
             if state.config.login_after_verification
                 && user.last_login_at.is_none()
-                && user.is_active()
+                && user.is_active
             {
                 let session =
                     crate::accounts::service::sign_in(state, &user, client, "password").await?;
@@ -257,7 +257,7 @@ async fn check_code(
     let now = state.clock.now();
     let user = users::find_by_email(&state.db, normalized)
         .await?
-        .filter(|u| !u.email_verified());
+        .filter(|u| !u.email_verified);
     if let Some(user) = &user
         && let Some((id, stored)) = store::live_code(&state.db, &user.id, now).await?
         && codes::matches(state, CODE_PURPOSE, code, &stored)

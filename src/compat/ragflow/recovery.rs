@@ -163,7 +163,7 @@ pub async fn reset(State(p): State<Profile>, Client(client): Client, body: Body)
         p.app.kv.del(&verified_key(&email)).await?;
         let user = crate::accounts::store::find_by_email(&p.app.db, &normalize_email(&email))
             .await?
-            .filter(|u| u.is_active())
+            .filter(|u| u.is_active)
             .ok_or(ApiError::AccountDisabled)?;
         let session = crate::accounts::service::sign_in(&p.app, &user, &client, "password").await?;
         Ok::<_, ApiError>((user, token_for(&p, &session).await?))
