@@ -162,7 +162,7 @@ pub async fn insert_account(
         Err(e) if is_unique_violation(&e) => return Err(ApiError::EmailTaken),
         other => other?,
     }
-    crate::tenants::store::create_with_owner(tx, &account.nickname.0, &id, true, now).await?;
+    crate::tenants::store::create_with_owner(&mut *tx, &account.nickname.0, &id, true, now).await?;
     let event = AuditEvent {
         event: audit::Event::UserRegistered,
         actor_user_id: Some(&id),
@@ -171,7 +171,7 @@ pub async fn insert_account(
         client,
         detail: serde_json::json!({"channel": account.channel}),
     };
-    audit::record(tx, now, event).await?;
+    audit::record(&mut *tx, now, event).await?;
     Ok(id)
 }
 
@@ -746,7 +746,7 @@ pub async fn end_access_before_proof(
         record(audit::Event::UserEmailChangeCancelled, changes),
     ];
     for event in events.into_iter().flatten() {
-        audit::record(conn, now, event).await?;
+        audit::record(&mut *conn, now, event).await?;
     }
     Ok(())
 }

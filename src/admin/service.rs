@@ -202,9 +202,8 @@ pub async fn unlock(
     let user = load(state, id).await?;
     crate::accounts::service::forget_login_failures(state, &user.email_normalized).await?;
     crate::recovery::service::forget_wrong_codes(state, &user.email_normalized).await?;
-    let mut conn = state.db.pool().acquire().await?;
     let event = actor_event(admin, audit::Event::UserUnlocked, id, client);
-    crate::audit::record(&mut conn, state.clock.now(), event).await?;
+    audit::record(&state.db, state.clock.now(), event).await?;
     Ok(())
 }
 

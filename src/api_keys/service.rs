@@ -244,6 +244,6 @@ pub async fn import(
         client: None,
         detail: serde_json::json!({"api_key_id": id, "name": k.name, "imported_from": k.source}),
     };
-    audit::record(conn, now, event).await?;
+    audit::record(&mut *conn, now, event).await?;
     Ok(Some(id))
 }

@@ -107,13 +107,15 @@ impl<'a> AuditEvent<'a> {
     }
 }
 
-/// Append `event` through `conn` (a transaction when the event records a change).
-pub async fn record(
-    conn: &mut crate::db::Conn,
+/// Append `event` through `ex` (a transaction when the event records a change).
+pub fn record<'c>(
+    ex: impl crate::db::Exec<'c> + 'c,
     now: i64,
-    event: AuditEvent<'_>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    event: AuditEvent<'c>,
+) -> crate::db::StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query(
         "INSERT INTO audit_events (id, at, event, actor_user_id, subject_user_id, tenant_id, ip, user_agent, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
@@ -126,9 +128,10 @@ pub async fn record(
     .bind(event.client.map(|c| c.ip.to_string()))
     .bind(event.client.and_then(|c| c.user_agent.clone()))
     .bind(event.detail.to_string())
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -507,7 +507,7 @@ async fn link(
     let id = store::insert(conn, &identity).await?;
     let event = AuditEvent::by_user(audit::Event::IdentityLinked, user_id, client)
         .detail(serde_json::json!({"provider": channel.id, "identity_id": id, "via": via}));
-    audit::record(conn, now, event).await?;
+    audit::record(&mut *conn, now, event).await?;
     if let Some(owner) = notify {
         let link = crate::mail::link(state, "/account");
         let notice = crate::mail::Template::SignInChanged {
@@ -536,7 +536,7 @@ async fn claim_unverified(
     store::claim_unverified_account(conn, &user.id, now).await?;
     let event = AuditEvent::by_user(audit::Event::UserEmailVerified, &user.id, client)
         .detail(serde_json::json!({"provider": channel.id, "password_removed": user.password_hash.is_some()}));
-    audit::record(conn, now, event).await?;
+    audit::record(&mut *conn, now, event).await?;
     crate::accounts::service::end_access_before_proof(conn, state, &user.id, client, true).await?;
     Ok(())
 }

@@ -161,8 +161,7 @@ pub async fn authenticate(
         return Ok(None);
     };
     let now = state.clock.now();
-    if now >= effective_expiry(state, session.last_seen_at, session.expires_at) || !user.is_active
-    {
+    if now >= effective_expiry(state, session.last_seen_at, session.expires_at) || !user.is_active {
         return Ok(None);
     }
     if now - session.last_seen_at >= 60 {
@@ -228,7 +227,7 @@ pub async fn revoke_all_but(
     let count = store::delete_all_but(conn, user_id, keep).await?;
     if count > 0 {
         let event = event.detail(serde_json::json!({"count": count}));
-        audit::record(conn, state.clock.now(), event).await?;
+        audit::record(&mut *conn, state.clock.now(), event).await?;
         metrics::counter!("gatehouse_sessions_revoked_total").increment(count);
     }
     Ok(count)

@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 use super::store::{self, MemberRow, NewInvitation};
 use crate::audit::{self, AuditEvent};
 use crate::clock::rfc3339;
-use crate::db::Conn;
+use futures_util::future::BoxFuture;
+
+use crate::db::Exec;
 use crate::domain::Email;
 use crate::http::error::FieldProblem;
 use crate::http::{ApiError, ClientInfo};
@@ -58,18 +60,21 @@ impl Role {
 }
 
 /// The caller's role in `tenant_id`; 404 for outsiders and for API keys of other tenants.
-async fn membership(
-    conn: &mut Conn,
-    auth: &Authenticated,
-    tenant_id: &str,
-) -> Result<Role, ApiError> {
-    if !auth.may_use_tenant(tenant_id) {
-        return Err(ApiError::NotFound);
-    }
-    let role = store::role_of(conn, tenant_id, &auth.user.id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(Role::parse(&role))
+/// Boxed like the store functions it calls (see [`crate::db::StoreFuture`]).
+fn membership<'c>(
+    ex: impl Exec<'c> + 'c,
+    auth: &'c Authenticated,
+    tenant_id: &'c str,
+) -> BoxFuture<'c, Result<Role, ApiError>> {
+    Box::pin(async move {
+        if !auth.may_use_tenant(tenant_id) {
+            return Err(ApiError::NotFound);
+        }
+        let role = store::role_of(ex, tenant_id, &auth.user.id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        Ok(Role::parse(&role))
+    })
 }
 
 /// The caller's role in `tenant_id`, for other features that act in a team (the RAGFlow
@@ -79,8 +84,7 @@ pub async fn require_member(
     auth: &Authenticated,
     tenant_id: &str,
 ) -> Result<Role, ApiError> {
-    let mut conn = state.db.pool().acquire().await?;
-    membership(&mut conn, auth, tenant_id).await
+    membership(&state.db, auth, tenant_id).await
 }
 
 /// [`require_member`] for what only an owner or admin may do (403 for other members).
@@ -89,17 +93,22 @@ pub async fn require_manager(
     auth: &Authenticated,
     tenant_id: &str,
 ) -> Result<Role, ApiError> {
-    let mut conn = state.db.pool().acquire().await?;
-    manager(&mut conn, auth, tenant_id).await
+    manager(&state.db, auth, tenant_id).await
 }
 
 /// The caller's role, which must be owner or admin.
-async fn manager(conn: &mut Conn, auth: &Authenticated, tenant_id: &str) -> Result<Role, ApiError> {
-    let role = membership(conn, auth, tenant_id).await?;
-    if role < Role::Admin {
-        return Err(ApiError::Forbidden);
-    }
-    Ok(role)
+fn manager<'c>(
+    ex: impl Exec<'c> + 'c,
+    auth: &'c Authenticated,
+    tenant_id: &'c str,
+) -> BoxFuture<'c, Result<Role, ApiError>> {
+    Box::pin(async move {
+        let role = membership(ex, auth, tenant_id).await?;
+        if role < Role::Admin {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(role)
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -131,8 +140,7 @@ fn member_view(m: MemberRow) -> MemberView {
 
 /// The caller's tenants (an API key sees only its own).
 pub async fn list(state: &AppState, auth: &Authenticated) -> Result<Vec<TenantView>, ApiError> {
-    let mut conn = state.db.pool().acquire().await?;
-    let rows = store::list_for_user(&mut conn, &auth.user.id).await?;
+    let rows = store::list_for_user(&state.db, &auth.user.id).await?;
     Ok(rows
         .into_iter()
         .filter(|(id, ..)| auth.may_use_tenant(id))
@@ -188,9 +196,8 @@ pub async fn members(
     auth: &Authenticated,
     tenant_id: &str,
 ) -> Result<Vec<MemberView>, ApiError> {
-    let mut conn = state.db.pool().acquire().await?;
-    membership(&mut conn, auth, tenant_id).await?;
-    Ok(store::members(&mut conn, tenant_id)
+    membership(&state.db, auth, tenant_id).await?;
+    Ok(store::members(&state.db, tenant_id)
         .await?
         .into_iter()
         .map(member_view)
@@ -281,10 +288,9 @@ pub async fn invitations(
     auth: &Authenticated,
     tenant_id: &str,
 ) -> Result<Vec<InvitationView>, ApiError> {
-    let mut conn = state.db.pool().acquire().await?;
-    manager(&mut conn, auth, tenant_id).await?;
+    manager(&state.db, auth, tenant_id).await?;
     let now = state.clock.now();
-    Ok(store::pending_invitations(&mut conn, tenant_id, now)
+    Ok(store::pending_invitations(&state.db, tenant_id, now)
         .await?
         .into_iter()
         .map(|(id, email, role, expires_at)| InvitationView {
@@ -336,10 +342,9 @@ pub struct InvitationOffer {
 
 /// The live invitation behind `token`; `invalid_token` when unknown, expired or used.
 pub async fn invitation(state: &AppState, token: &str) -> Result<InvitationOffer, ApiError> {
-    let mut conn = state.db.pool().acquire().await?;
     let now = state.clock.now();
     let (tenant_name, email, role, expires_at) =
-        store::invitation_offer(&mut conn, &sha256_hex(token.trim()), now)
+        store::invitation_offer(&state.db, &sha256_hex(token.trim()), now)
             .await?
             .ok_or(ApiError::InvalidToken)?;
     Ok(InvitationOffer {

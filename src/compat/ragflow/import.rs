@@ -632,7 +632,7 @@ async fn user(
         return Ok(Outcome::Skipped);
     }
     record(
-        conn,
+        &mut *conn,
         now,
         audit::Event::UserRegistered,
         Some(&id),
@@ -677,10 +677,11 @@ async fn tenant(
     let name: String = row.text(1).trim().chars().take(100).collect();
     let created = seconds(row.get(4), now);
     let conn = sink.conn().await?;
-    let inserted = tenants::insert_imported(conn, &id, &name, personal, &settings, created).await?;
+    let inserted =
+        tenants::insert_imported(&mut *conn, &id, &name, personal, &settings, created).await?;
     if inserted {
         record(
-            conn,
+            &mut *conn,
             now,
             audit::Event::TenantCreated,
             None,
@@ -717,7 +718,7 @@ async fn record(
         client: None,
         detail,
     };
-    Ok(audit::record(conn, now, event).await?)
+    Ok(audit::record(&mut *conn, now, event).await?)
 }
 
 /// A reference to a user or tenant: present, left out on purpose (skipped) or unknown (failed).
@@ -797,12 +798,12 @@ async fn membership(
         }
     };
     let conn = sink.conn().await?;
-    if !tenants::add_member(conn, &tenant_id, &user_id, role, joined).await? {
+    if !tenants::add_member(&mut *conn, &tenant_id, &user_id, role, joined).await? {
         return Ok(Outcome::Skipped);
     }
     let detail = json!({"role": role});
     record(
-        conn,
+        &mut *conn,
         now,
         audit::Event::TenantMemberJoined,
         Some(&user_id),
@@ -834,11 +835,14 @@ async fn invitation(
     };
     let invited_by = uuid_of(row.text(4)).unwrap_or_else(|| tenant_id.to_string());
     let conn = sink.conn().await?;
-    if tenants::role_of(conn, tenant_id, user_id).await?.is_some() {
+    if tenants::role_of(&mut *conn, tenant_id, user_id)
+        .await?
+        .is_some()
+    {
         return Ok(Outcome::Skipped);
     }
     let inserted = tenants::insert_invitation_once(
-        conn,
+        &mut *conn,
         tenants::NewInvitation {
             id: &id,
             tenant_id,
@@ -857,7 +861,7 @@ async fn invitation(
     }
     let detail = json!({"invitation_id": id, "role": "member", "mailed": false});
     record(
-        conn,
+        &mut *conn,
         now,
         audit::Event::TenantMemberInvited,
         Some(user_id),
