@@ -16,7 +16,7 @@ fn main() {
         eprintln!("hasher: {e}");
         std::process::exit(1)
     });
-    let password = gatehouse::passwords::Password::new("violet tugboat harmonica".into());
+    let password = gatehouse::domain::Password::new("violet tugboat harmonica".into());
     let mut times: Vec<f64> = runtime.block_on(async {
         let mut times = Vec::new();
         for _ in 0..rounds {

@@ -20,6 +20,7 @@ pub mod codes;
 pub mod compat;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod error;
 #[cfg(test)]
 mod fuzz;

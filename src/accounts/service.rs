@@ -7,14 +7,13 @@ use super::store::{self, NewEmailChange, NewUser, ProfileUpdate, User};
 use super::throttle;
 use crate::audit::{self, AuditEvent};
 use crate::db::is_unique_violation;
+use crate::domain::{Email, Nickname, Password};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
-use crate::http::inputs::{
-    Avatar, ColorSchema, Email, Language, Nickname, Patch, Preferences, Timezone,
-};
+use crate::http::inputs::{Avatar, ColorSchema, Language, Patch, Preferences, Timezone};
 use crate::i18n::Lang;
 use crate::mail::{self, Template};
-use crate::passwords::{Password, PasswordPolicy, check_new_password};
+use crate::passwords::{PasswordPolicy, check_new_password};
 use crate::sessions::{self, Authenticated, NewSession};
 use crate::state::AppState;
 use crate::tokens::{new_token, sha256_hex};
@@ -164,16 +163,16 @@ pub async fn insert_account(
         Err(e) if is_unique_violation(&e) => return Err(ApiError::EmailTaken),
         other => other?,
     }
-    crate::tenants::store::create_with_owner(tx, &account.nickname.0, &id, true, now).await?;
+    crate::tenants::store::create_with_owner(&mut *tx, &account.nickname.0, &id, true, now).await?;
     let event = AuditEvent {
-        event: "user.registered",
+        event: audit::Event::UserRegistered,
         actor_user_id: Some(&id),
         subject_user_id: Some(&id),
         tenant_id: None,
         client,
         detail: serde_json::json!({"channel": account.channel}),
     };
-    audit::record(tx, now, event).await?;
+    audit::record(&mut *tx, now, event).await?;
     Ok(id)
 }
 
@@ -253,7 +252,7 @@ pub async fn login_revealing(
     if email.len() > 1024 {
         return Err(ApiError::InvalidCredentials);
     }
-    let normalized = crate::http::inputs::normalize_email(email);
+    let normalized = crate::domain::normalize_email(email);
     let attempt = throttle::reserve(state, &normalized, client.ip, captcha).await?;
     let Some(password) = reveal() else {
         attempt.release(state).await?;
@@ -271,10 +270,10 @@ pub async fn login_revealing(
             return Err(login_failed(state, &normalized, client, other.as_ref(), failed).await);
         }
     };
-    if !user.is_active() || (state.config.email_verification_required && !user.email_verified()) {
+    if !user.is_active || (state.config.email_verification_required && !user.email_verified) {
         // The password was right, so nothing was guessed; but nobody signed in either.
         attempt.release(state).await?;
-        return Err(if user.is_active() {
+        return Err(if user.is_active {
             ApiError::EmailUnverified
         } else {
             ApiError::AccountDisabled
@@ -349,7 +348,7 @@ pub async fn sign_in_with_amr(
     let session =
         sessions::service::issue_with_amr(&mut tx, state, &user.id, client, channel, amr).await?;
     store::set_last_login(&mut tx, &user.id, channel, now).await?;
-    let event = AuditEvent::by_user("user.login", &user.id, client)
+    let event = AuditEvent::by_user(audit::Event::UserLogin, &user.id, client)
         .detail(serde_json::json!({"channel": channel, "methods": amr}));
     audit::record(&mut tx, now, event).await?;
     tx.commit().await?;
@@ -408,7 +407,7 @@ async fn record_failure(
 ) -> Result<(), ApiError> {
     let now = state.clock.now();
     let tag = state.key.address_tag(normalized);
-    let event = |name: &'static str, detail: serde_json::Value| AuditEvent {
+    let event = |name: audit::Event, detail: serde_json::Value| AuditEvent {
         event: name,
         actor_user_id: None,
         subject_user_id: user.map(|u| u.id.as_str()),
@@ -418,10 +417,10 @@ async fn record_failure(
     };
     let mut tx = state.db.begin().await?;
     let detail = serde_json::json!({"email_tag": tag, "channel": channel});
-    audit::record(&mut tx, now, event("user.login_failed", detail)).await?;
+    audit::record(&mut tx, now, event(audit::Event::UserLoginFailed, detail)).await?;
     if failed.locked || failed.locked_for_good {
         let detail = serde_json::json!({"email_tag": tag, "until_reset": failed.locked_for_good});
-        audit::record(&mut tx, now, event("user.locked", detail)).await?;
+        audit::record(&mut tx, now, event(audit::Event::UserLocked, detail)).await?;
     }
     if failed.locked_for_good
         && let Some(user) = user
@@ -560,7 +559,7 @@ pub async fn change_password_with(
     client: &ClientInfo,
     policy: PasswordPolicy,
 ) -> Result<(), ApiError> {
-    if auth.api_key.is_some() {
+    if auth.api_key().is_some() {
         // A key (or a RAGFlow API token) must not be able to take the account over.
         return Err(ApiError::SessionRequired);
     }
@@ -574,18 +573,11 @@ pub async fn change_password_with(
     audit::record(
         &mut tx,
         now,
-        AuditEvent::by_user("user.password_changed", &user.id, client),
+        AuditEvent::by_user(audit::Event::UserPasswordChanged, &user.id, client),
     )
     .await?;
-    let revoked = AuditEvent::by_user("session.revoked", &user.id, client);
-    sessions::service::revoke_all_but(
-        &mut tx,
-        state,
-        &user.id,
-        auth.session_id.as_deref(),
-        revoked,
-    )
-    .await?;
+    let revoked = AuditEvent::by_user(audit::Event::SessionRevoked, &user.id, client);
+    sessions::service::revoke_all_but(&mut tx, state, &user.id, auth.session_id(), revoked).await?;
     let link = mail::link(state, "/forgot-password");
     let notice = Template::PasswordChanged { link: &link };
     mail::enqueue(&mut tx, state, &user.email, &notice, user.lang()).await?;
@@ -695,7 +687,7 @@ pub async fn deletion_needs_password(
     state: &AppState,
     auth: &Authenticated,
 ) -> Result<bool, ApiError> {
-    let session = auth.session_id.as_deref().unwrap_or_default();
+    let session = auth.session_id().unwrap_or_default();
     let since = state.clock.now() - RECENT_PROVIDER_LOGIN;
     Ok(!sessions::service::is_recent_provider_login(state, session, since).await?)
 }
@@ -714,7 +706,7 @@ pub async fn erase_user(
     }
     crate::tenants::store::delete_sole_member_tenants(&mut tx, user_id).await?;
     store::delete(&mut tx, user_id).await?;
-    let mut event = AuditEvent::by_user("user.deleted", user_id, client);
+    let mut event = AuditEvent::by_user(audit::Event::UserDeleted, user_id, client);
     event.actor_user_id = Some(actor_id);
     audit::record(&mut tx, state.clock.now(), event).await?;
     tx.commit().await?;
@@ -733,7 +725,7 @@ pub async fn end_access_before_proof(
     client: &ClientInfo,
     first_proof: bool,
 ) -> Result<(), ApiError> {
-    let revoked = AuditEvent::by_user("session.revoked", user_id, client);
+    let revoked = AuditEvent::by_user(audit::Event::SessionRevoked, user_id, client);
     sessions::service::revoke_all_but(conn, state, user_id, None, revoked).await?;
     let now = state.clock.now();
     let keys = crate::api_keys::service::revoke_all(conn, user_id).await?;
@@ -743,19 +735,19 @@ pub async fn end_access_before_proof(
     } else {
         0
     };
-    let record = |event: &'static str, count: u64| {
+    let record = |event: audit::Event, count: u64| {
         (count > 0).then(|| {
             AuditEvent::by_user(event, user_id, client)
                 .detail(serde_json::json!({"count": count, "reason": "address_proved"}))
         })
     };
     let events = [
-        record("api_key.revoked", keys),
-        record("identity.unlinked", identities),
-        record("user.email_change_cancelled", changes),
+        record(audit::Event::ApiKeyRevoked, keys),
+        record(audit::Event::IdentityUnlinked, identities),
+        record(audit::Event::UserEmailChangeCancelled, changes),
     ];
     for event in events.into_iter().flatten() {
-        audit::record(conn, now, event).await?;
+        audit::record(&mut *conn, now, event).await?;
     }
     Ok(())
 }

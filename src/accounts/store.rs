@@ -3,17 +3,68 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::clock::rfc3339;
 use crate::db::{Conn, Db, flag, is_set};
+use crate::domain::{Role, Timestamp};
 use crate::i18n::Lang;
 
-/// A user row. `Debug` leaves out the password hash.
-#[derive(Clone, sqlx::FromRow)]
+/// A `users` row as stored: flags as 0/1, times as unix seconds. Only this file sees it; the
+/// rest of gatehouse gets a [`User`].
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: String,
+    email: String,
+    email_normalized: String,
+    email_verified: i64,
+    password_hash: Option<String>,
+    nickname: String,
+    avatar: Option<String>,
+    language: String,
+    color_schema: String,
+    timezone: String,
+    preferences: String,
+    is_superuser: i64,
+    is_active: i64,
+    login_channel: String,
+    created_at: i64,
+    updated_at: i64,
+    last_login_at: Option<i64>,
+    /// Set by BotServer's registration; null otherwise.
+    #[sqlx(default)]
+    username: Option<String>,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        Self {
+            id: r.id,
+            email: r.email,
+            email_normalized: r.email_normalized,
+            email_verified: is_set(r.email_verified),
+            password_hash: r.password_hash,
+            nickname: r.nickname,
+            avatar: r.avatar,
+            language: r.language,
+            color_schema: r.color_schema,
+            timezone: r.timezone,
+            preferences: r.preferences,
+            role: Role::from_superuser(is_set(r.is_superuser)),
+            is_active: is_set(r.is_active),
+            login_channel: r.login_channel,
+            created_at: Timestamp::from_unix(r.created_at),
+            updated_at: Timestamp::from_unix(r.updated_at),
+            last_login_at: r.last_login_at.map(Timestamp::from_unix),
+            username: r.username,
+        }
+    }
+}
+
+/// A user. `Debug` leaves out the password hash.
+#[derive(Clone)]
 pub struct User {
     pub id: String,
     pub email: String,
     pub email_normalized: String,
-    pub email_verified: i64,
+    pub email_verified: bool,
     pub password_hash: Option<String>,
     pub nickname: String,
     pub avatar: Option<String>,
@@ -21,15 +72,21 @@ pub struct User {
     pub color_schema: String,
     pub timezone: String,
     pub preferences: String,
-    pub is_superuser: i64,
-    pub is_active: i64,
+    pub role: Role,
+    pub is_active: bool,
     pub login_channel: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub last_login_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_login_at: Option<Timestamp>,
     /// Set by BotServer's registration; null otherwise.
-    #[sqlx(default)]
     pub username: Option<String>,
+}
+
+/// Read through the row, so every `query_as` of users (joined ones included) yields a [`User`].
+impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for User {
+    fn from_row(row: &'r sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        <UserRow as sqlx::FromRow<_>>::from_row(row).map(User::from)
+    }
 }
 
 impl std::fmt::Debug for User {
@@ -45,7 +102,7 @@ impl User {
     /// The same columns as the `FromRow` derive, read from a SQLite row of the session
     /// check's same-thread read ([`crate::db::SqliteReads`]).
     pub fn from_sqlite_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
+        Ok(UserRow {
             id: row.get("id")?,
             email: row.get("email")?,
             email_normalized: row.get("email_normalized")?,
@@ -64,15 +121,10 @@ impl User {
             updated_at: row.get("updated_at")?,
             last_login_at: row.get("last_login_at")?,
             username: row.get("username")?,
-        })
+        }
+        .into())
     }
 
-    pub fn is_active(&self) -> bool {
-        is_set(self.is_active)
-    }
-    pub fn email_verified(&self) -> bool {
-        is_set(self.email_verified)
-    }
     pub fn lang(&self) -> Lang {
         Lang::parse(&self.language).unwrap_or_default()
     }
@@ -81,7 +133,7 @@ impl User {
         UserView {
             id: self.id.clone(),
             email: self.email.clone(),
-            email_verified: self.email_verified(),
+            email_verified: self.email_verified,
             nickname: self.nickname.clone(),
             avatar: self.avatar.clone(),
             language: self.language.clone(),
@@ -89,10 +141,10 @@ impl User {
             timezone: self.timezone.clone(),
             preferences: serde_json::from_str(&self.preferences)
                 .unwrap_or_else(|_| serde_json::json!({})),
-            is_superuser: is_set(self.is_superuser),
+            is_superuser: self.role.is_superuser(),
             login_channel: self.login_channel.clone(),
-            created_at: rfc3339(self.created_at),
-            last_login_at: self.last_login_at.map(rfc3339),
+            created_at: self.created_at.rfc3339(),
+            last_login_at: self.last_login_at.map(Timestamp::rfc3339),
             username: self.username.clone(),
         }
     }

@@ -6,11 +6,10 @@ use clap::Subcommand;
 use super::Admin;
 use super::service::{self, AuditQuery, UpdateUser};
 use crate::config::Config;
+use crate::domain::{Email, Nickname, Password};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
-use crate::http::inputs::{Email, Nickname};
 use crate::http::paging::Paging;
-use crate::passwords::Password;
 use crate::state::AppState;
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +103,14 @@ pub enum UsersCommand {
     },
 }
 
+impl Admin {
+    /// The operator running `gatehouse admin …` or `gatehouse provider …` on the server itself:
+    /// the command line is the only door besides the API's extractor that makes an [`Admin`].
+    pub(crate) fn from_cli() -> Self {
+        Self { user_id: None }
+    }
+}
+
 fn cli_client() -> ClientInfo {
     ClientInfo {
         ip: std::net::IpAddr::from([127, 0, 0, 1]),
@@ -179,7 +186,7 @@ fn read_new_password() -> anyhow::Result<Password> {
 }
 
 async fn operate(state: &AppState, command: AdminCommand) -> anyhow::Result<()> {
-    let admin = Admin::operator();
+    let admin = Admin::from_cli();
     let client = cli_client();
     match command {
         AdminCommand::CreateUser { .. } => Ok(()),

@@ -9,15 +9,17 @@ pub mod service;
 mod store;
 
 /// Proof that the caller may administer: a signed-in superuser, or the operator at the CLI.
+/// Only two places make one: the request extractor after its check (`routes.rs`) and the
+/// operator's command line ([`Admin::from_cli`]); the field is private so nothing else can.
 #[derive(Debug, Clone)]
 pub struct Admin {
     /// The acting superuser; `None` for the operator's CLI.
-    pub user_id: Option<String>,
+    user_id: Option<String>,
 }
 
 impl Admin {
-    /// The operator running `gatehouse admin …` on the server itself.
-    pub fn operator() -> Self {
-        Self { user_id: None }
+    /// The acting superuser's id; `None` for the operator at the CLI.
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
     }
 }

@@ -26,10 +26,10 @@ impl FromRequestParts<AppState> for Admin {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let CurrentUser(auth) = CurrentUser::from_request_parts(parts, state).await?;
-        if !crate::db::is_set(auth.user.is_superuser) {
+        if !auth.user.role.is_superuser() {
             return Err(ApiError::Forbidden);
         }
-        if auth.session_id.is_none() {
+        if auth.session_id().is_none() {
             return Err(ApiError::SessionRequired);
         }
         Ok(Admin {

@@ -2,8 +2,8 @@
 //! service at scale. Rows go in by batches of multi-row inserts, one transaction per batch.
 
 use crate::accounts::store::{self as accounts_store, NewUser};
+use crate::domain::Password;
 use crate::error::ApiError;
-use crate::passwords::Password;
 use crate::sessions::store::{self as sessions_store, SessionInsert};
 use crate::state::AppState;
 

@@ -9,12 +9,11 @@ use crate::accounts::{User, UserView};
 use crate::audit::{self, AuditEvent};
 use crate::clock::rfc3339;
 use crate::db::flag;
+use crate::domain::{Email, Nickname, Password};
 use crate::error::ApiError;
 use crate::error::FieldProblem;
 use crate::http::ClientInfo;
-use crate::http::inputs::{Email, Nickname};
 use crate::http::paging::{Page, Paging};
-use crate::passwords::Password;
 use crate::state::AppState;
 
 /// A user as administrators see it.
@@ -28,7 +27,7 @@ pub struct AdminUserView {
 fn admin_view(user: &User) -> AdminUserView {
     AdminUserView {
         user: user.view(),
-        is_active: user.is_active(),
+        is_active: user.is_active,
     }
 }
 
@@ -63,7 +62,7 @@ pub async fn find_user(state: &AppState, _: &Admin, id_or_email: &str) -> Result
         Some(u) => Ok(u),
         None => crate::accounts::store::find_by_email(
             &state.db,
-            &crate::http::inputs::normalize_email(id_or_email),
+            &crate::domain::normalize_email(id_or_email),
         )
         .await?
         .ok_or(ApiError::NotFound),
@@ -118,15 +117,15 @@ pub async fn update_user(
     client: &ClientInfo,
 ) -> Result<AdminUserView, ApiError> {
     let user = load(state, id).await?;
-    let own = admin.user_id.as_deref() == Some(id);
+    let own = admin.user_id() == Some(id);
     if own && (input.is_active == Some(false) || input.is_superuser == Some(false)) {
         return Err(ApiError::Forbidden);
     }
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     sqlx::query("UPDATE users SET is_active = $1, is_superuser = $2, nickname = $3, updated_at = $4 WHERE id = $5")
-        .bind(flag(input.is_active.unwrap_or(user.is_active())))
-        .bind(flag(input.is_superuser.unwrap_or(crate::db::is_set(user.is_superuser))))
+        .bind(flag(input.is_active.unwrap_or(user.is_active)))
+        .bind(flag(input.is_superuser.unwrap_or(user.role.is_superuser())))
         .bind(input.nickname.as_ref().map(|n| n.0.clone()).unwrap_or_else(|| user.nickname.clone()))
         .bind(now)
         .bind(id)
@@ -134,7 +133,7 @@ pub async fn update_user(
         .await?;
     let mut revoked = (0, 0);
     if input.is_active == Some(false) {
-        let event = actor_event(admin, "session.revoked", id, client);
+        let event = actor_event(admin, audit::Event::SessionRevoked, id, client);
         revoked.0 =
             crate::sessions::service::revoke_all_but(&mut tx, state, id, None, event).await?;
         revoked.1 = crate::api_keys::service::revoke_all(&mut tx, id).await?;
@@ -146,7 +145,7 @@ pub async fn update_user(
     audit::record(
         &mut tx,
         now,
-        actor_event(admin, "admin.user_updated", id, client).detail(changes),
+        actor_event(admin, audit::Event::AdminUserUpdated, id, client).detail(changes),
     )
     .await?;
     tx.commit().await?;
@@ -155,13 +154,13 @@ pub async fn update_user(
 
 fn actor_event<'a>(
     admin: &'a Admin,
-    event: &'static str,
+    event: audit::Event,
     subject: &'a str,
     client: &'a ClientInfo,
 ) -> AuditEvent<'a> {
     AuditEvent {
         event,
-        actor_user_id: admin.user_id.as_deref(),
+        actor_user_id: admin.user_id(),
         subject_user_id: Some(subject),
         tenant_id: None,
         client: Some(client),
@@ -176,11 +175,10 @@ pub async fn delete_user(
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
     load(state, id).await?;
-    if admin.user_id.as_deref() == Some(id) {
+    if admin.user_id() == Some(id) {
         return Err(ApiError::Forbidden);
     }
-    crate::accounts::service::erase_user(state, id, admin.user_id.as_deref().unwrap_or(id), client)
-        .await
+    crate::accounts::service::erase_user(state, id, admin.user_id().unwrap_or(id), client).await
 }
 
 /// Mail the user a recovery code and link.
@@ -205,9 +203,8 @@ pub async fn unlock(
     let user = load(state, id).await?;
     crate::accounts::service::forget_login_failures(state, &user.email_normalized).await?;
     crate::recovery::service::forget_wrong_codes(state, &user.email_normalized).await?;
-    let mut conn = state.db.pool().acquire().await?;
-    let event = actor_event(admin, "user.unlocked", id, client);
-    crate::audit::record(&mut conn, state.clock.now(), event).await?;
+    let event = actor_event(admin, audit::Event::UserUnlocked, id, client);
+    audit::record(&state.db, state.clock.now(), event).await?;
     Ok(())
 }
 
@@ -224,7 +221,7 @@ pub async fn revoke_sessions(
         state,
         id,
         None,
-        actor_event(admin, "session.revoked", id, client),
+        actor_event(admin, audit::Event::SessionRevoked, id, client),
     )
     .await?;
     tx.commit().await?;

@@ -10,7 +10,7 @@ use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::error::FieldProblem;
 use crate::http::ClientInfo;
-use crate::sessions::Authenticated;
+use crate::sessions::{Authenticated, Credential};
 use crate::state::AppState;
 use crate::tokens::{new_token, sha256_hex};
 
@@ -125,7 +125,7 @@ pub async fn create_with_prefix(
         },
     )
     .await?;
-    let event = AuditEvent::by_user("api_key.created", user_id, client)
+    let event = AuditEvent::by_user(audit::Event::ApiKeyCreated, user_id, client)
         .tenant(&tenant_id)
         .detail(serde_json::json!({"api_key_id": id, "name": name}));
     audit::record(&mut tx, now, event).await?;
@@ -161,7 +161,7 @@ pub async fn revoke(
     let (tenant_id, name) = store::delete_one(&mut tx, &auth.user.id, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let event = AuditEvent::by_user("api_key.revoked", &auth.user.id, client)
+    let event = AuditEvent::by_user(audit::Event::ApiKeyRevoked, &auth.user.id, client)
         .tenant(&tenant_id)
         .detail(serde_json::json!({"api_key_id": id, "name": name}));
     audit::record(&mut tx, state.clock.now(), event).await?;
@@ -179,7 +179,7 @@ pub async fn authenticate(state: &AppState, key: &str) -> Result<Option<Authenti
         return Ok(None);
     };
     let now = state.clock.now();
-    if row.expires_at.is_some_and(|at| at <= now) || !user.is_active() {
+    if row.expires_at.is_some_and(|at| at <= now) || !user.is_active {
         return Ok(None);
     }
     if row.last_used_at.is_none_or(|at| now - at >= 60) {
@@ -187,8 +187,7 @@ pub async fn authenticate(state: &AppState, key: &str) -> Result<Option<Authenti
     }
     Ok(Some(Authenticated {
         user,
-        session_id: None,
-        api_key: Some(KeyScope {
+        credential: Credential::ApiKey(KeyScope {
             id: row.id,
             tenant_id: row.tenant_id,
         }),
@@ -239,13 +238,13 @@ pub async fn import(
         return Ok(None);
     }
     let event = AuditEvent {
-        event: "api_key.created",
+        event: audit::Event::ApiKeyCreated,
         actor_user_id: None,
         subject_user_id: Some(k.user_id),
         tenant_id: Some(k.tenant_id),
         client: None,
         detail: serde_json::json!({"api_key_id": id, "name": k.name, "imported_from": k.source}),
     };
-    audit::record(conn, now, event).await?;
+    audit::record(&mut *conn, now, event).await?;
     Ok(Some(id))
 }

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, ConnectOptions, Transaction};
 
@@ -16,6 +17,36 @@ pub use sqlite_reads::SqliteReads;
 
 pub type Tx = Transaction<'static, Any>;
 pub type Conn = sqlx::AnyConnection;
+
+/// What every store function takes: `&Db` (a pooled connection for the call), `&mut tx` (the
+/// caller's transaction) or `&mut *conn` (the caller's connection). See
+/// docs/decisions/0011-one-store-convention.md.
+pub trait Exec<'c>: sqlx::Acquire<'c, Database = Any> + Send {}
+
+impl<'c, T: sqlx::Acquire<'c, Database = Any> + Send> Exec<'c> for T {}
+
+/// What a store function returns: a boxed future, so the caller's future holds no generic
+/// `Exec` type (with one, rustc cannot prove a handler's future `Send`: "implementation of
+/// `Acquire` is not general enough" for `&mut Transaction`).
+pub type StoreFuture<'c, T> = BoxFuture<'c, Result<T, sqlx::Error>>;
+
+// For any `'a`, not only the borrow's own lifetime (as sqlx does for `&Pool`): a bound tied to
+// the borrow makes every handler future that calls a store function fail the `Send` check
+// ("implementation of `Acquire` is not general enough").
+impl<'a> sqlx::Acquire<'a> for &'_ Db {
+    type Database = Any;
+    type Connection = sqlx::pool::PoolConnection<Any>;
+
+    fn acquire(self) -> BoxFuture<'a, Result<Self::Connection, sqlx::Error>> {
+        Box::pin(self.pool.acquire())
+    }
+
+    /// A write transaction as [`Db::begin`] opens it (`BEGIN IMMEDIATE` on SQLite).
+    fn begin(self) -> BoxFuture<'a, Result<Transaction<'a, Any>, sqlx::Error>> {
+        let db = self.clone();
+        Box::pin(async move { db.begin().await })
+    }
+}
 
 /// Every SQLite connection: WAL (readers never wait for the writer), fsync at checkpoints only,
 /// foreign keys enforced, and a writer queues up to 10 s for the lock instead of failing.

@@ -86,7 +86,7 @@ fn field_error(path: &str, message: &str) -> FieldErrors {
         };
         (field, problem)
     } else if let Some(problem) = message.strip_prefix("field:") {
-        // Our own validating types report `field:<problem>` (see `http::inputs`).
+        // Our own validating types report `field:<problem>` (see `domain::inputs`).
         (
             path.to_string(),
             crate::http::inputs::problem_from_tag(problem),
@@ -233,7 +233,7 @@ impl FromRequestParts<AppState> for SessionUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let auth = authenticate(parts, state).await?;
-        if auth.session_id.is_none() {
+        if auth.session_id().is_none() {
             return Err(ApiError::SessionRequired);
         }
         Ok(SessionUser(auth))

@@ -12,8 +12,6 @@ use axum::http::{HeaderMap, header};
 
 use crate::error::ApiError;
 
-// `inputs.rs` still names `super::error`; it is on its way to `domain/`.
-pub use crate::error;
 pub use extractors::{ApiJson, ClientInfo, CurrentUser, ReqLang, SessionUser};
 
 /// Where a signed-in browser goes when it asked for nowhere (or for somewhere not allowed).

@@ -70,7 +70,7 @@ pub fn mailbox(raw: &str) -> Option<Mailbox> {
         return None;
     }
     let parsed: Mailbox = raw.parse().ok()?;
-    crate::http::inputs::Email::parse(parsed.email.as_ref())?;
+    crate::domain::Email::parse(parsed.email.as_ref())?;
     Some(parsed)
 }
 

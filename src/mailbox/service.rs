@@ -203,7 +203,7 @@ fn has_control(s: &str) -> bool {
 /// Field checks that need no network.
 fn check_fields(row: &AccountRow, password: &str) -> Result<(), ApiError> {
     let mut errors = FieldErrors::new();
-    if crate::http::inputs::Email::parse(&row.email).is_none() {
+    if crate::domain::Email::parse(&row.email).is_none() {
         errors.insert("email".into(), FieldProblem::InvalidEmail);
     }
     if row
@@ -370,7 +370,7 @@ pub async fn create(
         row.is_primary = 1;
     }
     store::insert(&mut tx, &row).await?;
-    let event = AuditEvent::by_user("mail_account.added", user_id, client_info)
+    let event = AuditEvent::by_user(audit::Event::MailAccountAdded, user_id, client_info)
         .detail(json!({"account_id": row.id, "email": row.email}));
     audit::record(&mut tx, now, event).await?;
     tx.commit().await?;
@@ -496,7 +496,7 @@ pub async fn delete(
     if !store::delete(&mut tx, user_id, &id).await? {
         return Err(ApiError::NotFound);
     }
-    let event = AuditEvent::by_user("mail_account.removed", user_id, client_info)
+    let event = AuditEvent::by_user(audit::Event::MailAccountRemoved, user_id, client_info)
         .detail(json!({"account_id": id}));
     audit::record(&mut tx, state.clock.now(), event).await?;
     tx.commit().await?;
@@ -802,7 +802,7 @@ pub async fn send(
     }
     let recipients = checked.to.len() + checked.cc.len() + checked.bcc.len();
     let mut tx = state.db.begin().await?;
-    let event = AuditEvent::by_user("mail.sent", user_id, client_info)
+    let event = AuditEvent::by_user(audit::Event::MailSent, user_id, client_info)
         .detail(json!({"account_id": row.id, "recipients": recipients}));
     audit::record(&mut tx, state.clock.now(), event).await?;
     tx.commit().await?;

@@ -186,7 +186,7 @@ pub async fn finish(
     let user = users::find_by_id(&state.db, &pending.user_id)
         .await?
         .ok_or(ApiError::InvalidToken)?;
-    if !user.is_active() {
+    if !user.is_active {
         state.kv.del(&token_key(&hash)).await?;
         return Err(ApiError::AccountDisabled);
     }

@@ -10,11 +10,11 @@ use crate::accounts::User;
 use crate::audit::{self, AuditEvent};
 use crate::clock::rfc3339;
 use crate::db::Conn;
+use crate::domain::Password;
 use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::mail::templates::SignInChange;
 use crate::mail::{self, Template};
-use crate::passwords::Password;
 use crate::sealing::Sealer;
 use crate::sessions::Authenticated;
 use crate::state::AppState;
@@ -67,7 +67,7 @@ pub async fn factors(state: &AppState, user_id: &str) -> Result<Factors, ApiErro
 pub fn required_for(state: &AppState, user: &User) -> bool {
     match state.config.mfa.required_for {
         RequiredFor::None => false,
-        RequiredFor::Superusers => user.is_superuser != 0,
+        RequiredFor::Superusers => user.role.is_superuser(),
         RequiredFor::All => true,
     }
 }
@@ -146,7 +146,7 @@ pub async fn confirm_identity(
         )
         .await;
     }
-    let session = auth.session_id.as_deref().unwrap_or_default();
+    let session = auth.session_id().unwrap_or_default();
     let since = state.clock.now() - RECENT_PROVIDER_LOGIN;
     if crate::sessions::service::is_recent_provider_login(state, session, since).await? {
         Ok(())
@@ -271,18 +271,12 @@ pub async fn confirm_totp(
     audit::record(
         &mut tx,
         now,
-        AuditEvent::by_user("mfa.enabled", &user.id, client),
+        AuditEvent::by_user(audit::Event::MfaEnabled, &user.id, client),
     )
     .await?;
-    let revoked = AuditEvent::by_user("session.revoked", &user.id, client);
-    crate::sessions::service::revoke_all_but(
-        &mut tx,
-        state,
-        &user.id,
-        auth.session_id.as_deref(),
-        revoked,
-    )
-    .await?;
+    let revoked = AuditEvent::by_user(audit::Event::SessionRevoked, &user.id, client);
+    crate::sessions::service::revoke_all_but(&mut tx, state, &user.id, auth.session_id(), revoked)
+        .await?;
     notify(&mut tx, state, user, SignInChange::TotpEnabled, "").await?;
     tx.commit().await?;
     Ok(RecoveryCodes {
@@ -380,7 +374,7 @@ pub async fn disable_totp(
     audit::record(
         &mut tx,
         now,
-        AuditEvent::by_user("mfa.disabled", &user.id, client),
+        AuditEvent::by_user(audit::Event::MfaDisabled, &user.id, client),
     )
     .await?;
     notify(&mut tx, state, user, SignInChange::TotpDisabled, "").await?;
@@ -405,7 +399,7 @@ pub async fn renew_recovery_codes(
     }
     let mut tx = state.db.begin().await?;
     let codes = new_recovery_codes(&mut tx, state, &user.id).await?;
-    let event = AuditEvent::by_user("mfa.recovery_codes_renewed", &user.id, client);
+    let event = AuditEvent::by_user(audit::Event::MfaRecoveryCodesRenewed, &user.id, client);
     audit::record(&mut tx, state.clock.now(), event).await?;
     notify(&mut tx, state, user, SignInChange::RecoveryCodesRenewed, "").await?;
     tx.commit().await?;
@@ -493,7 +487,7 @@ pub async fn add_passkey(
         Err(e) if crate::db::is_unique_violation(&e) => return Err(ApiError::InvalidCredential),
         other => other?,
     }
-    let event = AuditEvent::by_user("passkey.added", &user.id, client)
+    let event = AuditEvent::by_user(audit::Event::PasskeyAdded, &user.id, client)
         .detail(serde_json::json!({"passkey_id": id}));
     audit::record(&mut tx, now, event).await?;
     notify(&mut tx, state, user, SignInChange::PasskeyAdded, &name).await?;
@@ -543,7 +537,7 @@ pub async fn remove_passkey(
     let Some(name) = store::delete_passkey(&mut tx, &user.id, id).await? else {
         return Err(ApiError::NotFound);
     };
-    let event = AuditEvent::by_user("passkey.removed", &user.id, client)
+    let event = AuditEvent::by_user(audit::Event::PasskeyRemoved, &user.id, client)
         .detail(serde_json::json!({"passkey_id": id}));
     audit::record(&mut tx, state.clock.now(), event).await?;
     notify(&mut tx, state, user, SignInChange::PasskeyRemoved, &name).await?;
@@ -566,8 +560,8 @@ pub async fn admin_reset(
     let totp = store::delete_totp(&mut tx, &user.id).await?;
     let passkeys = store::delete_passkeys(&mut tx, &user.id).await?;
     let event = AuditEvent {
-        event: "admin.mfa_reset",
-        actor_user_id: admin.user_id.as_deref(),
+        event: audit::Event::AdminMfaReset,
+        actor_user_id: admin.user_id(),
         subject_user_id: Some(&user.id),
         tenant_id: None,
         client,
@@ -624,7 +618,7 @@ pub async fn sign_in_with_passkey(
     let user = crate::accounts::store::find_by_id(&state.db, &row.user_id)
         .await?
         .ok_or(ApiError::InvalidCredentials)?;
-    if !user.is_active() {
+    if !user.is_active {
         return Err(ApiError::AccountDisabled);
     }
     crate::accounts::service::forget_login_failures(state, &user.email_normalized).await?;

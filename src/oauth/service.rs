@@ -14,9 +14,10 @@ use crate::accounts::store as users;
 use crate::audit::{self, AuditEvent};
 use crate::clock::rfc3339;
 use crate::db::is_unique_violation;
+use crate::domain::{Email, Nickname};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
-use crate::http::inputs::{Avatar, Email, Nickname};
+use crate::http::inputs::Avatar;
 use crate::i18n::Lang;
 use crate::sessions::{self, Authenticated, NewSession};
 use crate::state::AppState;
@@ -178,7 +179,7 @@ async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<bool, ApiErr
     };
     Ok(sessions::service::authenticate(state, &token)
         .await?
-        .is_some_and(|a| a.session_id.is_some()))
+        .is_some_and(|a| a.session_id().is_some()))
 }
 
 /// The provider's answer, as it reached the callback.
@@ -330,7 +331,7 @@ async fn link_to_signed_in(
     let user = users::find_by_id(&state.db, user_id)
         .await?
         .ok_or(Failure::InvalidState)?;
-    if !user.is_active() {
+    if !user.is_active {
         return Err(Failure::AccountDisabled);
     }
     match store::find(&state.db, channel.id, &profile.subject).await? {
@@ -402,10 +403,10 @@ async fn try_resolve(
         let user = users::find_by_id(&state.db, &identity.user_id)
             .await?
             .ok_or(Failure::InvalidState)?;
-        if !user.is_active() {
+        if !user.is_active {
             return Err(Failure::AccountDisabled);
         }
-        if verification_required && !user.email_verified() {
+        if verification_required && !user.email_verified {
             return Err(Failure::EmailUnverified);
         }
         if identity.email != profile.email {
@@ -423,11 +424,11 @@ async fn try_resolve(
         if !profile.email_verified {
             return Err(Failure::EmailUnverified);
         }
-        if !user.is_active() {
+        if !user.is_active {
             return Err(Failure::AccountDisabled);
         }
         let mut tx = state.db.begin().await?;
-        if !user.email_verified() {
+        if !user.email_verified {
             claim_unverified(&mut tx, state, &user, channel, client).await?;
         }
         let owner = Some(&user);
@@ -505,9 +506,9 @@ async fn link(
         now,
     };
     let id = store::insert(conn, &identity).await?;
-    let event = AuditEvent::by_user("identity.linked", user_id, client)
+    let event = AuditEvent::by_user(audit::Event::IdentityLinked, user_id, client)
         .detail(serde_json::json!({"provider": channel.id, "identity_id": id, "via": via}));
-    audit::record(conn, now, event).await?;
+    audit::record(&mut *conn, now, event).await?;
     if let Some(owner) = notify {
         let link = crate::mail::link(state, "/account");
         let notice = crate::mail::Template::SignInChanged {
@@ -534,9 +535,9 @@ async fn claim_unverified(
 ) -> Result<(), Failure> {
     let now = state.clock.now();
     store::claim_unverified_account(conn, &user.id, now).await?;
-    let event = AuditEvent::by_user("user.email_verified", &user.id, client)
+    let event = AuditEvent::by_user(audit::Event::UserEmailVerified, &user.id, client)
         .detail(serde_json::json!({"provider": channel.id, "password_removed": user.password_hash.is_some()}));
-    audit::record(conn, now, event).await?;
+    audit::record(&mut *conn, now, event).await?;
     crate::accounts::service::end_access_before_proof(conn, state, &user.id, client, true).await?;
     Ok(())
 }
@@ -623,7 +624,7 @@ pub async fn unlink(
         return Err(ApiError::LastLoginMethod);
     }
     store::delete(&mut tx, user_id, id).await?;
-    let event = AuditEvent::by_user("identity.unlinked", user_id, client)
+    let event = AuditEvent::by_user(audit::Event::IdentityUnlinked, user_id, client)
         .detail(serde_json::json!({"provider": target.provider, "identity_id": target.id}));
     audit::record(&mut tx, state.clock.now(), event).await?;
     tx.commit().await?;

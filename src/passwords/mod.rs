@@ -12,8 +12,9 @@ use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
-pub use policy::{Password, PasswordPolicy, check_new_password, is_common};
+pub use policy::{PasswordPolicy, check_new_password, is_common};
 
+use crate::domain::Password;
 use crate::error::ApiError;
 
 /// How long a request may wait for a hashing slot before it is told the server is busy.

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
+use crate::domain::Password;
 use crate::error::{ApiError, FieldProblem};
 
 static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
@@ -11,31 +12,6 @@ static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
         .lines()
         .collect()
 });
-
-/// A password in memory; `Debug` never shows it.
-#[derive(Clone)]
-pub struct Password(String);
-
-impl Password {
-    pub fn new(plain: String) -> Self {
-        Self(plain)
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Password {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Password(********)")
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Password {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Password)
-    }
-}
 
 pub fn is_common(plain: &str) -> bool {
     COMMON.contains(plain.to_lowercase().as_str())
@@ -117,9 +93,5 @@ mod tests {
             Err(ApiError::WeakPassword("password"))
         ));
         assert!(check("violet tugboat harmonica").is_ok());
-        assert_eq!(
-            format!("{:?}", Password::new("secret".into())),
-            "Password(********)"
-        );
     }
 }

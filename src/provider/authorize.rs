@@ -197,7 +197,7 @@ pub async fn decide(
 
     // The session, and whether it is recent enough.
     let now = state.clock.now();
-    let session = match auth.and_then(|a| a.session_id.clone().map(|s| (a, s))) {
+    let session = match auth.and_then(|a| a.session_id().map(|s| (a, s.to_string()))) {
         Some((a, sid)) => store::session_origin(&state.db, &sid)
             .await
             .map_err(super::OAuthError::internal)?
@@ -308,8 +308,12 @@ pub async fn record_consent(
             .await
             .map_err(super::OAuthError::internal)?;
     }
-    let event = crate::audit::AuditEvent::by_user("oauth.consent_granted", &auth.user.id, info)
-        .detail(serde_json::json!({"client_id": client.client_id, "scopes": scopes}));
+    let event = crate::audit::AuditEvent::by_user(
+        crate::audit::Event::OauthConsentGranted,
+        &auth.user.id,
+        info,
+    )
+    .detail(serde_json::json!({"client_id": client.client_id, "scopes": scopes}));
     crate::audit::record(&mut tx, now, event)
         .await
         .map_err(super::OAuthError::internal)?;

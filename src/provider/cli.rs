@@ -102,7 +102,7 @@ fn some_list(list: Vec<String>) -> Option<Vec<String>> {
 }
 
 pub async fn clients(state: &AppState, command: ClientsCommand) -> anyhow::Result<()> {
-    let admin = Admin::operator();
+    let admin = Admin::from_cli();
     let info = cli_client();
     match command {
         ClientsCommand::Add {

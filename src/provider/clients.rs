@@ -173,10 +173,10 @@ fn new_secret() -> (String, String) {
     (secret, hash)
 }
 
-fn event<'a>(name: &'static str, admin: &'a Admin, client: &'a ClientInfo) -> AuditEvent<'a> {
+fn event<'a>(name: audit::Event, admin: &'a Admin, client: &'a ClientInfo) -> AuditEvent<'a> {
     AuditEvent {
         event: name,
-        actor_user_id: admin.user_id.as_deref(),
+        actor_user_id: admin.user_id(),
         subject_user_id: None,
         tenant_id: None,
         client: Some(client),
@@ -239,7 +239,7 @@ pub async fn create(
     audit::record(
         &mut tx,
         now,
-        event("oauth_client.created", admin, client).detail(detail),
+        event(audit::Event::OauthClientCreated, admin, client).detail(detail),
     )
     .await?;
     tx.commit().await?;
@@ -334,7 +334,7 @@ pub async fn update(
     audit::record(
         &mut tx,
         row.updated_at,
-        event("oauth_client.updated", admin, client).detail(detail),
+        event(audit::Event::OauthClientUpdated, admin, client).detail(detail),
     )
     .await?;
     tx.commit().await?;
@@ -361,7 +361,7 @@ pub async fn rotate_secret(
     audit::record(
         &mut tx,
         row.updated_at,
-        event("oauth_client.updated", admin, client).detail(detail),
+        event(audit::Event::OauthClientUpdated, admin, client).detail(detail),
     )
     .await?;
     tx.commit().await?;
@@ -384,7 +384,7 @@ pub async fn delete(
     audit::record(
         &mut tx,
         state.clock.now(),
-        event("oauth_client.deleted", admin, client).detail(detail),
+        event(audit::Event::OauthClientDeleted, admin, client).detail(detail),
     )
     .await?;
     tx.commit().await?;

@@ -84,7 +84,7 @@ async fn access_token_user(
     };
     Ok(crate::accounts::store::find_by_id(&state.db, &claims.sub)
         .await?
-        .filter(User::is_active))
+        .filter(|u| u.is_active))
 }
 
 async fn identity(state: &AppState, user: &User) -> Result<Response, ApiError> {

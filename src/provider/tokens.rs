@@ -152,7 +152,7 @@ pub async fn user_claims(
     let has = |s: &str| scope.iter().any(|x| x == s);
     if has("email") {
         out.insert("email".into(), json!(user.email));
-        out.insert("email_verified".into(), json!(user.email_verified()));
+        out.insert("email_verified".into(), json!(user.email_verified));
     }
     if has("profile") {
         out.insert("name".into(), json!(user.nickname));
@@ -162,7 +162,7 @@ pub async fn user_claims(
         }
         out.insert("locale".into(), json!(user.language));
         out.insert("zoneinfo".into(), json!(user.timezone));
-        out.insert("updated_at".into(), json!(user.updated_at));
+        out.insert("updated_at".into(), json!(user.updated_at.unix()));
     }
     if has("groups") {
         let groups = store::groups(&state.db, &user.id)
@@ -192,7 +192,7 @@ async fn issue_for_user(
         .await
         .map_err(OAuthError::internal)?;
     let user = match load_user(state, &grant.user_id).await? {
-        Some(u) if alive && u.is_active() => u,
+        Some(u) if alive && u.is_active => u,
         _ => {
             return Err(OAuthError::invalid_grant(
                 "the sign-in behind this grant has ended",
@@ -566,7 +566,7 @@ pub async fn userinfo(
         return Ok(None);
     }
     match load_user(state, &claims.sub).await? {
-        Some(user) if user.is_active() => Ok(Some(user_claims(state, &user, &scope).await?)),
+        Some(user) if user.is_active => Ok(Some(user_claims(state, &user, &scope).await?)),
         _ => Ok(None),
     }
 }

@@ -10,11 +10,12 @@ use super::store::{self, NewReset};
 use crate::accounts::store as users;
 use crate::audit::{self, AuditEvent};
 use crate::codes;
+use crate::domain::Password;
+use crate::domain::normalize_email;
 use crate::error::ApiError;
 use crate::http::ClientInfo;
-use crate::http::inputs::normalize_email;
 use crate::mail::{self, Template};
-use crate::passwords::{Password, PasswordPolicy};
+use crate::passwords::PasswordPolicy;
 use crate::state::AppState;
 use crate::tokens::{new_token, sha256_hex};
 
@@ -133,7 +134,7 @@ async fn send_recovery_mail_with(
     let Some(user) = users::find_by_email(&state.db, normalized).await? else {
         return Ok(());
     };
-    if !user.is_active() || !codes::mail_allowed(state, SCOPE, normalized).await? {
+    if !user.is_active || !codes::mail_allowed(state, SCOPE, normalized).await? {
         return Ok(());
     }
     let (code, token) = (style.new_code(), new_token(""));
@@ -163,7 +164,7 @@ async fn send_recovery_mail_with(
         },
     };
     mail::enqueue(&mut tx, state, &user.email, &template, user.lang()).await?;
-    let mut event = AuditEvent::by_user("user.password_reset_requested", &user.id, client);
+    let mut event = AuditEvent::by_user(audit::Event::UserPasswordResetRequested, &user.id, client);
     event.actor_user_id = None;
     audit::record(&mut tx, now, event).await?;
     tx.commit().await?;
@@ -301,7 +302,7 @@ pub async fn reset_with(
     }
     users::set_password_hash(&mut tx, &user.id, &hash, now).await?;
     users::mark_email_verified(&mut tx, &user.id).await?;
-    let first_proof = !user.email_verified();
+    let first_proof = !user.email_verified;
     crate::accounts::service::end_access_before_proof(
         &mut tx,
         state,
@@ -313,7 +314,7 @@ pub async fn reset_with(
     audit::record(
         &mut tx,
         now,
-        AuditEvent::by_user("user.password_reset", &user.id, client),
+        AuditEvent::by_user(audit::Event::UserPasswordReset, &user.id, client),
     )
     .await?;
     let link = mail::link(state, "/forgot-password");

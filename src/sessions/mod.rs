@@ -7,7 +7,7 @@ pub(crate) mod store;
 
 use axum::http::{HeaderMap, HeaderValue};
 
-pub use service::{Authenticated, NewSession};
+pub use service::{Authenticated, Credential, NewSession};
 
 /// The session cookie over http.
 pub const COOKIE_NAME: &str = "gatehouse_session";

@@ -9,6 +9,7 @@ use crate::accounts::User;
 use crate::audit::{self, AuditEvent};
 use crate::clock::rfc3339;
 use crate::db::Conn;
+use crate::domain::SessionId;
 use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::state::AppState;
@@ -18,21 +19,41 @@ use crate::tokens::{new_token, sha256_hex};
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub user: User,
-    /// Set when the credential is a session.
-    pub session_id: Option<String>,
-    /// Set when the credential is an API key: the caller is limited to its tenant.
-    pub api_key: Option<crate::api_keys::KeyScope>,
+    pub credential: Credential,
     /// How the session was authenticated (RFC 8176: `pwd`, `otp`, `hwk`, `fed`); empty for an
     /// API key.
     pub amr: Vec<String>,
 }
 
+/// What the caller presented: exactly one of a session or an API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A session token (Bearer or cookie).
+    Session(SessionId),
+    /// An API key: the caller is limited to its tenant.
+    ApiKey(crate::api_keys::KeyScope),
+}
+
 impl Authenticated {
+    /// The caller's session; `None` for an API key.
+    pub fn session_id(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Session(id) => Some(id.as_str()),
+            Credential::ApiKey(_) => None,
+        }
+    }
+
+    /// The caller's API key; `None` for a session.
+    pub fn api_key(&self) -> Option<&crate::api_keys::KeyScope> {
+        match &self.credential {
+            Credential::ApiKey(key) => Some(key),
+            Credential::Session(_) => None,
+        }
+    }
+
     /// May this caller act in `tenant_id` at all? An API key only in its own tenant.
     pub fn may_use_tenant(&self, tenant_id: &str) -> bool {
-        self.api_key
-            .as_ref()
-            .is_none_or(|k| k.tenant_id == tenant_id)
+        self.api_key().is_none_or(|k| k.tenant_id == tenant_id)
     }
 }
 
@@ -141,8 +162,7 @@ pub async fn authenticate(
         return Ok(None);
     };
     let now = state.clock.now();
-    if now >= effective_expiry(state, session.last_seen_at, session.expires_at) || !user.is_active()
-    {
+    if now >= effective_expiry(state, session.last_seen_at, session.expires_at) || !user.is_active {
         return Ok(None);
     }
     if now - session.last_seen_at >= 60 {
@@ -151,8 +171,7 @@ pub async fn authenticate(
     Ok(Some(Authenticated {
         user,
         amr: parse_amr(&session.amr),
-        session_id: Some(session.id),
-        api_key: None,
+        credential: Credential::Session(SessionId::new(session.id)),
     }))
 }
 
@@ -163,7 +182,7 @@ pub async fn list(state: &AppState, auth: &Authenticated) -> Result<Vec<SessionI
         .into_iter()
         .filter(|s| now < effective_expiry(state, s.last_seen_at, s.expires_at))
         .map(|s| SessionInfo {
-            current: auth.session_id.as_deref() == Some(s.id.as_str()),
+            current: auth.session_id() == Some(s.id.as_str()),
             created_at: rfc3339(s.created_at),
             last_seen_at: rfc3339(s.last_seen_at),
             expires_at: rfc3339(effective_expiry(state, s.last_seen_at, s.expires_at)),
@@ -190,7 +209,7 @@ pub async fn revoke(
     if !store::delete_one(&mut tx, &auth.user.id, id).await? {
         return Err(ApiError::NotFound);
     }
-    let event = AuditEvent::by_user("session.revoked", &auth.user.id, client)
+    let event = AuditEvent::by_user(audit::Event::SessionRevoked, &auth.user.id, client)
         .detail(serde_json::json!({"session_id": id}));
     audit::record(&mut tx, state.clock.now(), event).await?;
     tx.commit().await?;
@@ -209,7 +228,7 @@ pub async fn revoke_all_but(
     let count = store::delete_all_but(conn, user_id, keep).await?;
     if count > 0 {
         let event = event.detail(serde_json::json!({"count": count}));
-        audit::record(conn, state.clock.now(), event).await?;
+        audit::record(&mut *conn, state.clock.now(), event).await?;
         metrics::counter!("gatehouse_sessions_revoked_total").increment(count);
     }
     Ok(count)
@@ -222,15 +241,8 @@ pub async fn revoke_others(
     client: &ClientInfo,
 ) -> Result<u64, ApiError> {
     let mut tx = state.db.begin().await?;
-    let event = AuditEvent::by_user("session.revoked", &auth.user.id, client);
-    let count = revoke_all_but(
-        &mut tx,
-        state,
-        &auth.user.id,
-        auth.session_id.as_deref(),
-        event,
-    )
-    .await?;
+    let event = AuditEvent::by_user(audit::Event::SessionRevoked, &auth.user.id, client);
+    let count = revoke_all_but(&mut tx, state, &auth.user.id, auth.session_id(), event).await?;
     tx.commit().await?;
     Ok(count)
 }
@@ -241,7 +253,7 @@ pub async fn logout(
     auth: &Authenticated,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    let Some(session_id) = auth.session_id.as_deref() else {
+    let Some(session_id) = auth.session_id() else {
         return Err(ApiError::SessionRequired);
     };
     let mut tx = state.db.begin().await?;
@@ -249,7 +261,7 @@ pub async fn logout(
     audit::record(
         &mut tx,
         state.clock.now(),
-        AuditEvent::by_user("user.logout", &auth.user.id, client),
+        AuditEvent::by_user(audit::Event::UserLogout, &auth.user.id, client),
     )
     .await?;
     tx.commit().await?;

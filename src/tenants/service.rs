@@ -10,11 +10,13 @@ use utoipa::ToSchema;
 use super::store::{self, MemberRow, NewInvitation};
 use crate::audit::{self, AuditEvent};
 use crate::clock::rfc3339;
-use crate::db::Conn;
+use futures_util::future::BoxFuture;
+
+use crate::db::Exec;
+use crate::domain::Email;
 use crate::error::ApiError;
 use crate::error::FieldProblem;
 use crate::http::ClientInfo;
-use crate::http::inputs::Email;
 use crate::i18n::Lang;
 use crate::mail::{self, Template};
 use crate::sessions::Authenticated;
@@ -59,18 +61,21 @@ impl Role {
 }
 
 /// The caller's role in `tenant_id`; 404 for outsiders and for API keys of other tenants.
-async fn membership(
-    conn: &mut Conn,
-    auth: &Authenticated,
-    tenant_id: &str,
-) -> Result<Role, ApiError> {
-    if !auth.may_use_tenant(tenant_id) {
-        return Err(ApiError::NotFound);
-    }
-    let role = store::role_of(conn, tenant_id, &auth.user.id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(Role::parse(&role))
+/// Boxed like the store functions it calls (see [`crate::db::StoreFuture`]).
+fn membership<'c>(
+    ex: impl Exec<'c> + 'c,
+    auth: &'c Authenticated,
+    tenant_id: &'c str,
+) -> BoxFuture<'c, Result<Role, ApiError>> {
+    Box::pin(async move {
+        if !auth.may_use_tenant(tenant_id) {
+            return Err(ApiError::NotFound);
+        }
+        let role = store::role_of(ex, tenant_id, &auth.user.id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        Ok(Role::parse(&role))
+    })
 }
 
 /// The caller's role in `tenant_id`, for other features that act in a team (the RAGFlow
@@ -80,8 +85,7 @@ pub async fn require_member(
     auth: &Authenticated,
     tenant_id: &str,
 ) -> Result<Role, ApiError> {
-    let mut conn = state.db.pool().acquire().await?;
-    membership(&mut conn, auth, tenant_id).await
+    membership(&state.db, auth, tenant_id).await
 }
 
 /// [`require_member`] for what only an owner or admin may do (403 for other members).
@@ -90,17 +94,22 @@ pub async fn require_manager(
     auth: &Authenticated,
     tenant_id: &str,
 ) -> Result<Role, ApiError> {
-    let mut conn = state.db.pool().acquire().await?;
-    manager(&mut conn, auth, tenant_id).await
+    manager(&state.db, auth, tenant_id).await
 }
 
 /// The caller's role, which must be owner or admin.
-async fn manager(conn: &mut Conn, auth: &Authenticated, tenant_id: &str) -> Result<Role, ApiError> {
-    let role = membership(conn, auth, tenant_id).await?;
-    if role < Role::Admin {
-        return Err(ApiError::Forbidden);
-    }
-    Ok(role)
+fn manager<'c>(
+    ex: impl Exec<'c> + 'c,
+    auth: &'c Authenticated,
+    tenant_id: &'c str,
+) -> BoxFuture<'c, Result<Role, ApiError>> {
+    Box::pin(async move {
+        let role = membership(ex, auth, tenant_id).await?;
+        if role < Role::Admin {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(role)
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -132,8 +141,7 @@ fn member_view(m: MemberRow) -> MemberView {
 
 /// The caller's tenants (an API key sees only its own).
 pub async fn list(state: &AppState, auth: &Authenticated) -> Result<Vec<TenantView>, ApiError> {
-    let mut conn = state.db.pool().acquire().await?;
-    let rows = store::list_for_user(&mut conn, &auth.user.id).await?;
+    let rows = store::list_for_user(&state.db, &auth.user.id).await?;
     Ok(rows
         .into_iter()
         .filter(|(id, ..)| auth.may_use_tenant(id))
@@ -171,7 +179,7 @@ pub async fn create(
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let id = store::create_with_owner(&mut tx, &name, &auth.user.id, false, now).await?;
-    let event = AuditEvent::by_user("tenant.created", &auth.user.id, client)
+    let event = AuditEvent::by_user(audit::Event::TenantCreated, &auth.user.id, client)
         .tenant(&id)
         .detail(serde_json::json!({"name": name}));
     audit::record(&mut tx, now, event).await?;
@@ -189,9 +197,8 @@ pub async fn members(
     auth: &Authenticated,
     tenant_id: &str,
 ) -> Result<Vec<MemberView>, ApiError> {
-    let mut conn = state.db.pool().acquire().await?;
-    membership(&mut conn, auth, tenant_id).await?;
-    Ok(store::members(&mut conn, tenant_id)
+    membership(&state.db, auth, tenant_id).await?;
+    Ok(store::members(&state.db, tenant_id)
         .await?
         .into_iter()
         .map(member_view)
@@ -262,7 +269,7 @@ pub async fn invite(
         link: &link,
     };
     mail::enqueue(&mut tx, state, &input.email.display, &template, lang).await?;
-    let event = AuditEvent::by_user("tenant.member_invited", &auth.user.id, client)
+    let event = AuditEvent::by_user(audit::Event::TenantMemberInvited, &auth.user.id, client)
         .tenant(tenant_id)
         .detail(serde_json::json!({"invitation_id": id, "role": input.role.as_str()}));
     audit::record(&mut tx, now, event).await?;
@@ -282,10 +289,9 @@ pub async fn invitations(
     auth: &Authenticated,
     tenant_id: &str,
 ) -> Result<Vec<InvitationView>, ApiError> {
-    let mut conn = state.db.pool().acquire().await?;
-    manager(&mut conn, auth, tenant_id).await?;
+    manager(&state.db, auth, tenant_id).await?;
     let now = state.clock.now();
-    Ok(store::pending_invitations(&mut conn, tenant_id, now)
+    Ok(store::pending_invitations(&state.db, tenant_id, now)
         .await?
         .into_iter()
         .map(|(id, email, role, expires_at)| InvitationView {
@@ -316,7 +322,7 @@ pub async fn revoke_invitation(
     if !caller.reaches(Role::parse(&role)) {
         return Err(ApiError::Forbidden);
     }
-    let event = AuditEvent::by_user("tenant.invitation_revoked", &auth.user.id, client)
+    let event = AuditEvent::by_user(audit::Event::TenantInvitationRevoked, &auth.user.id, client)
         .tenant(tenant_id)
         .detail(serde_json::json!({"invitation_id": invitation_id, "role": role}));
     audit::record(&mut tx, now, event).await?;
@@ -337,10 +343,9 @@ pub struct InvitationOffer {
 
 /// The live invitation behind `token`; `invalid_token` when unknown, expired or used.
 pub async fn invitation(state: &AppState, token: &str) -> Result<InvitationOffer, ApiError> {
-    let mut conn = state.db.pool().acquire().await?;
     let now = state.clock.now();
     let (tenant_name, email, role, expires_at) =
-        store::invitation_offer(&mut conn, &sha256_hex(token.trim()), now)
+        store::invitation_offer(&state.db, &sha256_hex(token.trim()), now)
             .await?
             .ok_or(ApiError::InvalidToken)?;
     Ok(InvitationOffer {
@@ -371,7 +376,7 @@ pub async fn accept(
         return Err(ApiError::InvalidToken);
     }
     if store::add_member(&mut tx, &tenant_id, &auth.user.id, &role, now).await? {
-        let event = AuditEvent::by_user("tenant.member_joined", &auth.user.id, client)
+        let event = AuditEvent::by_user(audit::Event::TenantMemberJoined, &auth.user.id, client)
             .tenant(&tenant_id)
             .detail(serde_json::json!({"invitation_id": id, "role": role}));
         audit::record(&mut tx, now, event).await?;
@@ -399,7 +404,7 @@ pub async fn accept_for_tenant(
         return Err(ApiError::NotFound);
     }
     if store::add_member(&mut tx, tenant_id, &auth.user.id, &role, now).await? {
-        let event = AuditEvent::by_user("tenant.member_joined", &auth.user.id, client)
+        let event = AuditEvent::by_user(audit::Event::TenantMemberJoined, &auth.user.id, client)
             .tenant(tenant_id)
             .detail(serde_json::json!({"invitation_id": id, "role": role}));
         audit::record(&mut tx, now, event).await?;
@@ -445,7 +450,7 @@ pub async fn update_member(
         .ok_or(ApiError::NotFound)?;
     if current != input.role {
         let event = AuditEvent {
-            event: "tenant.member_role_changed",
+            event: audit::Event::TenantMemberRoleChanged,
             actor_user_id: Some(&auth.user.id),
             subject_user_id: Some(user_id),
             tenant_id: Some(tenant_id),
@@ -484,7 +489,7 @@ pub async fn remove_member(
     }
     store::remove_member(&mut tx, tenant_id, user_id).await?;
     let event = AuditEvent {
-        event: "tenant.member_removed",
+        event: audit::Event::TenantMemberRemoved,
         actor_user_id: Some(&auth.user.id),
         subject_user_id: Some(user_id),
         tenant_id: Some(tenant_id),
@@ -594,7 +599,7 @@ pub async fn broadcast(
         )
         .await?;
     }
-    let event = AuditEvent::by_user("tenant.broadcast", &auth.user.id, client)
+    let event = AuditEvent::by_user(audit::Event::TenantBroadcast, &auth.user.id, client)
         .tenant(tenant_id)
         .detail(serde_json::json!({"recipients": members.len()}));
     audit::record(&mut tx, now, event).await?;

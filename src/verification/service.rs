@@ -10,10 +10,10 @@ use crate::accounts::store as users;
 use crate::audit::{self, AuditEvent};
 use crate::codes;
 use crate::db::{Conn, is_unique_violation};
+use crate::domain::normalize_email;
 use crate::error::ApiError;
 use crate::error::FieldProblem;
 use crate::http::ClientInfo;
-use crate::http::inputs::normalize_email;
 use crate::i18n::Lang;
 use crate::mail::{self, Template};
 use crate::sessions::NewSession;
@@ -114,8 +114,8 @@ pub async fn resend(
     let Some(user) = users::find_by_email(&state.db, &normalized).await? else {
         return Ok(());
     };
-    if user.email_verified()
-        || !user.is_active()
+    if user.email_verified
+        || !user.is_active
         || !codes::mail_allowed(state, SCOPE, &normalized).await?
     {
         return Ok(());
@@ -195,7 +195,7 @@ pub async fn verify(
             audit::record(
                 &mut tx,
                 now,
-                AuditEvent::by_user("user.email_verified", &user_id, client),
+                AuditEvent::by_user(audit::Event::UserEmailVerified, &user_id, client),
             )
             .await?;
             tx.commit().await?;
@@ -204,7 +204,7 @@ pub async fn verify(
                 .ok_or(ApiError::InvalidToken)?;
             if state.config.login_after_verification
                 && user.last_login_at.is_none()
-                && user.is_active()
+                && user.is_active
             {
                 let session =
                     crate::accounts::service::sign_in(state, &user, client, "password").await?;
@@ -228,7 +228,7 @@ pub async fn verify(
             audit::record(
                 &mut tx,
                 now,
-                AuditEvent::by_user("user.email_changed", &user_id, client),
+                AuditEvent::by_user(audit::Event::UserEmailChanged, &user_id, client),
             )
             .await?;
             // The old address is told: it no longer signs in, and may be the one that knows.
@@ -258,7 +258,7 @@ async fn check_code(
     let now = state.clock.now();
     let user = users::find_by_email(&state.db, normalized)
         .await?
-        .filter(|u| !u.email_verified());
+        .filter(|u| !u.email_verified);
     if let Some(user) = &user
         && let Some((id, stored)) = store::live_code(&state.db, &user.id, now).await?
         && codes::matches(state, CODE_PURPOSE, code, &stored)

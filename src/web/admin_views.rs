@@ -90,7 +90,7 @@ pub async fn user(
     let ctx = context! {
         title => page.t("admin_user_title"),
         subject => user_row(&page, &found),
-        own => admin.user_id.as_deref() == Some(found.user.id.as_str()),
+        own => admin.user_id() == Some(found.user.id.as_str()),
         language => &found.user.language,
         login_channel => &found.user.login_channel,
         notice,

@@ -267,13 +267,13 @@ impl Page {
             let u = &a.user;
             context! {
                 email => &u.email, nickname => &u.nickname, avatar => &u.avatar,
-                email_verified => u.email_verified(), language => &u.language,
+                email_verified => u.email_verified, language => &u.language,
             }
         });
         let is_admin = self
             .auth
             .as_ref()
-            .is_some_and(|a| crate::db::is_set(a.user.is_superuser));
+            .is_some_and(|a| a.user.role.is_superuser());
         context! {
             lang => self.lang.as_str(),
             t => i18n::table(self.lang),

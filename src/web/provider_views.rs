@@ -203,7 +203,7 @@ pub async fn logout(
         .as_ref()
         .and_then(|c| c.get("sid"))
         .and_then(|s| s.as_str());
-    if sid.is_some() && sid == auth.session_id.as_deref() {
+    if sid.is_some() && sid == auth.session_id() {
         return end_session(&state, &page, &auth, target.as_deref()).await;
     }
     let ctx = context! {

@@ -4,7 +4,7 @@ use crate::common;
 
 use common::{PASSWORD, TestApp};
 use gatehouse::admin::seed::{SeedOptions, seed};
-use gatehouse::passwords::Password;
+use gatehouse::domain::Password;
 
 async fn count(app: &TestApp, table: &str) -> i64 {
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))

@@ -9,13 +9,12 @@ use serde_json::{Value, json};
 
 use super::{split_addresses, tls_for_port, valid_username};
 use crate::accounts::service::{LoginInput, RegisterInput, Registered, SignIn};
+use crate::domain::{Email, Nickname, Password};
 use crate::error::ApiError;
 use crate::error::FieldProblem;
-use crate::http::inputs::{Email, Nickname};
 use crate::http::{ApiJson, ClientInfo, ReqLang, SessionUser};
 use crate::mailbox::compose::SendInput;
 use crate::mailbox::service::{self, AccountView, DraftView, FolderView, NewAccount, Sent};
-use crate::passwords::Password;
 use crate::state::AppState;
 
 /// BotServer's routes, or none when `[botserver] enabled = false`.

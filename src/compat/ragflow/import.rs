@@ -22,7 +22,8 @@ use crate::api_keys::service::ImportedKey;
 use crate::audit::{self, AuditEvent};
 use crate::config::{Config, shown_url};
 use crate::db::{Conn, Db, Tx};
-use crate::http::inputs::{Avatar, Email, Timezone};
+use crate::domain::Email;
+use crate::http::inputs::{Avatar, Timezone};
 use crate::i18n::Lang;
 use crate::state::{AppState, DEFAULT_KV_PREFIX};
 use crate::tenants::service::INVITATION_TTL;
@@ -631,9 +632,9 @@ async fn user(
         return Ok(Outcome::Skipped);
     }
     record(
-        conn,
+        &mut *conn,
         now,
-        "user.registered",
+        audit::Event::UserRegistered,
         Some(&id),
         None,
         json!({"channel": channel}),
@@ -676,12 +677,13 @@ async fn tenant(
     let name: String = row.text(1).trim().chars().take(100).collect();
     let created = seconds(row.get(4), now);
     let conn = sink.conn().await?;
-    let inserted = tenants::insert_imported(conn, &id, &name, personal, &settings, created).await?;
+    let inserted =
+        tenants::insert_imported(&mut *conn, &id, &name, personal, &settings, created).await?;
     if inserted {
         record(
-            conn,
+            &mut *conn,
             now,
-            "tenant.created",
+            audit::Event::TenantCreated,
             None,
             Some(&id),
             json!({"personal": personal}),
@@ -700,7 +702,7 @@ async fn tenant(
 async fn record(
     conn: &mut Conn,
     now: i64,
-    event: &'static str,
+    event: audit::Event,
     subject: Option<&str>,
     tenant: Option<&str>,
     mut detail: Value,
@@ -716,7 +718,7 @@ async fn record(
         client: None,
         detail,
     };
-    Ok(audit::record(conn, now, event).await?)
+    Ok(audit::record(&mut *conn, now, event).await?)
 }
 
 /// A reference to a user or tenant: present, left out on purpose (skipped) or unknown (failed).
@@ -796,14 +798,14 @@ async fn membership(
         }
     };
     let conn = sink.conn().await?;
-    if !tenants::add_member(conn, &tenant_id, &user_id, role, joined).await? {
+    if !tenants::add_member(&mut *conn, &tenant_id, &user_id, role, joined).await? {
         return Ok(Outcome::Skipped);
     }
     let detail = json!({"role": role});
     record(
-        conn,
+        &mut *conn,
         now,
-        "tenant.member_joined",
+        audit::Event::TenantMemberJoined,
         Some(&user_id),
         Some(&tenant_id),
         detail,
@@ -833,11 +835,14 @@ async fn invitation(
     };
     let invited_by = uuid_of(row.text(4)).unwrap_or_else(|| tenant_id.to_string());
     let conn = sink.conn().await?;
-    if tenants::role_of(conn, tenant_id, user_id).await?.is_some() {
+    if tenants::role_of(&mut *conn, tenant_id, user_id)
+        .await?
+        .is_some()
+    {
         return Ok(Outcome::Skipped);
     }
     let inserted = tenants::insert_invitation_once(
-        conn,
+        &mut *conn,
         tenants::NewInvitation {
             id: &id,
             tenant_id,
@@ -856,9 +861,9 @@ async fn invitation(
     }
     let detail = json!({"invitation_id": id, "role": "member", "mailed": false});
     record(
-        conn,
+        &mut *conn,
         now,
-        "tenant.member_invited",
+        audit::Event::TenantMemberInvited,
         Some(user_id),
         Some(tenant_id),
         detail,

@@ -15,8 +15,8 @@ use super::Profile;
 use super::auth::{Body, Client, token_for};
 use super::users::{crypt_failed, password, policy, user_dict};
 use super::wire::{self, WireError, WireResult, code};
+use crate::domain::normalize_email;
 use crate::error::ApiError;
-use crate::http::inputs::normalize_email;
 use crate::recovery::service::{
     self as recovery, CodeStyle, ForgotInput, ResetInput, VerifyCodeInput,
 };
@@ -171,7 +171,7 @@ pub async fn reset(State(p): State<Profile>, Client(client): Client, body: Body)
     p.app.kv.del(&verified_key(&email)).await?;
     let user = crate::accounts::store::find_by_email(&p.app.db, &normalize_email(&email))
         .await?
-        .filter(|u| u.is_active())
+        .filter(|u| u.is_active)
         .ok_or(ApiError::AccountDisabled)
         .map_err(reset_fault)?;
     let session = crate::accounts::service::sign_in(&p.app, &user, &client, "password")

@@ -57,7 +57,7 @@ pub async fn set_log_level(RagUser(auth): RagUser, body: Body) -> Response {
     let Some(parsed) = level.as_str().and_then(crate::logging::Level::parse) else {
         return wire::data_error(&format!("Invalid log level: {}", text(level)));
     };
-    if !crate::db::is_set(auth.user.is_superuser) {
+    if !auth.user.role.is_superuser() {
         return wire::fail(code::PERMISSION_ERROR, "No permission.");
     }
     let target = text(pkg);

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use super::Profile;
 use super::auth::{Body, Client, RagUser};
 use super::wire::{self, code, http_date, native_id, rag_id};
+use crate::domain::Email;
 use crate::error::ApiError;
-use crate::http::inputs::Email;
 use crate::tenants::service::{self as tenants, InviteInput, Role};
 
 /// gatehouse's roles in RAGFlow's words (`member` is RAGFlow's `normal`).

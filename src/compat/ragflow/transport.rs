@@ -10,7 +10,7 @@ use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::{Pkcs1v15Encrypt, RsaPrivateKey};
 
-use crate::passwords::Password;
+use crate::domain::Password;
 
 const DEFAULT_KEY: &str = include_str!("../../../assets/ragflow/private.pem");
 const DEFAULT_PASSPHRASE: &str = "Welcome";

@@ -10,33 +10,32 @@ use super::auth::{Body, Client, RagUser, token_for};
 use super::wire::{self, WireError, WireResult, code, http_date, rag_id};
 use crate::accounts::User;
 use crate::accounts::service::{self as accounts, PasswordChange, ProfilePatch};
+use crate::domain::{Email, Nickname, Password};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
-use crate::http::inputs::{Email, Nickname};
 use crate::i18n::Lang;
-use crate::passwords::Password;
 
 /// RAGFlow's "safe user dict" (§5.1): the user row without password and token, email included.
 pub fn user_dict(u: &User) -> Value {
     json!({
         "avatar": u.avatar,
         "color_schema": if u.color_schema == "dark" { "Dark" } else { "Bright" },
-        "create_date": http_date(u.created_at),
-        "create_time": u.created_at.saturating_mul(1000),
+        "create_date": http_date(u.created_at.unix()),
+        "create_time": u.created_at.unix().saturating_mul(1000),
         "email": u.email,
         "id": rag_id(&u.id),
-        "is_active": if u.is_active() { "1" } else { "0" },
+        "is_active": if u.is_active { "1" } else { "0" },
         "is_anonymous": "0",
         "is_authenticated": "1",
-        "is_superuser": crate::db::is_set(u.is_superuser),
+        "is_superuser": u.role.is_superuser(),
         "language": if u.lang() == Lang::ZhCn { "Chinese" } else { "English" },
-        "last_login_time": u.last_login_at.map(http_date),
+        "last_login_time": u.last_login_at.map(|t| http_date(t.unix())),
         "login_channel": u.login_channel,
         "nickname": u.nickname,
         "status": "1",
         "timezone": u.timezone,
-        "update_date": http_date(u.updated_at),
-        "update_time": u.updated_at.saturating_mul(1000),
+        "update_date": http_date(u.updated_at.unix()),
+        "update_time": u.updated_at.unix().saturating_mul(1000),
     })
 }
 
