@@ -5,7 +5,7 @@
 //! These read-only connections are used directly on the async worker: an indexed read of a
 //! page that is almost always cached takes microseconds, and WAL readers never wait for the
 //! writer. Nothing is cached above SQLite, so a revocation by any process (another instance,
-//! the CLI) holds for the next request. See docs/decisions/0005-session-reads-without-a-thread-hop.md.
+//! the CLI) holds for the next request. See docs/decisions/0007-session-reads-without-a-thread-hop.md.
 
 use std::path::PathBuf;
 use std::str::FromStr;
