@@ -24,8 +24,8 @@ pub async fn serve(
     let _data_dir_lock = crate::ops::lock::for_serve(&config)?;
     let server = Server::bind(&config).await?;
     let prefix = config.redis_prefix.clone();
-    let mut state = AppState::build(config, &prefix).await?;
-    let mut background = Background(vec![crate::mail::outbox::spawn(&mut state)?]);
+    let state = AppState::build(config, &prefix).await?;
+    let mut background = Background(vec![crate::mail::outbox::spawn(&state)?]);
     background.0.push(spawn_upkeep(state.clone()));
     // The OpenID Provider's signing keys exist before the first application asks for them.
     crate::provider::keys::ensure(&state).await?;
