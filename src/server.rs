@@ -24,8 +24,8 @@ pub async fn serve(
     let _data_dir_lock = crate::ops::lock::for_serve(&config)?;
     let server = Server::bind(&config).await?;
     let prefix = config.redis_prefix.clone();
-    let mut state = AppState::build(config, &prefix).await?;
-    let mut background = Background(vec![crate::mail::outbox::spawn(&mut state)?]);
+    let state = AppState::build(config, &prefix).await?;
+    let mut background = Background(vec![crate::mail::outbox::spawn(&state)?]);
     background.0.push(spawn_upkeep(state.clone()));
     // The OpenID Provider's signing keys exist before the first application asks for them.
     crate::provider::keys::ensure(&state).await?;
@@ -231,12 +231,16 @@ pub fn spawn_upkeep(state: AppState) -> tokio::task::JoinHandle<()> {
 ///
 /// glibc keeps what a burst freed (a thousand connections' buffers, a login flood's requests)
 /// in its per-thread arenas for good; trimming brings the resident size back to what is in
-/// use. The Argon2 blocks of the hasher threads are in use, so they stay.
+/// use. The metrics recorder's histograms are drained on the same tick: they keep every sample
+/// until then, and nothing else drains them when nobody scrapes `/metrics`.
 pub fn spawn_memory_trim() -> tokio::task::JoinHandle<()> {
+    crate::system::map_large_allocations();
     tokio::spawn(async {
-        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        let metrics = crate::system::metrics_handle();
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
             tick.tick().await;
+            metrics.run_upkeep();
             let _ = tokio::task::spawn_blocking(crate::system::return_free_memory).await;
         }
     })

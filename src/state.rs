@@ -14,8 +14,20 @@ use crate::tokens::ServerKey;
 /// The key prefix of this deployment's entries in a shared Redis.
 pub const DEFAULT_KV_PREFIX: &str = "gatehouse:";
 
+/// Cloned for every request (and by every extractor that takes the state), so it is one
+/// reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub config: Arc<Config>,
     /// The checked configuration: providers by type, secrets read from their files.
     pub settings: Arc<Settings>,
@@ -26,8 +38,9 @@ pub struct AppState {
     pub key: ServerKey,
     pub public_base_url: Arc<str>,
     pub metrics: PrometheusHandle,
-    /// Wakes this instance's mail worker when a mail is queued (none when no worker runs here).
-    pub mail_wake: Option<Arc<tokio::sync::Notify>>,
+    /// Wakes this instance's mail worker when a mail is queued (a wake-up with no worker
+    /// running here is kept and harmless).
+    pub mail_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -41,7 +54,7 @@ impl AppState {
             Some(url) => Kv::redis(url.expose(), kv_prefix).await?,
             None => Kv::memory(),
         };
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             public_base_url: config.public_base_url().into(),
             config: Arc::new(config),
             settings: Arc::new(settings),
@@ -51,8 +64,8 @@ impl AppState {
             clock: Clock::default(),
             key,
             metrics: crate::system::metrics_handle(),
-            mail_wake: None,
-        })
+            mail_wake: Arc::new(tokio::sync::Notify::new()),
+        })))
     }
 
     /// Cookies carry `Secure` when the service is reached over https.

@@ -38,9 +38,7 @@ pub async fn enqueue(
     .bind(now)
     .execute(conn)
     .await?;
-    if let Some(wake) = &state.mail_wake {
-        wake.notify_one();
-    }
+    state.mail_wake.notify_one();
     Ok(id)
 }
 

@@ -4,10 +4,8 @@
 //! again, so a crash or an SMTP outage delays mail but never loses it.
 //! See docs/decisions/0002-durable-outbox.md.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::transport::{Outgoing, SendError, Transport};
@@ -80,10 +78,9 @@ pub struct RunReport {
 
 /// Start this instance's worker on `state`'s configured transport, and install the wake-up
 /// that [`super::enqueue`] pokes. Fails when `[smtp]` cannot be used (unreadable `ca_file`, …).
-pub fn spawn(state: &mut AppState) -> anyhow::Result<JoinHandle<()>> {
+pub fn spawn(state: &AppState) -> anyhow::Result<JoinHandle<()>> {
     let transport = Transport::from_config(&state.config)?;
-    let wake = Arc::new(Notify::new());
-    state.mail_wake = Some(wake.clone());
+    let wake = state.mail_wake.clone();
     let state = state.clone();
     let worker = format!("worker-{}", uuid::Uuid::new_v4().simple());
     tracing::info!(transport = %transport.describe(), worker = %worker, "mail worker started");

@@ -25,6 +25,11 @@ const WAITERS_PER_CORE: usize = 64;
 /// A stored hash asking for more memory than this many times today's is checked in a block of
 /// its own, freed afterwards, so one odd imported hash cannot grow a hasher's kept block.
 const MAX_KEPT_BLOCK_FACTOR: usize = 4;
+/// A hasher thread gives its Argon2 memory back after this long without a job: a burst of
+/// sign-ins keeps it, an idle server does not hold cores × 19 MiB for the next one.
+const KEEP_MEMORY_FOR: Duration = Duration::from_secs(5);
+/// How often an idle hasher thread looks at the clock.
+const IDLE_POLL: Duration = Duration::from_millis(500);
 const SALT_LEN: usize = 16;
 const OUTPUT_LEN: usize = 32;
 
@@ -40,11 +45,11 @@ type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
 /// Runs Argon2id at most once per core at a time, on one thread per core.
 ///
-/// Each hasher thread allocates its Argon2 memory (19 MiB) on its first job and reuses it for
-/// every later one. Hashing on whatever blocking thread was free made each of them allocate
-/// its own block, which the allocator then kept per thread: a login flood left hundreds of
-/// megabytes behind. Now the memory is bounded by cores × 19 MiB, and none is taken before the
-/// first sign-in. The threads end when the last clone of the `Hasher` is dropped.
+/// Each hasher thread allocates its Argon2 memory (19 MiB) on its first job, reuses it for
+/// every later one, and frees it after [`KEEP_MEMORY_FOR`] without a job. Hashing on whatever
+/// blocking thread was free made each of them allocate its own block, which the allocator then
+/// kept per thread: a login flood left hundreds of megabytes behind. Now the memory is bounded by cores × 19 MiB while sign-ins come in, and
+/// none is held when they stop. The threads end when the last clone of the `Hasher` is dropped.
 #[derive(Clone)]
 pub struct Hasher {
     slots: Arc<Semaphore>,
@@ -52,6 +57,8 @@ pub struct Hasher {
     max_waiting: usize,
     jobs: mpsc::Sender<Job>,
     dummy_hash: Arc<String>,
+    /// Bytes of Argon2 memory the hasher threads hold right now.
+    memory_held: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Hasher {
@@ -78,11 +85,13 @@ impl Hasher {
             .unwrap_or(1);
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
+        let memory_held = Arc::new(AtomicUsize::new(0));
         for i in 0..cores {
             let queue = queue.clone();
+            let held = memory_held.clone();
             std::thread::Builder::new()
                 .name(format!("gatehouse-hasher-{i}"))
-                .spawn(move || hasher_thread(&queue))
+                .spawn(move || hasher_thread(&queue, &held))
                 .map_err(|e| anyhow::anyhow!("cannot start a password hasher thread: {e}"))?;
         }
         Ok(Self {
@@ -91,6 +100,7 @@ impl Hasher {
             max_waiting: cores * WAITERS_PER_CORE,
             jobs,
             dummy_hash: Arc::new(dummy_hash()?),
+            memory_held,
         })
     }
 
@@ -112,13 +122,23 @@ impl Hasher {
             _ => return Err(ApiError::Busy),
         };
         let (done, result) = tokio::sync::oneshot::channel();
+        let held = self.memory_held.clone();
         let job: Job = Box::new(move |memory| {
-            let _ = done.send(work(memory));
+            let before = memory.capacity();
+            let out = work(memory);
+            let grown = memory.capacity().saturating_sub(before);
+            held.fetch_add(grown * size_of::<Block>(), Ordering::Relaxed);
+            let _ = done.send(out);
             drop(permit);
         });
         let stopped = || ApiError::Internal(anyhow::anyhow!("the password hasher threads stopped"));
         self.jobs.send(job).map_err(|_| stopped())?;
         result.await.map_err(|_| stopped())
+    }
+
+    /// Bytes of Argon2 memory held by the hasher threads (0 when no sign-in came for a while).
+    pub fn memory_held(&self) -> usize {
+        self.memory_held.load(Ordering::Relaxed)
     }
 
     /// A new Argon2id PHC string for `password`.
@@ -160,17 +180,28 @@ pub fn insecure_fast_hash(password: &Password) -> Result<String, ApiError> {
     phc_string(&params, &salt, &out).map_err(ApiError::Internal)
 }
 
-fn hasher_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
+fn hasher_thread(queue: &Mutex<mpsc::Receiver<Job>>, held: &AtomicUsize) {
     let mut memory = Vec::new();
+    let mut last_job = Instant::now();
     loop {
-        // The lock is held only while waiting for the next job, never while hashing.
+        // The lock is held only while waiting for the next job, never while hashing; the wait is
+        // short so that every thread gets to notice it has been idle.
         let job = match queue.lock() {
-            Ok(queue) => queue.recv(),
+            Ok(queue) => queue.recv_timeout(IDLE_POLL),
             Err(_) => return,
         };
         match job {
-            Ok(job) => job(&mut memory),
-            Err(_) => return,
+            Ok(job) => {
+                job(&mut memory);
+                last_job = Instant::now();
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if !memory.is_empty() && last_job.elapsed() >= KEEP_MEMORY_FOR {
+                    held.fetch_sub(memory.capacity() * size_of::<Block>(), Ordering::Relaxed);
+                    memory = Vec::new();
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
     }
 }
@@ -295,6 +326,26 @@ fn verify_blocking(plain: &str, stored: &str, memory: &mut Vec<Block>) -> Verifi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn hasher_threads_give_their_memory_back_when_idle() {
+        let hasher = Hasher::new().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(hasher.memory_held(), 0, "nothing before the first hash");
+        let _ = hasher
+            .hash(&Password::new("correct horse battery".into()))
+            .await;
+        let block = current_params().block_count() * size_of::<Block>();
+        let held = hasher.memory_held();
+        assert!(
+            held >= block,
+            "one thread keeps its block after a hash: {held}"
+        );
+        let deadline = Instant::now() + KEEP_MEMORY_FOR * 4;
+        while hasher.memory_held() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(IDLE_POLL).await;
+        }
+        assert_eq!(hasher.memory_held(), 0, "the block is freed once idle");
+    }
 
     #[tokio::test]
     async fn argon2_round_trip_and_parameters() {

@@ -63,9 +63,13 @@ pub struct SessionRow {
 }
 
 /// The session check's one statement: the session with this token hash and its user.
-const SESSION_AND_USER: &str = "SELECT s.id AS s_id, s.created_at AS s_created_at, \
-        s.last_seen_at AS s_last_seen_at, s.expires_at AS s_expires_at, s.amr AS s_amr, u.* \
-     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1";
+/// The session's columns come first (read by position on SQLite), then the user's.
+const SESSION_AND_USER: &str = concat!(
+    "SELECT s.id AS s_id, s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
+     s.expires_at AS s_expires_at, s.amr AS s_amr, ",
+    crate::user_columns!(),
+    " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
+);
 
 /// The session with this token hash and its user, in one round trip (on SQLite, on the
 /// calling thread: this runs for every authenticated request).
@@ -79,15 +83,15 @@ pub async fn find_by_token_hash(
             conn.prepare_cached(SESSION_AND_USER)?
                 .query_row([token_hash], |row| {
                     let session = SessionRow {
-                        id: row.get("s_id")?,
-                        created_at: row.get("s_created_at")?,
-                        last_seen_at: row.get("s_last_seen_at")?,
-                        expires_at: row.get("s_expires_at")?,
+                        id: row.get(0)?,
+                        created_at: row.get(1)?,
+                        last_seen_at: row.get(2)?,
+                        expires_at: row.get(3)?,
                         ip: None,
                         user_agent: None,
-                        amr: row.get("s_amr")?,
+                        amr: row.get(4)?,
                     };
-                    Ok((session, User::from_sqlite_row(row)?))
+                    Ok((session, User::from_sqlite_row(row, 5)?))
                 })
                 .optional()
         });

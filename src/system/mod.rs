@@ -20,6 +20,19 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// Serve allocations of a mebibyte or more straight from the operating system (glibc on Linux).
+///
+/// glibc otherwise raises this threshold after the first large block is freed, so the next
+/// ones (a hasher thread's 19 MiB Argon2 memory) come from its arenas and stay resident after
+/// they are freed; mapped blocks go back to the system the moment they are freed.
+pub fn map_large_allocations() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a number the allocator reads under its own lock.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 /// Return the allocator's free pages to the operating system (glibc on Linux; elsewhere the
 /// allocator decides on its own and this does nothing).
 pub fn return_free_memory() {

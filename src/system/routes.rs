@@ -77,6 +77,7 @@ async fn readyz(State(state): State<AppState>) -> axum::response::Response {
 
 /// Prometheus text; bind it to `metrics_listen` in production.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    metrics::gauge!("gatehouse_hash_memory_bytes").set(state.hasher.memory_held() as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -554,8 +554,8 @@ async fn a_mail_is_given_up_after_give_up_after() {
 #[tokio::test]
 async fn without_smtp_host_the_worker_writes_one_eml_per_message() {
     let (app, storage) = app(|_| {}).await;
-    let mut state = app.state.clone();
-    let worker = outbox::spawn(&mut state).unwrap();
+    let state = app.state.clone();
+    let worker = outbox::spawn(&state).unwrap();
     let mut ids = Vec::new();
     for i in 0..3 {
         // Enqueued through the state that carries the worker's wake-up.
