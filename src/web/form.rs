@@ -85,16 +85,18 @@ impl WebForm {
             else {
                 return Err(ApiError::Validation(field_error(&path, &message)));
             };
-            // A number field reads as the API's JSON number did: surrounding blanks are
-            // ignored, and anything else is a string where a number was expected.
+            // A number field reads as the page's old JSON number did: surrounding blanks are
+            // ignored (each retry trims one field), and anything else is reported as a string
+            // where a number was expected.
             let trimmed = pair.1.trim();
             if trimmed.len() != pair.1.len() && trimmed.parse::<i64>().is_ok() {
                 pair.1 = Cow::Owned(trimmed.to_string());
                 continue;
             }
-            let detail =
-                serde::de::Error::invalid_type(serde::de::Unexpected::Str(&pair.1), &"i64");
-            let detail: serde::de::value::Error = detail;
+            let detail = <serde::de::value::Error as serde::de::Error>::invalid_type(
+                serde::de::Unexpected::Str(&pair.1),
+                &"i64",
+            );
             return Err(ApiError::Validation(field_error(
                 &path,
                 &detail.to_string(),
