@@ -56,7 +56,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-fn field_error(path: &str, message: &str) -> FieldErrors {
+/// The field error a deserialization failure at `path` stands for.
+pub(crate) fn field_error(path: &str, message: &str) -> FieldErrors {
     let quoted = |prefix: &str| {
         message
             .strip_prefix(prefix)

@@ -14,6 +14,7 @@ use crate::accounts::service::{
 };
 use crate::api_keys::service::{self as api_keys, CreateKey};
 use crate::error::ApiError;
+use crate::http::inputs::Patch;
 use crate::http::parse_id;
 use crate::oauth::service as oauth;
 use crate::sessions::{self, Authenticated};
@@ -317,13 +318,6 @@ where
 }
 
 pub async fn update_profile(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
-    let spec = [
-        "nickname",
-        "avatar:null",
-        "language",
-        "color_schema",
-        "timezone",
-    ];
     act(
         &state,
         &page,
@@ -331,7 +325,11 @@ pub async fn update_profile(State(state): State<AppState>, page: Page, form: Web
         "profile",
         "profile_saved",
         async |auth| {
-            let patch = form.parse::<ProfilePatch>(&spec)?;
+            let mut patch = form.parse::<ProfilePatch>()?;
+            // The avatar field left empty clears the picture; the other fields keep their value.
+            if matches!(patch.avatar, Patch::Absent) {
+                patch.avatar = Patch::Null;
+            }
             accounts::update_profile(&state, &auth.user, patch)
                 .await
                 .map(|_| ())
@@ -348,7 +346,7 @@ pub async fn change_password(State(state): State<AppState>, page: Page, form: We
         "password",
         "password_changed",
         async |auth| {
-            let input = form.parse::<PasswordChange>(&["current_password", "new_password"])?;
+            let input = form.parse::<PasswordChange>()?;
             accounts::change_password(&state, auth, input, &page.client).await
         },
     )
@@ -357,7 +355,7 @@ pub async fn change_password(State(state): State<AppState>, page: Page, form: We
 
 pub async fn change_email(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
     act(&state, &page, &form, "email", "email_sent", async |auth| {
-        let input = form.parse::<EmailChangeRequest>(&["new_email", "password"])?;
+        let input = form.parse::<EmailChangeRequest>()?;
         accounts::request_email_change(&state, auth, input, &page.client).await
     })
     .await
@@ -384,7 +382,7 @@ pub async fn create_key(State(state): State<AppState>, page: Page, form: WebForm
     let Some(auth) = &page.auth else {
         return page.to_login();
     };
-    let created = match form.parse::<CreateKey>(&["name", "tenant_id", "expires_in_days:int"]) {
+    let created = match form.parse::<CreateKey>() {
         Ok(input) => api_keys::create(&state, auth, input, &page.client).await,
         Err(e) => Err(e),
     };
@@ -428,7 +426,7 @@ pub async fn create_team(State(state): State<AppState>, page: Page, form: WebFor
         "teams",
         "team_created",
         async |auth| {
-            let input = form.parse::<CreateTenant>(&["name"])?;
+            let input = form.parse::<CreateTenant>()?;
             tenants::create(&state, auth, input, &page.client)
                 .await
                 .map(|_| ())
@@ -450,7 +448,7 @@ pub async fn invite(
         &format!("team-{id}"),
         "invitation_sent",
         async |auth| {
-            let input = form.parse::<InviteInput>(&["email", "role"])?;
+            let input = form.parse::<InviteInput>()?;
             tenants::invite(&state, auth, &parse_id(&id)?, input, &page.client)
                 .await
                 .map(|_| ())
@@ -472,7 +470,7 @@ pub async fn change_role(
         &format!("team-{id}"),
         "role_changed",
         async |auth| {
-            let input = form.parse::<RoleInput>(&["role"])?;
+            let input = form.parse::<RoleInput>()?;
             let (id, user_id) = (parse_id(&id)?, parse_id(&user_id)?);
             tenants::update_member(&state, auth, &id, &user_id, input, &page.client)
                 .await
@@ -545,7 +543,7 @@ pub async fn delete_account(State(state): State<AppState>, page: Page, form: Web
     let Some(auth) = &page.auth else {
         return page.to_login();
     };
-    let result = match form.parse::<DeleteAccount>(&["password"]) {
+    let result = match form.parse::<DeleteAccount>() {
         Ok(input) => accounts::delete_account(&state, auth, input, &page.client).await,
         Err(e) => Err(e),
     };

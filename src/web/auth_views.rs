@@ -123,11 +123,10 @@ pub async fn login_page(State(state): State<AppState>, page: Page, Query(query):
 
 pub async fn login_submit(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
     let return_to = safe_return_to_for(&state, Some(form.get("return_to")));
-    let result =
-        match form.parse::<LoginInput>(&["email", "password", "captcha_id", "captcha_answer"]) {
-            Ok(input) => accounts::login(&state, input, &page.client).await,
-            Err(e) => Err(e),
-        };
+    let result = match form.parse::<LoginInput>() {
+        Ok(input) => accounts::login(&state, input, &page.client).await,
+        Err(e) => Err(e),
+    };
     let err = match result {
         Ok(accounts::SignIn::Done(user, session)) => {
             let to = super::security_views::after_sign_in(&state, &user, &return_to).await;
@@ -176,7 +175,7 @@ pub async fn register_page(State(state): State<AppState>, page: Page) -> Respons
 }
 
 pub async fn register_submit(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
-    let result = match form.parse::<RegisterInput>(&["email", "password", "nickname"]) {
+    let result = match form.parse::<RegisterInput>() {
         Ok(input) => accounts::register(&state, input, page.lang, &page.client).await,
         Err(e) => Err(e),
     };
@@ -250,7 +249,7 @@ pub async fn forgot_page(State(state): State<AppState>, page: Page, Query(query)
 }
 
 pub async fn forgot_submit(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
-    let result = match form.parse::<ForgotInput>(&["email", "captcha_id", "captcha_answer"]) {
+    let result = match form.parse::<ForgotInput>() {
         Ok(input) => recovery::forgot(&state, input, &page.client).await,
         Err(e) => Err(e),
     };
@@ -295,7 +294,7 @@ pub async fn reset_page(State(state): State<AppState>, page: Page, Query(query):
 }
 
 pub async fn reset_code(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
-    let result = match form.parse::<VerifyCodeInput>(&["email", "code"]) {
+    let result = match form.parse::<VerifyCodeInput>() {
         Ok(input) => recovery::verify_code(&state, input, &page.client).await,
         Err(e) => Err(e),
     };
@@ -313,7 +312,7 @@ pub async fn reset_code(State(state): State<AppState>, page: Page, form: WebForm
 }
 
 pub async fn reset_submit(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
-    let result = match form.parse::<ResetInput>(&["reset_token", "new_password"]) {
+    let result = match form.parse::<ResetInput>() {
         Ok(input) => recovery::reset(&state, input, &page.client).await,
         Err(e) => Err(e),
     };
@@ -363,13 +362,16 @@ pub async fn verify_page(State(state): State<AppState>, page: Page, Query(query)
 }
 
 pub async fn verify_submit(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
-    let by_link = !form.get("token").is_empty();
-    let spec: &[&str] = if by_link {
-        &["token"]
-    } else {
-        &["email", "code"]
-    };
-    let result = match form.parse::<VerifyInput>(spec) {
+    // A link's token wins over whatever code fields the page also sent.
+    let parsed = form.parse::<VerifyInput>().map(|input| match input.token {
+        Some(token) => VerifyInput {
+            token: Some(token),
+            email: None,
+            code: None,
+        },
+        None => input,
+    });
+    let result = match parsed {
         Ok(input) => verification::verify(&state, input, &page.client).await,
         Err(e) => Err(e),
     };
@@ -399,7 +401,7 @@ pub async fn verify_submit(State(state): State<AppState>, page: Page, form: WebF
 }
 
 pub async fn verify_resend(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
-    let result = match form.parse::<ResendInput>(&["email"]) {
+    let result = match form.parse::<ResendInput>() {
         Ok(input) => verification::resend(&state, input, &page.client).await,
         Err(e) => Err(e),
     };

@@ -330,7 +330,7 @@ async fn act(
 
 async fn start_totp(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
     act(&state, &page, "totp", async |auth| {
-        let input = form.parse::<PasswordConfirmation>(&["password"])?;
+        let input = form.parse::<PasswordConfirmation>()?;
         let enrolment = mfa::start_totp(&state, auth, input, &page.client).await?;
         Ok(Shown {
             enrolment: Some(enrolment),
@@ -342,7 +342,7 @@ async fn start_totp(State(state): State<AppState>, page: Page, form: WebForm) ->
 
 async fn confirm_totp(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
     act(&state, &page, "totp", async |auth| {
-        let input = form.parse::<CodeInput>(&["code"])?;
+        let input = form.parse::<CodeInput>()?;
         let codes = mfa::confirm_totp(&state, auth, input, &page.client).await?;
         Ok(Shown {
             notice: Some("security_done_totp_enabled"),
@@ -357,7 +357,7 @@ async fn disable_totp(State(state): State<AppState>, page: Page, form: WebForm) 
     let Some(auth) = &page.auth else {
         return page.to_login();
     };
-    let disabled = match form.parse::<DisableTotp>(&["password", "code"]) {
+    let disabled = match form.parse::<DisableTotp>() {
         Ok(input) => mfa::disable_totp(&state, auth, input, &page.client).await,
         Err(e) => Err(e),
     };
@@ -369,7 +369,7 @@ async fn disable_totp(State(state): State<AppState>, page: Page, form: WebForm) 
 
 async fn renew_codes(State(state): State<AppState>, page: Page, form: WebForm) -> Response {
     act(&state, &page, "codes", async |auth| {
-        let input = form.parse::<PasswordConfirmation>(&["password"])?;
+        let input = form.parse::<PasswordConfirmation>()?;
         let codes = mfa::renew_recovery_codes(&state, auth, input, &page.client).await?;
         Ok(Shown {
             notice: Some("security_done_codes_renewed"),
