@@ -143,7 +143,7 @@ pub async fn insert_account(
 ) -> Result<String, ApiError> {
     let id = uuid::Uuid::now_v7().to_string();
     let inserted = store::insert(
-        tx,
+        &mut *tx,
         NewUser {
             id: &id,
             email: &account.email.display,
@@ -729,7 +729,7 @@ pub async fn end_access_before_proof(
     sessions::service::revoke_all_but(conn, state, user_id, None, revoked).await?;
     let now = state.clock.now();
     let keys = crate::api_keys::service::revoke_all(conn, user_id).await?;
-    let changes = store::cancel_email_changes(conn, user_id).await?;
+    let changes = store::cancel_email_changes(&mut *conn, user_id).await?;
     let identities = if first_proof {
         crate::oauth::service::unlink_all(conn, user_id).await?
     } else {

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::{Conn, Db, flag, is_set};
+use crate::db::{Exec, StoreFuture, flag, is_set};
 use crate::domain::{Role, Timestamp};
 use crate::i18n::Lang;
 
@@ -197,121 +197,158 @@ pub struct NewUser<'a> {
 }
 
 /// Insert a user; a duplicate email surfaces as a unique violation for the caller to map.
-pub async fn insert(conn: &mut Conn, u: NewUser<'_>) -> Result<(), sqlx::Error> {
-    insert_many(conn, std::slice::from_ref(&u)).await
+pub fn insert<'c>(ex: impl Exec<'c> + 'c, u: NewUser<'c>) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        insert_many(&mut *conn, std::slice::from_ref(&u)).await
+    })
 }
 
 /// Insert users in one statement (the operators' `admin seed` inserts batches of them).
-pub async fn insert_many(conn: &mut Conn, users: &[NewUser<'_>]) -> Result<(), sqlx::Error> {
-    if users.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO users (id, email, email_normalized, email_verified, password_hash, nickname, language, \
+pub fn insert_many<'c>(ex: impl Exec<'c> + 'c, users: &'c [NewUser<'c>]) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        if users.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "INSERT INTO users (id, email, email_normalized, email_verified, password_hash, nickname, language, \
          timezone, is_superuser, login_channel, created_at, updated_at) VALUES {}",
-        crate::db::values_list(users.len(), 12)
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for u in users {
-        query = query
-            .bind(u.id)
-            .bind(u.email)
-            .bind(u.email_normalized)
-            .bind(flag(u.email_verified))
-            .bind(u.password_hash)
-            .bind(u.nickname)
-            .bind(u.language)
-            .bind(u.timezone)
-            .bind(flag(u.is_superuser))
-            .bind(u.login_channel)
-            .bind(u.now)
-            .bind(u.now);
-    }
-    query.execute(conn).await.map(|_| ())
+            crate::db::values_list(users.len(), 12)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for u in users {
+            query = query
+                .bind(u.id)
+                .bind(u.email)
+                .bind(u.email_normalized)
+                .bind(flag(u.email_verified))
+                .bind(u.password_hash)
+                .bind(u.nickname)
+                .bind(u.language)
+                .bind(u.timezone)
+                .bind(flag(u.is_superuser))
+                .bind(u.login_channel)
+                .bind(u.now)
+                .bind(u.now);
+        }
+        query.execute(&mut *conn).await.map(|_| ())
+    })
 }
 
-pub async fn find_by_email(db: &Db, normalized: &str) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM users WHERE email_normalized = $1")
-        .bind(normalized)
-        .fetch_optional(db.pool())
-        .await
+pub fn find_by_email<'c>(
+    ex: impl Exec<'c> + 'c,
+    normalized: &'c str,
+) -> StoreFuture<'c, Option<User>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query_as("SELECT * FROM users WHERE email_normalized = $1")
+            .bind(normalized)
+            .fetch_optional(&mut *conn)
+            .await
+    })
 }
 
 /// The user whose username is `normalized` (lower case).
-pub async fn find_by_username(db: &Db, normalized: &str) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM users WHERE username_normalized = $1")
-        .bind(normalized)
-        .fetch_optional(db.pool())
-        .await
+pub fn find_by_username<'c>(
+    ex: impl Exec<'c> + 'c,
+    normalized: &'c str,
+) -> StoreFuture<'c, Option<User>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query_as("SELECT * FROM users WHERE username_normalized = $1")
+            .bind(normalized)
+            .fetch_optional(&mut *conn)
+            .await
+    })
 }
 
 /// Give the user a username; `false` when another user has it (the unique index decides).
-pub async fn set_username(db: &Db, id: &str, username: &str) -> Result<bool, sqlx::Error> {
-    let done =
-        sqlx::query("UPDATE users SET username = $1, username_normalized = $2 WHERE id = $3")
-            .bind(username)
-            .bind(username.to_lowercase())
+pub fn set_username<'c>(
+    ex: impl Exec<'c> + 'c,
+    id: &'c str,
+    username: &'c str,
+) -> StoreFuture<'c, bool> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let done =
+            sqlx::query("UPDATE users SET username = $1, username_normalized = $2 WHERE id = $3")
+                .bind(username)
+                .bind(username.to_lowercase())
+                .bind(id)
+                .execute(&mut *conn)
+                .await;
+        match done {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(e),
+        }
+    })
+}
+
+pub fn find_by_id<'c>(ex: impl Exec<'c> + 'c, id: &'c str) -> StoreFuture<'c, Option<User>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query_as("SELECT * FROM users WHERE id = $1")
             .bind(id)
-            .execute(db.pool())
-            .await;
-    match done {
-        Ok(_) => Ok(true),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-        Err(e) => Err(e),
-    }
+            .fetch_optional(&mut *conn)
+            .await
+    })
 }
 
-pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await
-}
-
-pub async fn set_password_hash(
-    conn: &mut Conn,
-    id: &str,
-    hash: &str,
+pub fn set_password_hash<'c>(
+    ex: impl Exec<'c> + 'c,
+    id: &'c str,
+    hash: &'c str,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
-        .bind(hash)
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await
-        .map(|_| ())
+) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(hash)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+    })
 }
 
 /// Replace the password hash only if it is still `old` (a concurrent change wins).
-pub async fn upgrade_password_hash(
-    db: &Db,
-    id: &str,
-    old: &str,
-    new: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
-        .bind(new)
-        .bind(id)
-        .bind(old)
-        .execute(db.pool())
-        .await
-        .map(|_| ())
+pub fn upgrade_password_hash<'c>(
+    ex: impl Exec<'c> + 'c,
+    id: &'c str,
+    old: &'c str,
+    new: &'c str,
+) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+            .bind(new)
+            .bind(id)
+            .bind(old)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+    })
 }
 
-pub async fn set_last_login(
-    conn: &mut Conn,
-    id: &str,
-    channel: &str,
+pub fn set_last_login<'c>(
+    ex: impl Exec<'c> + 'c,
+    id: &'c str,
+    channel: &'c str,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET last_login_at = $1, login_channel = $2 WHERE id = $3")
-        .bind(now)
-        .bind(channel)
-        .bind(id)
-        .execute(conn)
-        .await
-        .map(|_| ())
+) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query("UPDATE users SET last_login_at = $1, login_channel = $2 WHERE id = $3")
+            .bind(now)
+            .bind(channel)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+    })
 }
 
 /// The profile fields a user may change themselves.
@@ -324,13 +361,15 @@ pub struct ProfileUpdate {
     pub preferences: String,
 }
 
-pub async fn update_profile(
-    db: &Db,
-    id: &str,
-    p: &ProfileUpdate,
+pub fn update_profile<'c>(
+    ex: impl Exec<'c> + 'c,
+    id: &'c str,
+    p: &'c ProfileUpdate,
     now: i64,
-) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as(
+) -> StoreFuture<'c, Option<User>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query_as(
         "UPDATE users SET nickname = $1, avatar = $2, language = $3, color_schema = $4, timezone = $5, \
          preferences = $6, updated_at = $7 WHERE id = $8 RETURNING *",
     )
@@ -342,24 +381,31 @@ pub async fn update_profile(
     .bind(&p.preferences)
     .bind(now)
     .bind(id)
-    .fetch_optional(db.pool())
+    .fetch_optional(&mut *conn)
     .await
+    })
 }
 
-pub async fn delete(conn: &mut Conn, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(id)
-        .execute(conn)
-        .await
-        .map(|_| ())
+pub fn delete<'c>(ex: impl Exec<'c> + 'c, id: &'c str) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+    })
 }
 
-pub async fn email_in_use(conn: &mut Conn, normalized: &str) -> Result<bool, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE email_normalized = $1")
-        .bind(normalized)
-        .fetch_one(conn)
-        .await?;
-    Ok(n > 0)
+pub fn email_in_use<'c>(ex: impl Exec<'c> + 'c, normalized: &'c str) -> StoreFuture<'c, bool> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE email_normalized = $1")
+            .bind(normalized)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(n > 0)
+    })
 }
 
 pub struct NewEmailChange<'a> {
@@ -373,13 +419,15 @@ pub struct NewEmailChange<'a> {
 }
 
 /// Record a pending email change; an earlier pending one of the same user is superseded.
-pub async fn insert_email_change(
-    conn: &mut Conn,
-    c: NewEmailChange<'_>,
-) -> Result<String, sqlx::Error> {
-    cancel_email_changes(&mut *conn, c.user_id).await?;
-    let id = uuid::Uuid::now_v7().to_string();
-    sqlx::query(
+pub fn insert_email_change<'c>(
+    ex: impl Exec<'c> + 'c,
+    c: NewEmailChange<'c>,
+) -> StoreFuture<'c, String> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        cancel_email_changes(&mut *conn, c.user_id).await?;
+        let id = uuid::Uuid::now_v7().to_string();
+        sqlx::query(
         "INSERT INTO email_changes (id, user_id, new_email, new_email_normalized, token_hash, code_hash, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
@@ -391,67 +439,89 @@ pub async fn insert_email_change(
     .bind(c.code_hash)
     .bind(c.now)
     .bind(c.expires_at)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(id)
+        Ok(id)
+    })
 }
 
 /// Drop the user's pending (unconfirmed) email changes; how many went.
-pub async fn cancel_email_changes(conn: &mut Conn, user_id: &str) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM email_changes WHERE user_id = $1 AND used_at IS NULL")
-        .bind(user_id)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected())
+pub fn cancel_email_changes<'c>(ex: impl Exec<'c> + 'c, user_id: &'c str) -> StoreFuture<'c, u64> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let done = sqlx::query("DELETE FROM email_changes WHERE user_id = $1 AND used_at IS NULL")
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(done.rows_affected())
+    })
 }
 
-pub async fn mark_email_verified(conn: &mut Conn, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET email_verified = 1 WHERE id = $1")
-        .bind(id)
-        .execute(conn)
-        .await
-        .map(|_| ())
+pub fn mark_email_verified<'c>(ex: impl Exec<'c> + 'c, id: &'c str) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query("UPDATE users SET email_verified = 1 WHERE id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+    })
 }
 
 /// Count one more failure under `key` (a `failure_counts` key); the new count. One statement,
 /// so parallel attempts each get their own number.
-pub async fn add_failure(db: &Db, key: &str, now: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "INSERT INTO failure_counts (key, failures, updated_at) VALUES ($1, 1, $2) \
+pub fn add_failure<'c>(ex: impl Exec<'c> + 'c, key: &'c str, now: i64) -> StoreFuture<'c, i64> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query_scalar(
+            "INSERT INTO failure_counts (key, failures, updated_at) VALUES ($1, 1, $2) \
          ON CONFLICT (key) DO UPDATE SET failures = failure_counts.failures + 1, updated_at = $2 \
          RETURNING failures",
-    )
-    .bind(key)
-    .bind(now)
-    .fetch_one(db.pool())
-    .await
+        )
+        .bind(key)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await
+    })
 }
 
 /// Give back a failure counted for an attempt that was refused before anything was checked.
-pub async fn release_failure(db: &Db, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE failure_counts SET failures = failures - 1 WHERE key = $1 AND failures > 0")
+pub fn release_failure<'c>(ex: impl Exec<'c> + 'c, key: &'c str) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query(
+            "UPDATE failure_counts SET failures = failures - 1 WHERE key = $1 AND failures > 0",
+        )
         .bind(key)
-        .execute(db.pool())
+        .execute(&mut *conn)
         .await
         .map(|_| ())
+    })
 }
 
 /// The failures counted under `key`.
-pub async fn failures(db: &Db, key: &str) -> Result<i64, sqlx::Error> {
-    let n: Option<i64> = sqlx::query_scalar("SELECT failures FROM failure_counts WHERE key = $1")
-        .bind(key)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(n.unwrap_or(0))
+pub fn failures<'c>(ex: impl Exec<'c> + 'c, key: &'c str) -> StoreFuture<'c, i64> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let n: Option<i64> =
+            sqlx::query_scalar("SELECT failures FROM failure_counts WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await?;
+        Ok(n.unwrap_or(0))
+    })
 }
 
 /// Forget the failures counted under `key`.
-pub async fn clear_failures(db: &Db, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM failure_counts WHERE key = $1")
-        .bind(key)
-        .execute(db.pool())
-        .await
-        .map(|_| ())
+pub fn clear_failures<'c>(ex: impl Exec<'c> + 'c, key: &'c str) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query("DELETE FROM failure_counts WHERE key = $1")
+            .bind(key)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+    })
 }
 
 /// A user brought over from another system with its own id, profile and state.
@@ -464,9 +534,11 @@ pub struct ImportedUser<'a> {
 
 /// Insert an imported user unless its id or email is already taken; true when inserted. Unlike
 /// [`insert`], a taken id or email is not an error: imports are run again and must skip.
-pub async fn insert_imported(conn: &mut Conn, i: ImportedUser<'_>) -> Result<bool, sqlx::Error> {
-    let u = i.user;
-    let done = sqlx::query(
+pub fn insert_imported<'c>(ex: impl Exec<'c> + 'c, i: ImportedUser<'c>) -> StoreFuture<'c, bool> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let u = i.user;
+        let done = sqlx::query(
         "INSERT INTO users (id, email, email_normalized, email_verified, password_hash, nickname, language, \
          timezone, is_superuser, login_channel, avatar, color_schema, is_active, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) ON CONFLICT DO NOTHING",
@@ -485,15 +557,22 @@ pub async fn insert_imported(conn: &mut Conn, i: ImportedUser<'_>) -> Result<boo
     .bind(i.color_schema)
     .bind(flag(i.is_active))
     .bind(u.now)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+        Ok(done.rows_affected() == 1)
+    })
 }
 
 /// The id of the user with this normalised email.
-pub async fn id_by_email(conn: &mut Conn, normalized: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM users WHERE email_normalized = $1")
-        .bind(normalized)
-        .fetch_optional(conn)
-        .await
+pub fn id_by_email<'c>(
+    ex: impl Exec<'c> + 'c,
+    normalized: &'c str,
+) -> StoreFuture<'c, Option<String>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query_scalar("SELECT id FROM users WHERE email_normalized = $1")
+            .bind(normalized)
+            .fetch_optional(&mut *conn)
+            .await
+    })
 }

@@ -1,7 +1,7 @@
 //! The administration queries: user search, audit search, outbox view.
 
 use crate::accounts::User;
-use crate::db::Db;
+use crate::db::{Exec, StoreFuture};
 
 /// Escape `%`, `_` and `\` for a LIKE pattern.
 fn like_pattern(query: &str) -> String {
@@ -18,30 +18,33 @@ fn like_pattern(query: &str) -> String {
     format!("%{escaped}%")
 }
 
-pub async fn search_users(
-    db: &Db,
-    query: &str,
+pub fn search_users<'c>(
+    ex: impl Exec<'c> + 'c,
+    query: &'c str,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<User>, i64), sqlx::Error> {
-    let pattern = like_pattern(&query.trim().to_lowercase());
-    let filter =
-        "WHERE email_normalized LIKE $1 ESCAPE '\\' OR LOWER(nickname) LIKE $1 ESCAPE '\\'";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM users {filter}"
-    )))
-    .bind(&pattern)
-    .fetch_one(db.pool())
-    .await?;
-    let users = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT * FROM users {filter} ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
-    )))
-    .bind(&pattern)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(db.pool())
-    .await?;
-    Ok((users, total))
+) -> StoreFuture<'c, (Vec<User>, i64)> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let pattern = like_pattern(&query.trim().to_lowercase());
+        let filter =
+            "WHERE email_normalized LIKE $1 ESCAPE '\\' OR LOWER(nickname) LIKE $1 ESCAPE '\\'";
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM users {filter}"
+        )))
+        .bind(&pattern)
+        .fetch_one(&mut *conn)
+        .await?;
+        let users = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT * FROM users {filter} ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+        )))
+        .bind(&pattern)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok((users, total))
+    })
 }
 
 #[derive(Debug, Default)]
@@ -65,39 +68,42 @@ pub struct AuditRow {
     pub detail: String,
 }
 
-pub async fn search_audit(
-    db: &Db,
-    f: &AuditFilter,
+pub fn search_audit<'c>(
+    ex: impl Exec<'c> + 'c,
+    f: &'c AuditFilter,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<AuditRow>, i64), sqlx::Error> {
-    // Unset filters bind values that match everything, so one statement serves every combination.
-    let filter = "WHERE ($1 = '' OR subject_user_id = $1 OR actor_user_id = $1) AND ($2 = '' OR event = $2) \
+) -> StoreFuture<'c, (Vec<AuditRow>, i64)> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        // Unset filters bind values that match everything, so one statement serves every combination.
+        let filter = "WHERE ($1 = '' OR subject_user_id = $1 OR actor_user_id = $1) AND ($2 = '' OR event = $2) \
                   AND at >= $3 AND at <= $4";
-    let user = f.user_id.as_deref().unwrap_or("");
-    let event = f.event.as_deref().unwrap_or("");
-    let (since, until) = (f.since.unwrap_or(i64::MIN), f.until.unwrap_or(i64::MAX));
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM audit_events {filter}"
-    )))
-    .bind(user)
-    .bind(event)
-    .bind(since)
-    .bind(until)
-    .fetch_one(db.pool())
-    .await?;
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT * FROM audit_events {filter} ORDER BY at DESC, id DESC LIMIT $5 OFFSET $6"
-    )))
-    .bind(user)
-    .bind(event)
-    .bind(since)
-    .bind(until)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(db.pool())
-    .await?;
-    Ok((rows, total))
+        let user = f.user_id.as_deref().unwrap_or("");
+        let event = f.event.as_deref().unwrap_or("");
+        let (since, until) = (f.since.unwrap_or(i64::MIN), f.until.unwrap_or(i64::MAX));
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM audit_events {filter}"
+        )))
+        .bind(user)
+        .bind(event)
+        .bind(since)
+        .bind(until)
+        .fetch_one(&mut *conn)
+        .await?;
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT * FROM audit_events {filter} ORDER BY at DESC, id DESC LIMIT $5 OFFSET $6"
+        )))
+        .bind(user)
+        .bind(event)
+        .bind(since)
+        .bind(until)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok((rows, total))
+    })
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -115,28 +121,31 @@ pub struct OutboxRow {
 }
 
 /// Outbox rows without their bodies (which may hold codes and links).
-pub async fn outbox(
-    db: &Db,
-    status: Option<&str>,
+pub fn outbox<'c>(
+    ex: impl Exec<'c> + 'c,
+    status: Option<&'c str>,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<OutboxRow>, i64), sqlx::Error> {
-    let status = status.unwrap_or("");
-    let filter = "WHERE ($1 = '' OR status = $1)";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM mail_outbox {filter}"
-    )))
-    .bind(status)
-    .fetch_one(db.pool())
-    .await?;
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+) -> StoreFuture<'c, (Vec<OutboxRow>, i64)> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let status = status.unwrap_or("");
+        let filter = "WHERE ($1 = '' OR status = $1)";
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM mail_outbox {filter}"
+        )))
+        .bind(status)
+        .fetch_one(&mut *conn)
+        .await?;
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT id, kind, recipient, subject, status, attempts, last_error, created_at, next_attempt_at, sent_at \
          FROM mail_outbox {filter} ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
     )))
     .bind(status)
     .bind(limit)
     .bind(offset)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
-    Ok((rows, total))
+        Ok((rows, total))
+    })
 }

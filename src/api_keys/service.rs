@@ -197,7 +197,7 @@ pub async fn authenticate(state: &AppState, key: &str) -> Result<Option<Authenti
 
 /// Revoke every key of a user (account disabled) inside the caller's transaction.
 pub async fn revoke_all(conn: &mut crate::db::Conn, user_id: &str) -> Result<u64, ApiError> {
-    Ok(store::delete_all_for_user(conn, user_id).await?)
+    Ok(store::delete_all_for_user(&mut *conn, user_id).await?)
 }
 
 /// A key made elsewhere, brought over with its text (RAGFlow's `ragflow-…` tokens).
@@ -221,7 +221,7 @@ pub async fn import(
     let id = uuid::Uuid::now_v7().to_string();
     let prefix: String = k.key.chars().take(VISIBLE_PREFIX).collect();
     let inserted = store::insert_if_absent(
-        conn,
+        &mut *conn,
         NewKey {
             id: &id,
             user_id: k.user_id,

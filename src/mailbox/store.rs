@@ -1,6 +1,6 @@
 //! SQL of `mail_accounts`, `mail_folders` and `mail_drafts`.
 
-use crate::db::{Conn, Db};
+use crate::db::{Exec, StoreFuture};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AccountRow {
@@ -28,72 +28,93 @@ const COLUMNS: &str = "id, user_id, email, display_name, imap_host, imap_port, i
     smtp_host, smtp_port, smtp_tls, username, password_sealed, is_primary, credential_version, \
     created_at, updated_at, last_checked_at, last_error";
 
-pub async fn list(db: &Db, user_id: &str) -> Result<Vec<AccountRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM mail_accounts WHERE user_id = $1 ORDER BY created_at, id"
-    )))
-    .bind(user_id)
-    .fetch_all(db.pool())
-    .await
+pub fn list<'c>(ex: impl Exec<'c> + 'c, user_id: &'c str) -> StoreFuture<'c, Vec<AccountRow>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM mail_accounts WHERE user_id = $1 ORDER BY created_at, id"
+        )))
+        .bind(user_id)
+        .fetch_all(&mut *conn)
+        .await
+    })
 }
 
 /// The account if it belongs to `user_id`.
-pub async fn get(db: &Db, user_id: &str, id: &str) -> Result<Option<AccountRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM mail_accounts WHERE id = $1 AND user_id = $2"
-    )))
-    .bind(id)
-    .bind(user_id)
-    .fetch_optional(db.pool())
-    .await
-}
-
-pub async fn count_for_user(conn: &mut Conn, user_id: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM mail_accounts WHERE user_id = $1")
+pub fn get<'c>(
+    ex: impl Exec<'c> + 'c,
+    user_id: &'c str,
+    id: &'c str,
+) -> StoreFuture<'c, Option<AccountRow>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM mail_accounts WHERE id = $1 AND user_id = $2"
+        )))
+        .bind(id)
         .bind(user_id)
-        .fetch_one(conn)
+        .fetch_optional(&mut *conn)
         .await
+    })
 }
 
-pub async fn clear_primary(conn: &mut Conn, user_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE mail_accounts SET is_primary = 0 WHERE user_id = $1")
-        .bind(user_id)
-        .execute(conn)
+pub fn count_for_user<'c>(ex: impl Exec<'c> + 'c, user_id: &'c str) -> StoreFuture<'c, i64> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query_scalar("SELECT COUNT(*) FROM mail_accounts WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(&mut *conn)
+            .await
+    })
+}
+
+pub fn clear_primary<'c>(ex: impl Exec<'c> + 'c, user_id: &'c str) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query("UPDATE mail_accounts SET is_primary = 0 WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+    })
+}
+
+pub fn insert<'c>(ex: impl Exec<'c> + 'c, a: &'c AccountRow) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO mail_accounts ({COLUMNS}) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+        )))
+        .bind(&a.id)
+        .bind(&a.user_id)
+        .bind(&a.email)
+        .bind(&a.display_name)
+        .bind(&a.imap_host)
+        .bind(a.imap_port)
+        .bind(&a.imap_tls)
+        .bind(&a.smtp_host)
+        .bind(a.smtp_port)
+        .bind(&a.smtp_tls)
+        .bind(&a.username)
+        .bind(&a.password_sealed)
+        .bind(a.is_primary)
+        .bind(a.credential_version)
+        .bind(a.created_at)
+        .bind(a.updated_at)
+        .bind(a.last_checked_at)
+        .bind(&a.last_error)
+        .execute(&mut *conn)
         .await
         .map(|_| ())
-}
-
-pub async fn insert(conn: &mut Conn, a: &AccountRow) -> Result<(), sqlx::Error> {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO mail_accounts ({COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
-    )))
-    .bind(&a.id)
-    .bind(&a.user_id)
-    .bind(&a.email)
-    .bind(&a.display_name)
-    .bind(&a.imap_host)
-    .bind(a.imap_port)
-    .bind(&a.imap_tls)
-    .bind(&a.smtp_host)
-    .bind(a.smtp_port)
-    .bind(&a.smtp_tls)
-    .bind(&a.username)
-    .bind(&a.password_sealed)
-    .bind(a.is_primary)
-    .bind(a.credential_version)
-    .bind(a.created_at)
-    .bind(a.updated_at)
-    .bind(a.last_checked_at)
-    .bind(&a.last_error)
-    .execute(conn)
-    .await
-    .map(|_| ())
+    })
 }
 
 /// Write every editable column of `a` (owned by `a.user_id`).
-pub async fn update(conn: &mut Conn, a: &AccountRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
+pub fn update<'c>(ex: impl Exec<'c> + 'c, a: &'c AccountRow) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query(
         "UPDATE mail_accounts SET email = $1, display_name = $2, imap_host = $3, imap_port = $4, \
          imap_tls = $5, smtp_host = $6, smtp_port = $7, smtp_tls = $8, username = $9, \
          password_sealed = $10, is_primary = $11, credential_version = $12, updated_at = $13, \
@@ -116,86 +137,96 @@ pub async fn update(conn: &mut Conn, a: &AccountRow) -> Result<(), sqlx::Error> 
     .bind(&a.last_error)
     .bind(&a.id)
     .bind(&a.user_id)
-    .execute(conn)
+    .execute(&mut *conn)
     .await
     .map(|_| ())
+    })
 }
 
-pub async fn set_checked(
-    db: &Db,
-    id: &str,
+pub fn set_checked<'c>(
+    ex: impl Exec<'c> + 'c,
+    id: &'c str,
     at: i64,
-    error: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE mail_accounts SET last_checked_at = $1, last_error = $2 WHERE id = $3")
-        .bind(at)
-        .bind(error)
-        .bind(id)
-        .execute(db.pool())
-        .await
-        .map(|_| ())
+    error: Option<&'c str>,
+) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query("UPDATE mail_accounts SET last_checked_at = $1, last_error = $2 WHERE id = $3")
+            .bind(at)
+            .bind(error)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+    })
 }
 
 /// Delete the account with its cached folders and drafts; false when it is not the user's.
-pub async fn delete(conn: &mut Conn, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
-    // Explicit deletes: SQLite enforces the cascade only with foreign keys on, and the
-    // intent reads better here than in the schema.
-    sqlx::query("DELETE FROM mail_drafts WHERE account_id = $1 AND user_id = $2")
-        .bind(id)
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "DELETE FROM mail_folders WHERE account_id IN \
+pub fn delete<'c>(ex: impl Exec<'c> + 'c, user_id: &'c str, id: &'c str) -> StoreFuture<'c, bool> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        // Explicit deletes: SQLite enforces the cascade only with foreign keys on, and the
+        // intent reads better here than in the schema.
+        sqlx::query("DELETE FROM mail_drafts WHERE account_id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "DELETE FROM mail_folders WHERE account_id IN \
          (SELECT id FROM mail_accounts WHERE id = $1 AND user_id = $2)",
-    )
-    .bind(id)
-    .bind(user_id)
-    .execute(&mut *conn)
-    .await?;
-    let done = sqlx::query("DELETE FROM mail_accounts WHERE id = $1 AND user_id = $2")
+        )
         .bind(id)
         .bind(user_id)
         .execute(&mut *conn)
         .await?;
-    // Removing the primary account makes the oldest remaining one primary.
-    sqlx::query(
-        "UPDATE mail_accounts SET is_primary = 1 WHERE id = \
+        let done = sqlx::query("DELETE FROM mail_accounts WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+        // Removing the primary account makes the oldest remaining one primary.
+        sqlx::query(
+            "UPDATE mail_accounts SET is_primary = 1 WHERE id = \
          (SELECT id FROM mail_accounts WHERE user_id = $1 ORDER BY created_at, id LIMIT 1) \
          AND NOT EXISTS (SELECT 1 FROM mail_accounts WHERE user_id = $1 AND is_primary = 1)",
-    )
-    .bind(user_id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() > 0)
+        )
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    })
 }
 
 /// Replace the cached folder list of an account.
-pub async fn replace_folders(
-    conn: &mut Conn,
-    account_id: &str,
-    folders: &[(String, Option<&'static str>, i64, i64)],
+pub fn replace_folders<'c>(
+    ex: impl Exec<'c> + 'c,
+    account_id: &'c str,
+    folders: &'c [(String, Option<&'static str>, i64, i64)],
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM mail_folders WHERE account_id = $1")
-        .bind(account_id)
-        .execute(&mut *conn)
-        .await?;
-    for (name, role, total, unread) in folders {
-        sqlx::query(
-            "INSERT INTO mail_folders (account_id, name, role, total, unread, refreshed_at) \
+) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query("DELETE FROM mail_folders WHERE account_id = $1")
+            .bind(account_id)
+            .execute(&mut *conn)
+            .await?;
+        for (name, role, total, unread) in folders {
+            sqlx::query(
+                "INSERT INTO mail_folders (account_id, name, role, total, unread, refreshed_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(account_id)
-        .bind(name)
-        .bind(*role)
-        .bind(*total)
-        .bind(*unread)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
+            )
+            .bind(account_id)
+            .bind(name)
+            .bind(*role)
+            .bind(*total)
+            .bind(*unread)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    })
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -216,34 +247,46 @@ pub struct DraftRow {
 const DRAFT_COLUMNS: &str = "id, account_id, user_id, to_addrs, cc_addrs, bcc_addrs, subject, \
     body_text, body_html, created_at, updated_at";
 
-pub async fn drafts(db: &Db, account_id: &str) -> Result<Vec<DraftRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub fn drafts<'c>(ex: impl Exec<'c> + 'c, account_id: &'c str) -> StoreFuture<'c, Vec<DraftRow>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {DRAFT_COLUMNS} FROM mail_drafts WHERE account_id = $1 ORDER BY updated_at DESC, id DESC"
     )))
     .bind(account_id)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await
+    })
 }
 
-pub async fn draft(db: &Db, account_id: &str, id: &str) -> Result<Option<DraftRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {DRAFT_COLUMNS} FROM mail_drafts WHERE account_id = $1 AND id = $2"
-    )))
-    .bind(account_id)
-    .bind(id)
-    .fetch_optional(db.pool())
-    .await
+pub fn draft<'c>(
+    ex: impl Exec<'c> + 'c,
+    account_id: &'c str,
+    id: &'c str,
+) -> StoreFuture<'c, Option<DraftRow>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {DRAFT_COLUMNS} FROM mail_drafts WHERE account_id = $1 AND id = $2"
+        )))
+        .bind(account_id)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+    })
 }
 
 /// Insert or replace a draft.
-pub async fn save_draft(db: &Db, d: &DraftRow) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    sqlx::query("DELETE FROM mail_drafts WHERE id = $1 AND account_id = $2")
-        .bind(&d.id)
-        .bind(&d.account_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
+// Its own transaction (a savepoint inside the caller's), so a draft is never left deleted.
+pub fn save_draft<'c>(ex: impl Exec<'c> + 'c, d: &'c DraftRow) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut tx = ex.begin().await?;
+        sqlx::query("DELETE FROM mail_drafts WHERE id = $1 AND account_id = $2")
+            .bind(&d.id)
+            .bind(&d.account_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO mail_drafts ({DRAFT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     )))
     .bind(&d.id)
@@ -259,14 +302,22 @@ pub async fn save_draft(db: &Db, d: &DraftRow) -> Result<(), sqlx::Error> {
     .bind(d.updated_at)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await
+        tx.commit().await
+    })
 }
 
-pub async fn delete_draft(db: &Db, account_id: &str, id: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM mail_drafts WHERE account_id = $1 AND id = $2")
-        .bind(account_id)
-        .bind(id)
-        .execute(db.pool())
-        .await?;
-    Ok(done.rows_affected() > 0)
+pub fn delete_draft<'c>(
+    ex: impl Exec<'c> + 'c,
+    account_id: &'c str,
+    id: &'c str,
+) -> StoreFuture<'c, bool> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let done = sqlx::query("DELETE FROM mail_drafts WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    })
 }

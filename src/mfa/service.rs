@@ -243,7 +243,7 @@ async fn check_totp(
     let Some(step) = totp::matching_step(&generator, code, state.clock.now()) else {
         return Ok(false);
     };
-    Ok(store::claim_step(conn, &user.id, step, row.enabled_at.is_none()).await?)
+    Ok(store::claim_step(&mut *conn, &user.id, step, row.enabled_at.is_none()).await?)
 }
 
 /// Confirm the pending secret with a code: TOTP is in force, every other session ends, and
@@ -295,7 +295,7 @@ async fn new_recovery_codes(
         .filter_map(|c| recovery_codes::normalize(c))
         .map(|c| recovery_codes::hash(state, &c))
         .collect::<Vec<_>>();
-    store::replace_recovery_codes(conn, user_id, &hashes).await?;
+    store::replace_recovery_codes(&mut *conn, user_id, &hashes).await?;
     Ok(codes)
 }
 
@@ -335,7 +335,7 @@ pub async fn check_code(
     }
     if let Some(recovery) = recovery_codes::normalize(code) {
         let hash = recovery_codes::hash(state, &recovery);
-        return Ok(store::use_recovery_code(conn, &user.id, &hash, state.clock.now()).await?);
+        return Ok(store::use_recovery_code(&mut *conn, &user.id, &hash, state.clock.now()).await?);
     }
     check_totp(conn, state, user, &row, code).await
 }

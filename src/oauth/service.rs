@@ -505,7 +505,7 @@ async fn link(
         email: profile.email.as_deref(),
         now,
     };
-    let id = store::insert(conn, &identity).await?;
+    let id = store::insert(&mut *conn, &identity).await?;
     let event = AuditEvent::by_user(audit::Event::IdentityLinked, user_id, client)
         .detail(serde_json::json!({"provider": channel.id, "identity_id": id, "via": via}));
     audit::record(&mut *conn, now, event).await?;
@@ -534,7 +534,7 @@ async fn claim_unverified(
     client: &ClientInfo,
 ) -> Result<(), Failure> {
     let now = state.clock.now();
-    store::claim_unverified_account(conn, &user.id, now).await?;
+    store::claim_unverified_account(&mut *conn, &user.id, now).await?;
     let event = AuditEvent::by_user(audit::Event::UserEmailVerified, &user.id, client)
         .detail(serde_json::json!({"provider": channel.id, "password_removed": user.password_hash.is_some()}));
     audit::record(&mut *conn, now, event).await?;
@@ -587,8 +587,7 @@ impl From<Identity> for IdentityView {
 }
 
 pub async fn identities(state: &AppState, user: &User) -> Result<Vec<IdentityView>, ApiError> {
-    let mut conn = state.db.pool().acquire().await?;
-    Ok(store::list_for_user(&mut conn, &user.id)
+    Ok(store::list_for_user(&state.db, &user.id)
         .await?
         .into_iter()
         .map(IdentityView::from)
@@ -597,7 +596,7 @@ pub async fn identities(state: &AppState, user: &User) -> Result<Vec<IdentityVie
 
 /// Remove every identity of the user, in the caller's transaction; how many went.
 pub async fn unlink_all(conn: &mut crate::db::Conn, user_id: &str) -> Result<u64, ApiError> {
-    Ok(store::delete_all_for_user(conn, user_id).await?)
+    Ok(store::delete_all_for_user(&mut *conn, user_id).await?)
 }
 
 /// Unlink one of the caller's identities, unless the account would be left with no way to sign

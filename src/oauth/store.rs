@@ -1,6 +1,6 @@
 //! SQL of the `identities` table (and the two user columns a provider sign-in may set).
 
-use crate::db::{Backend, Conn, Db};
+use crate::db::{Backend, Exec, StoreFuture};
 
 /// A user's identity at a provider.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -22,109 +22,151 @@ pub struct NewIdentity<'a> {
 }
 
 /// Insert an identity; a subject already linked surfaces as a unique violation for the caller.
-pub async fn insert(conn: &mut Conn, i: &NewIdentity<'_>) -> Result<String, sqlx::Error> {
-    let id = uuid::Uuid::now_v7().to_string();
-    sqlx::query(
-        "INSERT INTO identities (id, user_id, provider, subject, email, created_at) \
+pub fn insert<'c>(ex: impl Exec<'c> + 'c, i: &'c NewIdentity<'c>) -> StoreFuture<'c, String> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let id = uuid::Uuid::now_v7().to_string();
+        sqlx::query(
+            "INSERT INTO identities (id, user_id, provider, subject, email, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&id)
-    .bind(i.user_id)
-    .bind(i.provider)
-    .bind(i.subject)
-    .bind(i.email)
-    .bind(i.now)
-    .execute(conn)
-    .await?;
-    Ok(id)
+        )
+        .bind(&id)
+        .bind(i.user_id)
+        .bind(i.provider)
+        .bind(i.subject)
+        .bind(i.email)
+        .bind(i.now)
+        .execute(&mut *conn)
+        .await?;
+        Ok(id)
+    })
 }
 
-pub async fn find(db: &Db, provider: &str, subject: &str) -> Result<Option<Identity>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM identities WHERE provider = $1 AND subject = $2")
-        .bind(provider)
-        .bind(subject)
-        .fetch_optional(db.pool())
-        .await
+pub fn find<'c>(
+    ex: impl Exec<'c> + 'c,
+    provider: &'c str,
+    subject: &'c str,
+) -> StoreFuture<'c, Option<Identity>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query_as("SELECT * FROM identities WHERE provider = $1 AND subject = $2")
+            .bind(provider)
+            .bind(subject)
+            .fetch_optional(&mut *conn)
+            .await
+    })
 }
 
 /// Keep the address the provider reports now (shown in the identity list).
-pub async fn set_email(db: &Db, id: &str, email: Option<&str>) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE identities SET email = $1 WHERE id = $2")
-        .bind(email)
-        .bind(id)
-        .execute(db.pool())
-        .await
-        .map(|_| ())
+pub fn set_email<'c>(
+    ex: impl Exec<'c> + 'c,
+    id: &'c str,
+    email: Option<&'c str>,
+) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query("UPDATE identities SET email = $1 WHERE id = $2")
+            .bind(email)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+    })
 }
 
-pub async fn list_for_user(conn: &mut Conn, user_id: &str) -> Result<Vec<Identity>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM identities WHERE user_id = $1 ORDER BY created_at, id")
-        .bind(user_id)
-        .fetch_all(conn)
-        .await
+pub fn list_for_user<'c>(
+    ex: impl Exec<'c> + 'c,
+    user_id: &'c str,
+) -> StoreFuture<'c, Vec<Identity>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query_as("SELECT * FROM identities WHERE user_id = $1 ORDER BY created_at, id")
+            .bind(user_id)
+            .fetch_all(&mut *conn)
+            .await
+    })
 }
 
 /// Delete one of the user's identities; false when it is not theirs or does not exist.
-pub async fn delete(conn: &mut Conn, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM identities WHERE id = $1 AND user_id = $2")
-        .bind(id)
-        .bind(user_id)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() > 0)
+pub fn delete<'c>(ex: impl Exec<'c> + 'c, user_id: &'c str, id: &'c str) -> StoreFuture<'c, bool> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let done = sqlx::query("DELETE FROM identities WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    })
 }
 
 /// Delete every identity of the user; how many went.
-pub async fn delete_all_for_user(conn: &mut Conn, user_id: &str) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM identities WHERE user_id = $1")
-        .bind(user_id)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected())
+pub fn delete_all_for_user<'c>(ex: impl Exec<'c> + 'c, user_id: &'c str) -> StoreFuture<'c, u64> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let done = sqlx::query("DELETE FROM identities WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(done.rows_affected())
+    })
 }
 
 /// The user's password hash, read under a row lock so that two concurrent unlinks cannot both
 /// see "another way to sign in remains" (SQLite's `BEGIN IMMEDIATE` already serialises writers).
-pub async fn lock_user_password(
-    conn: &mut Conn,
+pub fn lock_user_password<'c>(
+    ex: impl Exec<'c> + 'c,
     backend: Backend,
-    user_id: &str,
-) -> Result<Option<Option<String>>, sqlx::Error> {
-    let sql = match backend {
-        Backend::Postgres => "SELECT password_hash FROM users WHERE id = $1 FOR UPDATE",
-        Backend::Sqlite => "SELECT password_hash FROM users WHERE id = $1",
-    };
-    sqlx::query_scalar(sql)
-        .bind(user_id)
-        .fetch_optional(conn)
-        .await
+    user_id: &'c str,
+) -> StoreFuture<'c, Option<Option<String>>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let sql = match backend {
+            Backend::Postgres => "SELECT password_hash FROM users WHERE id = $1 FOR UPDATE",
+            Backend::Sqlite => "SELECT password_hash FROM users WHERE id = $1",
+        };
+        sqlx::query_scalar(sql)
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await
+    })
 }
 
 /// A provider proved the address of an account whose email nobody had verified: the address is
 /// now verified and the password that someone set without proving it is dropped (account
 /// pre-hijacking defence).
-pub async fn claim_unverified_account(
-    conn: &mut Conn,
-    user_id: &str,
+pub fn claim_unverified_account<'c>(
+    ex: impl Exec<'c> + 'c,
+    user_id: &'c str,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE users SET email_verified = 1, password_hash = NULL, updated_at = $1 \
+) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query(
+            "UPDATE users SET email_verified = 1, password_hash = NULL, updated_at = $1 \
          WHERE id = $2 AND email_verified = 0",
-    )
-    .bind(now)
-    .bind(user_id)
-    .execute(conn)
-    .await
-    .map(|_| ())
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+    })
 }
 
 /// The provider's picture as the avatar of a new account.
-pub async fn set_avatar(conn: &mut Conn, user_id: &str, avatar: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET avatar = $1 WHERE id = $2 AND avatar IS NULL")
-        .bind(avatar)
-        .bind(user_id)
-        .execute(conn)
-        .await
-        .map(|_| ())
+pub fn set_avatar<'c>(
+    ex: impl Exec<'c> + 'c,
+    user_id: &'c str,
+    avatar: &'c str,
+) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query("UPDATE users SET avatar = $1 WHERE id = $2 AND avatar IS NULL")
+            .bind(avatar)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+    })
 }

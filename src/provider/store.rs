@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use crate::db::{Conn, Db, flag, is_set};
+use crate::db::{Exec, StoreFuture, flag, is_set};
 
 #[derive(Clone)]
 pub struct ClientRow {
@@ -60,8 +60,10 @@ fn client_from(row: &sqlx::any::AnyRow) -> Result<ClientRow, sqlx::Error> {
     })
 }
 
-pub async fn insert_client(conn: &mut Conn, c: &ClientRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
+pub fn insert_client<'c>(ex: impl Exec<'c> + 'c, c: &'c ClientRow) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query(
         "INSERT INTO oauth_clients (id, client_id, secret_hash, name, client_type, redirect_uris, \
          post_logout_redirect_uris, first_party, allowed_scopes, id_token_signed_response_alg, \
          created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -78,108 +80,129 @@ pub async fn insert_client(conn: &mut Conn, c: &ClientRow) -> Result<(), sqlx::E
     .bind(&c.id_token_signed_response_alg)
     .bind(c.created_at)
     .bind(c.updated_at)
-    .execute(conn)
+    .execute(&mut *conn)
     .await
     .map(|_| ())
+    })
 }
 
-pub async fn update_client(conn: &mut Conn, c: &ClientRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE oauth_clients SET secret_hash = $2, name = $3, client_type = $4, \
+pub fn update_client<'c>(ex: impl Exec<'c> + 'c, c: &'c ClientRow) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query(
+            "UPDATE oauth_clients SET secret_hash = $2, name = $3, client_type = $4, \
          redirect_uris = $5, post_logout_redirect_uris = $6, first_party = $7, \
          allowed_scopes = $8, id_token_signed_response_alg = $9, updated_at = $10 WHERE id = $1",
-    )
-    .bind(&c.id)
-    .bind(&c.secret_hash)
-    .bind(&c.name)
-    .bind(&c.client_type)
-    .bind(json(&c.redirect_uris))
-    .bind(json(&c.post_logout_redirect_uris))
-    .bind(flag(c.first_party))
-    .bind(json(&c.allowed_scopes))
-    .bind(&c.id_token_signed_response_alg)
-    .bind(c.updated_at)
-    .execute(conn)
-    .await
-    .map(|_| ())
+        )
+        .bind(&c.id)
+        .bind(&c.secret_hash)
+        .bind(&c.name)
+        .bind(&c.client_type)
+        .bind(json(&c.redirect_uris))
+        .bind(json(&c.post_logout_redirect_uris))
+        .bind(flag(c.first_party))
+        .bind(json(&c.allowed_scopes))
+        .bind(&c.id_token_signed_response_alg)
+        .bind(c.updated_at)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+    })
 }
 
-pub async fn delete_client(conn: &mut Conn, id: &str) -> Result<bool, sqlx::Error> {
-    // Consents and refresh tokens go with the client (ON DELETE CASCADE).
-    let done = sqlx::query("DELETE FROM oauth_clients WHERE id = $1")
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() > 0)
+pub fn delete_client<'c>(ex: impl Exec<'c> + 'c, id: &'c str) -> StoreFuture<'c, bool> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        // Consents and refresh tokens go with the client (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM oauth_clients WHERE id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    })
 }
 
-pub async fn client_by_id(db: &Db, id: &str) -> Result<Option<ClientRow>, sqlx::Error> {
-    sqlx::query("SELECT * FROM oauth_clients WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?
-        .as_ref()
-        .map(client_from)
-        .transpose()
+pub fn client_by_id<'c>(ex: impl Exec<'c> + 'c, id: &'c str) -> StoreFuture<'c, Option<ClientRow>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query("SELECT * FROM oauth_clients WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .as_ref()
+            .map(client_from)
+            .transpose()
+    })
 }
 
-pub async fn client_by_client_id(
-    db: &Db,
-    client_id: &str,
-) -> Result<Option<ClientRow>, sqlx::Error> {
-    if client_id.is_empty() || client_id.len() > 128 {
-        return Ok(None);
-    }
-    sqlx::query("SELECT * FROM oauth_clients WHERE client_id = $1")
-        .bind(client_id)
-        .fetch_optional(db.pool())
-        .await?
-        .as_ref()
-        .map(client_from)
-        .transpose()
+pub fn client_by_client_id<'c>(
+    ex: impl Exec<'c> + 'c,
+    client_id: &'c str,
+) -> StoreFuture<'c, Option<ClientRow>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        if client_id.is_empty() || client_id.len() > 128 {
+            return Ok(None);
+        }
+        sqlx::query("SELECT * FROM oauth_clients WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .as_ref()
+            .map(client_from)
+            .transpose()
+    })
 }
 
-pub async fn list_clients(
-    db: &Db,
+pub fn list_clients<'c>(
+    ex: impl Exec<'c> + 'c,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<ClientRow>, i64), sqlx::Error> {
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM oauth_clients")
-        .fetch_one(db.pool())
-        .await?;
-    let rows =
-        sqlx::query("SELECT * FROM oauth_clients ORDER BY created_at, id LIMIT $1 OFFSET $2")
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(db.pool())
+) -> StoreFuture<'c, (Vec<ClientRow>, i64)> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM oauth_clients")
+            .fetch_one(&mut *conn)
             .await?;
-    let clients = rows.iter().map(client_from).collect::<Result<_, _>>()?;
-    Ok((clients, total))
+        let rows =
+            sqlx::query("SELECT * FROM oauth_clients ORDER BY created_at, id LIMIT $1 OFFSET $2")
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&mut *conn)
+                .await?;
+        let clients = rows.iter().map(client_from).collect::<Result<_, _>>()?;
+        Ok((clients, total))
+    })
 }
 
 // --- consent -----------------------------------------------------------------------------------
 
 /// The scopes among `scopes` the user has already granted to the client.
-pub async fn granted_scopes(
-    db: &Db,
-    user_id: &str,
-    client: &str,
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT scope FROM oauth_consents WHERE user_id = $1 AND client_id = $2")
-        .bind(user_id)
-        .bind(client)
-        .fetch_all(db.pool())
-        .await
+pub fn granted_scopes<'c>(
+    ex: impl Exec<'c> + 'c,
+    user_id: &'c str,
+    client: &'c str,
+) -> StoreFuture<'c, Vec<String>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query_scalar("SELECT scope FROM oauth_consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client)
+            .fetch_all(&mut *conn)
+            .await
+    })
 }
 
-pub async fn grant(
-    conn: &mut Conn,
-    user_id: &str,
-    client: &str,
-    scope: &str,
+pub fn grant<'c>(
+    ex: impl Exec<'c> + 'c,
+    user_id: &'c str,
+    client: &'c str,
+    scope: &'c str,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query(
         "INSERT INTO oauth_consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (user_id, client_id, scope) DO NOTHING",
     )
@@ -187,9 +210,10 @@ pub async fn grant(
     .bind(client)
     .bind(scope)
     .bind(now)
-    .execute(conn)
+    .execute(&mut *conn)
     .await
     .map(|_| ())
+    })
 }
 
 // --- refresh tokens ----------------------------------------------------------------------------
@@ -221,120 +245,148 @@ pub struct NewRefresh<'a> {
     pub expires_at: i64,
 }
 
-pub async fn insert_refresh(conn: &mut Conn, r: NewRefresh<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO oauth_refresh_tokens (id, token_hash, family_id, client_id, user_id, \
+pub fn insert_refresh<'c>(ex: impl Exec<'c> + 'c, r: NewRefresh<'c>) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query(
+            "INSERT INTO oauth_refresh_tokens (id, token_hash, family_id, client_id, user_id, \
          session_id, scope, auth_time, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(uuid::Uuid::now_v7().to_string())
-    .bind(r.token_hash)
-    .bind(r.family_id)
-    .bind(r.client_id)
-    .bind(r.user_id)
-    .bind(r.session_id)
-    .bind(r.scope)
-    .bind(r.auth_time)
-    .bind(r.now)
-    .bind(r.expires_at)
-    .execute(conn)
-    .await
-    .map(|_| ())
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(r.token_hash)
+        .bind(r.family_id)
+        .bind(r.client_id)
+        .bind(r.user_id)
+        .bind(r.session_id)
+        .bind(r.scope)
+        .bind(r.auth_time)
+        .bind(r.now)
+        .bind(r.expires_at)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+    })
 }
 
-pub async fn refresh_by_hash(db: &Db, hash: &str) -> Result<Option<RefreshRow>, sqlx::Error> {
-    let row = sqlx::query("SELECT * FROM oauth_refresh_tokens WHERE token_hash = $1")
-        .bind(hash)
-        .fetch_optional(db.pool())
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    Ok(Some(RefreshRow {
-        id: row.try_get("id")?,
-        family_id: row.try_get("family_id")?,
-        client_id: row.try_get("client_id")?,
-        user_id: row.try_get("user_id")?,
-        session_id: row.try_get("session_id")?,
-        scope: row.try_get("scope")?,
-        auth_time: row.try_get("auth_time")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        used_at: row.try_get("used_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    }))
+pub fn refresh_by_hash<'c>(
+    ex: impl Exec<'c> + 'c,
+    hash: &'c str,
+) -> StoreFuture<'c, Option<RefreshRow>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let row = sqlx::query("SELECT * FROM oauth_refresh_tokens WHERE token_hash = $1")
+            .bind(hash)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(RefreshRow {
+            id: row.try_get("id")?,
+            family_id: row.try_get("family_id")?,
+            client_id: row.try_get("client_id")?,
+            user_id: row.try_get("user_id")?,
+            session_id: row.try_get("session_id")?,
+            scope: row.try_get("scope")?,
+            auth_time: row.try_get("auth_time")?,
+            created_at: row.try_get("created_at")?,
+            expires_at: row.try_get("expires_at")?,
+            used_at: row.try_get("used_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+        }))
+    })
 }
 
 /// Mark a refresh token used; false when another request used or revoked it first.
-pub async fn claim_refresh(conn: &mut Conn, id: &str, now: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE oauth_refresh_tokens SET used_at = $2 \
+pub fn claim_refresh<'c>(ex: impl Exec<'c> + 'c, id: &'c str, now: i64) -> StoreFuture<'c, bool> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let done = sqlx::query(
+            "UPDATE oauth_refresh_tokens SET used_at = $2 \
          WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL",
-    )
-    .bind(id)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    })
 }
 
-pub async fn revoke_family(conn: &mut Conn, family_id: &str, now: i64) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
+pub fn revoke_family<'c>(
+    ex: impl Exec<'c> + 'c,
+    family_id: &'c str,
+    now: i64,
+) -> StoreFuture<'c, u64> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let done = sqlx::query(
         "UPDATE oauth_refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
     )
     .bind(family_id)
     .bind(now)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected())
+        Ok(done.rows_affected())
+    })
 }
 
 /// Is the gatehouse session behind a token still there (not revoked, not expired), and its
 /// user still enabled?
-pub async fn session_alive(
-    db: &Db,
-    session_id: &str,
-    user_id: &str,
+pub fn session_alive<'c>(
+    ex: impl Exec<'c> + 'c,
+    session_id: &'c str,
+    user_id: &'c str,
     now: i64,
-) -> Result<bool, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM sessions s JOIN users u ON u.id = s.user_id \
+) -> StoreFuture<'c, bool> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions s JOIN users u ON u.id = s.user_id \
          WHERE s.id = $1 AND s.user_id = $2 AND s.expires_at > $3 AND u.is_active = 1",
-    )
-    .bind(session_id)
-    .bind(user_id)
-    .bind(now)
-    .fetch_one(db.pool())
-    .await?;
-    Ok(n > 0)
+        )
+        .bind(session_id)
+        .bind(user_id)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(n > 0)
+    })
 }
 
 /// How the session was proven and when: `(amr as stored, a JSON list; created_at)`.
-pub async fn session_origin(
-    db: &Db,
-    session_id: &str,
-) -> Result<Option<(String, i64)>, sqlx::Error> {
-    let row = sqlx::query("SELECT amr, created_at FROM sessions WHERE id = $1")
-        .bind(session_id)
-        .fetch_optional(db.pool())
-        .await?;
-    row.map(|r| Ok((r.try_get("amr")?, r.try_get("created_at")?)))
-        .transpose()
+pub fn session_origin<'c>(
+    ex: impl Exec<'c> + 'c,
+    session_id: &'c str,
+) -> StoreFuture<'c, Option<(String, i64)>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let row = sqlx::query("SELECT amr, created_at FROM sessions WHERE id = $1")
+            .bind(session_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        row.map(|r| Ok((r.try_get("amr")?, r.try_get("created_at")?)))
+            .transpose()
+    })
 }
 
 /// The user's teams as `tenant_id:role`.
-pub async fn groups(db: &Db, user_id: &str) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query(
+pub fn groups<'c>(ex: impl Exec<'c> + 'c, user_id: &'c str) -> StoreFuture<'c, Vec<String>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let rows = sqlx::query(
         "SELECT tenant_id, role FROM tenant_members WHERE user_id = $1 ORDER BY joined_at, tenant_id",
     )
     .bind(user_id)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(format!(
-                "{}:{}",
-                r.try_get::<String, _>("tenant_id")?,
-                r.try_get::<String, _>("role")?
-            ))
-        })
-        .collect()
+        rows.iter()
+            .map(|r| {
+                Ok(format!(
+                    "{}:{}",
+                    r.try_get::<String, _>("tenant_id")?,
+                    r.try_get::<String, _>("role")?
+                ))
+            })
+            .collect()
+    })
 }

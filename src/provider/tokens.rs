@@ -245,14 +245,8 @@ async fn issue_for_user(
     let refresh_token = if grant.scope.iter().any(|s| s == "offline_access") {
         let token = new_token(REFRESH_PREFIX);
         let family = family.map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_string);
-        let mut conn = state
-            .db
-            .pool()
-            .acquire()
-            .await
-            .map_err(OAuthError::internal)?;
         store::insert_refresh(
-            &mut conn,
+            &state.db,
             NewRefresh {
                 token_hash: &sha256_hex(&token),
                 family_id: &family,
@@ -415,13 +409,7 @@ pub async fn refresh(
     match issue_for_user(state, client, &grant, Some(&row.family_id)).await {
         Err(e) if e.error == "invalid_grant" => {
             // The session ended or the user was disabled: nothing of this family stays usable.
-            let mut conn = state
-                .db
-                .pool()
-                .acquire()
-                .await
-                .map_err(OAuthError::internal)?;
-            store::revoke_family(&mut conn, &row.family_id, now)
+            store::revoke_family(&state.db, &row.family_id, now)
                 .await
                 .map_err(OAuthError::internal)?;
             Err(invalid())
@@ -622,13 +610,7 @@ pub async fn revoke(state: &AppState, client: &ClientRow, token: &str) -> Result
             .map_err(OAuthError::internal)?
             && row.client_id == client.id
         {
-            let mut conn = state
-                .db
-                .pool()
-                .acquire()
-                .await
-                .map_err(OAuthError::internal)?;
-            store::revoke_family(&mut conn, &row.family_id, now)
+            store::revoke_family(&state.db, &row.family_id, now)
                 .await
                 .map_err(OAuthError::internal)?;
         }

@@ -41,7 +41,7 @@ pub async fn queue_verification(
     let (code, token) = (codes::new_code(), new_token(""));
     let now = state.clock.now();
     store::insert(
-        conn,
+        &mut *conn,
         user_id,
         &codes::mac(state, CODE_PURPOSE, &code),
         &sha256_hex(&token),

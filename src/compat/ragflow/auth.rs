@@ -70,8 +70,7 @@ pub async fn token_for(p: &Profile, session: &NewSession) -> Result<String, ApiE
         .seal(&session.token)
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("sealing a session token failed")))?;
     let now = p.app.clock.now();
-    let mut conn = p.app.db.pool().acquire().await?;
-    store::insert_handle(&mut conn, &sha256_hex(&handle), &session.id, &sealed, now).await?;
+    store::insert_handle(&p.app.db, &sha256_hex(&handle), &session.id, &sealed, now).await?;
     Ok(p.keys.sign(&handle, now))
 }
 

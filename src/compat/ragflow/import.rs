@@ -572,7 +572,7 @@ async fn user(
         return Ok(Outcome::Failed);
     };
     let conn = sink.conn().await?;
-    if let Some(existing) = accounts::id_by_email(conn, &email.normalized).await? {
+    if let Some(existing) = accounts::id_by_email(&mut *conn, &email.normalized).await? {
         // Present from an earlier run under the same id: still the member of its teams.
         if existing == id {
             known.users.insert(id, (email.display, email.normalized));
@@ -626,7 +626,7 @@ async fn user(
         color_schema: color_schema(row.get(6)),
         is_active: active,
     };
-    if !accounts::insert_imported(conn, imported).await? {
+    if !accounts::insert_imported(&mut *conn, imported).await? {
         // The id is taken by another address (changed since an earlier run).
         progress.warn("user", raw_id, "the id exists with another email");
         return Ok(Outcome::Skipped);
@@ -933,7 +933,15 @@ async fn api_token(
         .map(str::trim)
         .filter(|b| !b.is_empty())
         .map_or_else(|| new_token("").chars().take(32).collect(), str::to_string);
-    store::insert_api_token_on(conn, &key_id, &sha256_hex(token), &sealed, &beta, created).await?;
+    store::insert_api_token(
+        &mut *conn,
+        &key_id,
+        &sha256_hex(token),
+        &sealed,
+        &beta,
+        created,
+    )
+    .await?;
     Ok(Outcome::Imported)
 }
 

@@ -251,9 +251,8 @@ fn unique_name(instances: &[Instance], name: &str) -> String {
 
 /// The caller's personal tenant (RAGFlow's tenant whose id is the user's).
 async fn own_tenant(p: &Profile, auth: &Authenticated) -> Result<Option<String>, ApiError> {
-    let mut conn = p.app.db.pool().acquire().await?;
     Ok(
-        crate::tenants::store::personal_tenant(&mut conn, &auth.user.id)
+        crate::tenants::store::personal_tenant(&p.app.db, &auth.user.id)
             .await?
             .filter(|t| auth.may_use_tenant(t)),
     )
@@ -577,11 +576,9 @@ pub async fn list(
         }
         _ => own,
     };
-    let mut conn = p.app.db.pool().acquire().await?;
-    let tenant_name = crate::tenants::store::name_of(&mut conn, &tenant)
+    let tenant_name = crate::tenants::store::name_of(&p.app.db, &tenant)
         .await?
         .unwrap_or_default();
-    drop(conn);
     let all = providers_of(&settings(&p, &tenant).await.map_err(fault)?);
     let mut rows = Vec::new();
     for (provider_name, provider) in &all {
@@ -648,8 +645,7 @@ pub async fn tenant_info(State(p): State<Profile>, RagUser(auth): RagUser) -> Wi
         .and_then(|t| t.ok_or(ApiError::NotFound))
         .map_err(&fault)?;
     let s = settings(&p, &tenant).await.map_err(&fault)?;
-    let mut conn = p.app.db.pool().acquire().await?;
-    let name = crate::tenants::store::name_of(&mut conn, &tenant)
+    let name = crate::tenants::store::name_of(&p.app.db, &tenant)
         .await?
         .unwrap_or_default();
     let mut data = json!({"tenant_id": rag_id(&tenant), "name": name, "role": "owner",
