@@ -339,17 +339,31 @@ pub fn session_alive<'c>(
     now: i64,
 ) -> StoreFuture<'c, bool> {
     Box::pin(async move {
+        Ok(live_session_amr(ex, session_id, user_id, now)
+            .await?
+            .is_some())
+    })
+}
+
+/// How a live session (see [`session_alive`]) was proven: its `amr` as stored, a JSON list;
+/// `None` when the session has ended or its user is disabled. One query for both answers.
+pub fn live_session_amr<'c>(
+    ex: impl Exec<'c> + 'c,
+    session_id: &'c str,
+    user_id: &'c str,
+    now: i64,
+) -> StoreFuture<'c, Option<String>> {
+    Box::pin(async move {
         let mut conn = ex.acquire().await?;
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.id = $1 AND s.user_id = $2 AND s.expires_at > $3 AND u.is_active = 1",
+        sqlx::query_scalar(
+            "SELECT s.amr FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id = $1 AND s.user_id = $2 AND s.expires_at > $3 AND u.is_active = 1",
         )
         .bind(session_id)
         .bind(user_id)
         .bind(now)
-        .fetch_one(&mut *conn)
-        .await?;
-        Ok(n > 0)
+        .fetch_optional(&mut *conn)
+        .await
     })
 }
 

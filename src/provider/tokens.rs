@@ -188,22 +188,17 @@ async fn issue_for_user(
     family: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = state.clock.now();
-    let alive = store::session_alive(&state.db, &grant.session_id, &grant.user_id, now)
+    let live = store::live_session_amr(&state.db, &grant.session_id, &grant.user_id, now)
         .await
         .map_err(OAuthError::internal)?;
-    let user = match load_user(state, &grant.user_id).await? {
-        Some(u) if alive && u.is_active => u,
+    let (user, session_amr) = match (live, load_user(state, &grant.user_id).await?) {
+        (Some(amr), Some(u)) if u.is_active => (u, amr),
         _ => {
             return Err(OAuthError::invalid_grant(
                 "the sign-in behind this grant has ended",
             ));
         }
     };
-    let session_amr = store::session_origin(&state.db, &grant.session_id)
-        .await
-        .map_err(OAuthError::internal)?
-        .map(|(m, _)| m)
-        .unwrap_or_default();
     let (amr, acr) = authentication_context(&session_amr);
     let ttl = state.config.oidc_provider.access_token_ttl.secs();
     let scope = grant.scope.join(" ");
