@@ -89,6 +89,14 @@ impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for User {
     }
 }
 
+/// The same from a typed PostgreSQL row (the session check's coalesced read,
+/// [`crate::db::PgReads`]), which selects [`user_columns!`].
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for User {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        <UserRow as sqlx::FromRow<_>>::from_row(row).map(User::from)
+    }
+}
+
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("User")
@@ -98,13 +106,17 @@ impl std::fmt::Debug for User {
     }
 }
 
-/// A user's columns (of `users u`) in the order [`User::from_sqlite_row`] reads them.
+/// A user's columns (of `users u`) in the order [`User::from_sqlite_row`] reads them. The flags
+/// are `INTEGER` (32 bits on PostgreSQL); they are read as 64-bit like every other number, which
+/// only the `Any` driver would do by itself.
 #[macro_export]
 macro_rules! user_columns {
     () => {
-        "u.id, u.email, u.email_normalized, u.email_verified, u.password_hash, u.nickname, \
-         u.avatar, u.language, u.color_schema, u.timezone, u.preferences, u.is_superuser, \
-         u.is_active, u.login_channel, u.created_at, u.updated_at, u.last_login_at, u.username"
+        "u.id, u.email, u.email_normalized, CAST(u.email_verified AS BIGINT) AS email_verified, \
+         u.password_hash, u.nickname, u.avatar, u.language, u.color_schema, u.timezone, \
+         u.preferences, CAST(u.is_superuser AS BIGINT) AS is_superuser, \
+         CAST(u.is_active AS BIGINT) AS is_active, u.login_channel, u.created_at, u.updated_at, \
+         u.last_login_at, u.username"
     };
 }
 

@@ -3,6 +3,7 @@
 //! Every statement is written once with `$N` placeholders, which both backends accept; the few
 //! statements that differ are chosen with [`Db::backend`]. See docs/decisions/0001-one-sql-for-two-backends.md.
 
+mod pg_reads;
 mod sqlite_reads;
 
 use std::str::FromStr;
@@ -13,6 +14,7 @@ use futures_util::future::BoxFuture;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, ConnectOptions, Transaction};
 
+pub use pg_reads::PgReads;
 pub use sqlite_reads::SqliteReads;
 
 pub type Tx = Transaction<'static, Any>;
@@ -67,6 +69,7 @@ pub struct Db {
     pool: AnyPool,
     backend: Backend,
     sqlite_reads: Option<Arc<SqliteReads>>,
+    pg_reads: Option<Arc<PgReads>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -119,14 +122,26 @@ impl Db {
                 one_line(&e)
             )
         })?;
-        let sqlite_reads = match backend {
-            Backend::Sqlite => SqliteReads::for_url(url).map(Arc::new),
-            Backend::Postgres => None,
+        let (sqlite_reads, pg_reads) = match backend {
+            Backend::Sqlite => {
+                let reads = SqliteReads::for_url(url).map(Arc::new);
+                if let Some(reads) = &reads {
+                    tokio::spawn(SqliteReads::renew_held_transaction(Arc::downgrade(reads)));
+                }
+                (reads, None)
+            }
+            Backend::Postgres => {
+                let reads = PgReads::for_url(url).map_err(|e| {
+                    anyhow::anyhow!("invalid database_url {shown}: {}", one_line(&e))
+                })?;
+                (None, Some(Arc::new(reads)))
+            }
         };
         Ok(Self {
             pool,
             backend,
             sqlite_reads,
+            pg_reads,
         })
     }
 
@@ -141,6 +156,11 @@ impl Db {
     /// Same-thread reads of a SQLite file, for the per-request session lookup only.
     pub fn sqlite_reads(&self) -> Option<&SqliteReads> {
         self.sqlite_reads.as_deref()
+    }
+
+    /// Coalesced reads of PostgreSQL, for the per-request session lookup only.
+    pub fn pg_reads(&self) -> Option<&PgReads> {
+        self.pg_reads.as_deref()
     }
 
     /// Apply pending migrations of this backend's tree.
@@ -170,6 +190,12 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        if let Some(reads) = &self.sqlite_reads {
+            reads.close();
+        }
+        if let Some(reads) = &self.pg_reads {
+            reads.close().await;
+        }
         self.pool.close().await;
     }
 }

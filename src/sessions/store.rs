@@ -1,6 +1,7 @@
 //! SQL of the `sessions` table.
 
-use sqlx::Row;
+use sqlx::FromRow;
+use sqlx::postgres::PgRow;
 
 use crate::accounts::User;
 use crate::db::{Conn, Db};
@@ -62,17 +63,66 @@ pub struct SessionRow {
     pub amr: String,
 }
 
+/// The session's columns of the session check, before its user's.
+macro_rules! session_check_columns {
+    () => {
+        "s.id AS s_id, s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
+         s.expires_at AS s_expires_at, s.amr AS s_amr, "
+    };
+}
+
 /// The session check's one statement: the session with this token hash and its user.
 /// The session's columns come first (read by position on SQLite), then the user's.
 const SESSION_AND_USER: &str = concat!(
-    "SELECT s.id AS s_id, s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
-     s.expires_at AS s_expires_at, s.amr AS s_amr, ",
+    "SELECT ",
+    session_check_columns!(),
     crate::user_columns!(),
     " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
 );
 
-/// The session with this token hash and its user, in one round trip (on SQLite, on the
-/// calling thread: this runs for every authenticated request).
+/// The same for the token hashes of every request waiting at once, on PostgreSQL
+/// ([`crate::db::PgReads`]): the token hash comes first, to give each request its row.
+const SESSIONS_AND_USERS: &str = concat!(
+    "SELECT s.token_hash, ",
+    session_check_columns!(),
+    crate::user_columns!(),
+    " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ANY($1)"
+);
+
+/// A row of [`SESSION_AND_USER`] read by name (PostgreSQL, and an in-memory SQLite database).
+#[derive(sqlx::FromRow)]
+struct SessionAndUser {
+    s_id: String,
+    s_created_at: i64,
+    s_last_seen_at: i64,
+    s_expires_at: i64,
+    s_amr: String,
+    #[sqlx(flatten)]
+    user: User,
+}
+
+impl From<SessionAndUser> for (SessionRow, User) {
+    fn from(r: SessionAndUser) -> Self {
+        let session = SessionRow {
+            id: r.s_id,
+            created_at: r.s_created_at,
+            last_seen_at: r.s_last_seen_at,
+            expires_at: r.s_expires_at,
+            ip: None,
+            user_agent: None,
+            amr: r.s_amr,
+        };
+        (session, r.user)
+    }
+}
+
+fn session_and_user_from_pg(row: &PgRow) -> Result<(SessionRow, User), sqlx::Error> {
+    SessionAndUser::from_row(row).map(Into::into)
+}
+
+/// The session with this token hash and its user: on SQLite in one statement on the calling
+/// thread, on PostgreSQL in one statement shared with the other requests waiting at that
+/// moment. This runs for every authenticated request.
 pub async fn find_by_token_hash(
     db: &Db,
     token_hash: &str,
@@ -96,22 +146,20 @@ pub async fn find_by_token_hash(
                 .optional()
         });
     }
-    let row = sqlx::query(SESSION_AND_USER)
+    if let Some(reads) = db.pg_reads() {
+        return reads
+            .one_of_many(
+                SESSIONS_AND_USERS,
+                session_and_user_from_pg,
+                token_hash.to_string(),
+            )
+            .await;
+    }
+    let row: Option<SessionAndUser> = sqlx::query_as(SESSION_AND_USER)
         .bind(token_hash)
         .fetch_optional(db.pool())
         .await?;
-    let Some(row) = row else { return Ok(None) };
-    let session = SessionRow {
-        id: row.try_get("s_id")?,
-        created_at: row.try_get("s_created_at")?,
-        last_seen_at: row.try_get("s_last_seen_at")?,
-        expires_at: row.try_get("s_expires_at")?,
-        ip: None,
-        user_agent: None,
-        amr: row.try_get("s_amr")?,
-    };
-    let user = <User as sqlx::FromRow<_>>::from_row(&row)?;
-    Ok(Some((session, user)))
+    Ok(row.map(Into::into))
 }
 
 /// Record activity at most once a minute per session, whatever the request rate.

@@ -121,3 +121,58 @@ async fn the_command_line_in_another_process_ends_sessions_at_once() {
     );
     assert_ended(&app, &token, "a session of a user the CLI disabled").await;
 }
+
+/// Session checks arriving together (on PostgreSQL they share one statement) each answer for
+/// their own session: the right user for a live token, 401 for an unknown or revoked one.
+#[tokio::test]
+async fn session_checks_made_at_once_each_answer_for_their_own_session() {
+    let (app, _s) = TestApp::spawn_with(|c| c.captcha.enabled = false).await;
+    let mut users = Vec::new();
+    for n in 0..12 {
+        let email = unique_email(&format!("crowd{n}"));
+        let (token, _) = app.register(&email).await;
+        users.push((email, token));
+    }
+    let (revoked_email, revoked) = users.pop().unwrap();
+    let r = app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/auth/logout",
+            Some(&revoked),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+
+    let unknown = "ghs_0000000000000000000000000000000000000000000".to_string();
+    let mut checks = Vec::new();
+    for round in 0..4 {
+        for (email, token) in &users {
+            checks.push((Some(email.clone()), token.clone()));
+        }
+        checks.push((None, unknown.clone()));
+        if round % 2 == 0 {
+            checks.push((None, revoked.clone()));
+        }
+    }
+    let answers = futures_util::future::join_all(
+        checks
+            .iter()
+            .map(|(_, token)| app.get("/api/v1/users/me", Some(token))),
+    )
+    .await;
+    for ((expected, _), r) in checks.iter().zip(&answers) {
+        match expected {
+            Some(email) => {
+                assert_eq!(r.status, 200, "{email}: {}", r.text);
+                assert_eq!(r.body["email"], json!(email), "{}", r.text);
+            }
+            None => assert_eq!(
+                (r.status, r.code()),
+                (401, "unauthenticated"),
+                "an unknown token, or {revoked_email}'s revoked one: {}",
+                r.text
+            ),
+        }
+    }
+}
