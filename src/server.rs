@@ -238,6 +238,7 @@ pub fn spawn_memory_trim() -> tokio::task::JoinHandle<()> {
     tokio::spawn(async {
         let metrics = crate::system::metrics_handle();
         let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let _ = tokio::task::spawn_blocking(crate::system::release_startup_code).await;
         loop {
             tick.tick().await;
             metrics.run_upkeep();
