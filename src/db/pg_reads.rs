@@ -44,8 +44,12 @@ impl PgReads {
     /// first needed.
     pub fn for_url(url: &str) -> Result<Self, sqlx::Error> {
         let options = PgConnectOptions::from_str(url)?.disable_statement_logging();
+        // No ping before each statement (sqlx's default): it was a second round trip per
+        // batch, 7 % of the whole request in a profile. A connection whose statement fails is
+        // closed instead, and the next batch opens a new one.
         let pool = PgPoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(options);
         Ok(Self {
@@ -127,15 +131,11 @@ async fn answer<V: Clone>(
     let mut keys: Vec<&str> = batch.iter().map(|w| w.key.as_str()).collect();
     keys.sort_unstable();
     keys.dedup();
-    let found = sqlx::query(sql)
-        .bind(&keys)
-        .fetch_all(pool)
-        .await
-        .and_then(|rows| {
-            rows.iter()
-                .map(|row| Ok((row.try_get::<String, _>(0)?, decode(row)?)))
-                .collect::<Result<HashMap<String, V>, sqlx::Error>>()
-        });
+    let found = fetch(pool, sql, &keys).await.and_then(|rows| {
+        rows.iter()
+            .map(|row| Ok((row.try_get::<String, _>(0)?, decode(row)?)))
+            .collect::<Result<HashMap<String, V>, sqlx::Error>>()
+    });
     match found {
         Ok(found) => {
             for waiter in batch {
@@ -148,6 +148,15 @@ async fn answer<V: Clone>(
             }
         }
     }
+}
+
+async fn fetch(pool: &PgPool, sql: &'static str, keys: &[&str]) -> Result<Vec<PgRow>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let rows = sqlx::query(sql).bind(keys).fetch_all(&mut *conn).await;
+    if rows.is_err() {
+        conn.close_on_drop();
+    }
+    rows
 }
 
 /// The batch's error as each of its waiters gets it (`sqlx::Error` cannot be cloned): an
