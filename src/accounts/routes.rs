@@ -130,7 +130,8 @@ async fn logout(
 #[utoipa::path(get, path = "/users/me", tag = "accounts", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = UserView)))]
 async fn get_me(CurrentUser(auth): CurrentUser) -> Json<UserView> {
-    Json(auth.user.view())
+    // The request's own copy of the caller is gone by now, so the user moves into the view.
+    Json(std::sync::Arc::unwrap_or_clone(auth.user).into())
 }
 
 /// Change profile fields; `email` is changed through `/users/me/email`.

@@ -153,22 +153,28 @@ impl User {
     }
 
     pub fn view(&self) -> UserView {
-        UserView {
-            id: self.id.clone(),
-            email: self.email.clone(),
-            email_verified: self.email_verified,
-            nickname: self.nickname.clone(),
-            avatar: self.avatar.clone(),
-            language: self.language.clone(),
-            color_schema: self.color_schema.clone(),
-            timezone: self.timezone.clone(),
-            preferences: serde_json::from_str(&self.preferences)
+        self.clone().into()
+    }
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        Self {
+            preferences: serde_json::from_str(&user.preferences)
                 .unwrap_or_else(|_| serde_json::json!({})),
-            is_superuser: self.role.is_superuser(),
-            login_channel: self.login_channel.clone(),
-            created_at: self.created_at.rfc3339(),
-            last_login_at: self.last_login_at.map(Timestamp::rfc3339),
-            username: self.username.clone(),
+            is_superuser: user.role.is_superuser(),
+            created_at: user.created_at.rfc3339(),
+            last_login_at: user.last_login_at.map(Timestamp::rfc3339),
+            id: user.id,
+            email: user.email,
+            email_verified: user.email_verified,
+            nickname: user.nickname,
+            avatar: user.avatar,
+            language: user.language,
+            color_schema: user.color_schema,
+            timezone: user.timezone,
+            login_channel: user.login_channel,
+            username: user.username,
         }
     }
 }

@@ -33,7 +33,7 @@ impl FromRequestParts<AppState> for Admin {
             return Err(ApiError::SessionRequired);
         }
         Ok(Admin {
-            user_id: Some(auth.user.id),
+            user_id: Some(auth.user.id.clone()),
         })
     }
 }

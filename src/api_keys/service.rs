@@ -186,7 +186,7 @@ pub async fn authenticate(state: &AppState, key: &str) -> Result<Option<Authenti
         store::touch(&state.db, &row.id, now).await?;
     }
     Ok(Some(Authenticated {
-        user,
+        user: user.into(),
         credential: Credential::ApiKey(KeyScope {
             id: row.id,
             tenant_id: row.tenant_id,

@@ -42,7 +42,7 @@ pub async fn forward(
     let headers = &parts.headers;
     let peer = peer_ip(&parts);
     let user = match caller {
-        Ok(CurrentUser(auth)) => Some(auth.user),
+        Ok(CurrentUser(auth)) => Some(std::sync::Arc::unwrap_or_clone(auth.user)),
         Err(ApiError::Unauthenticated) => match access_token_user(&state, headers).await {
             Ok(found) => found,
             Err(e) => return e.into_response(),

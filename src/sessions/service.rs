@@ -18,7 +18,8 @@ use crate::tokens::{new_token, sha256_hex};
 /// Who is calling, as found from their credential.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    pub user: User,
+    /// Shared: the request keeps a copy of the caller for later extractors.
+    pub user: std::sync::Arc<User>,
     pub credential: Credential,
     /// How the session was authenticated (RFC 8176: `pwd`, `otp`, `hwk`, `fed`); empty for an
     /// API key.
@@ -169,7 +170,7 @@ pub async fn authenticate(
         store::touch(&state.db, &session.id, now).await?;
     }
     Ok(Some(Authenticated {
-        user,
+        user: user.into(),
         amr: parse_amr(&session.amr),
         credential: Credential::Session(SessionId::new(session.id)),
     }))
