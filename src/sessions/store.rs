@@ -89,7 +89,7 @@ const SESSIONS_AND_USERS: &str = concat!(
     " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ANY($1)"
 );
 
-/// A row of [`SESSION_AND_USER`] read by name (PostgreSQL, and an in-memory SQLite database).
+/// A row of [`SESSION_AND_USER`]: read by position on SQLite's same-thread path, by name elsewhere.
 #[derive(sqlx::FromRow)]
 struct SessionAndUser {
     s_id: String,
@@ -128,23 +128,22 @@ pub async fn find_by_token_hash(
     token_hash: &str,
 ) -> Result<Option<(SessionRow, User)>, sqlx::Error> {
     if let Some(reads) = db.sqlite_reads() {
-        return reads.read(|conn| {
+        let found = reads.read(|conn| {
             use rusqlite::OptionalExtension;
             conn.prepare_cached(SESSION_AND_USER)?
                 .query_row([token_hash], |row| {
-                    let session = SessionRow {
-                        id: row.get(0)?,
-                        created_at: row.get(1)?,
-                        last_seen_at: row.get(2)?,
-                        expires_at: row.get(3)?,
-                        ip: None,
-                        user_agent: None,
-                        amr: row.get(4)?,
-                    };
-                    Ok((session, User::from_sqlite_row(row, 5)?))
+                    Ok(SessionAndUser {
+                        s_id: row.get(0)?,
+                        s_created_at: row.get(1)?,
+                        s_last_seen_at: row.get(2)?,
+                        s_expires_at: row.get(3)?,
+                        s_amr: row.get(4)?,
+                        user: User::from_sqlite_row(row, 5)?,
+                    })
                 })
                 .optional()
-        });
+        })?;
+        return Ok(found.map(Into::into));
     }
     if let Some(reads) = db.pg_reads() {
         return reads
