@@ -85,8 +85,11 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ops::routes::router())
         .merge(mailbox::routes::router())
         .merge(provider::routes::router());
+    // Each route carries its whole path (`/api/v1/...` in its `utoipa::path`), not a nest:
+    // a nested router rewrites every request's URI and adds two layers of its own, which the
+    // session check paid for on every request (docs/benchmarks.md).
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", v1)
+        .merge(v1)
         .split_for_parts();
     http::openapi::add_standard_errors(&mut openapi);
     (router, openapi)

@@ -26,7 +26,13 @@ pub fn new_token(prefix: &str) -> String {
 
 /// The form in which tokens are stored: hex SHA-256.
 pub fn sha256_hex(value: &str) -> String {
-    hex::encode(Sha256::digest(value.as_bytes()))
+    // Into a buffer of the exact size, which cannot fail: `hex::encode` builds its string one
+    // `char` at a time, and every authenticated request hashes its token.
+    let mut out = [0u8; 64];
+    let _ = hex::encode_to_slice(Sha256::digest(value.as_bytes()), &mut out);
+    std::str::from_utf8(&out)
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
@@ -173,6 +179,19 @@ mod tests {
         let a = new_token("ghs_");
         assert!(a.starts_with("ghs_") && a.len() == 4 + 43);
         assert_ne!(a, new_token("ghs_"));
+    }
+
+    #[test]
+    fn stored_digests_are_lowercase_hex_sha256() {
+        // FIPS 180-2's test vectors.
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            sha256_hex(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `/auth/register`, `/auth/login`, `/auth/logout` and `/users/me…` routes.
 
-use axum::Json;
+use crate::http::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -64,7 +64,7 @@ pub fn signed_in(
 }
 
 /// Create an account (and its personal tenant) and sign in.
-#[utoipa::path(post, path = "/auth/register", tag = "accounts", request_body = RegisterInput,
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "accounts", request_body = RegisterInput,
     responses((status = 201, body = SignedIn), (status = 202, body = Status, description = "verification_sent"),
         (status = 403, description = "registration_disabled / password_login_disabled"), (status = 409, description = "email_taken"),
         (status = 422, description = "weak_password"), (status = 503, description = "busy")))]
@@ -91,7 +91,7 @@ async fn register(
 }
 
 /// Sign in with email and password.
-#[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = LoginInput,
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginInput,
     responses((status = 200, body = SignedIn, description = "signed in; or, when the account has a second factor, `{mfa_required, mfa_token, methods, expires_in}` (no session, no cookie): finish with `POST /auth/login/mfa`"), (status = 400, description = "captcha_required / invalid_captcha"),
         (status = 401, description = "invalid_credentials"),
         (status = 403, description = "account_disabled / email_unverified / password_login_disabled"),
@@ -108,7 +108,7 @@ async fn login(
 }
 
 /// Sign out: the current session is revoked and the cookie cleared.
-#[utoipa::path(post, path = "/auth/logout", tag = "accounts", security(("session" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", security(("session" = []), ("cookie" = [])),
     responses((status = 204)))]
 async fn logout(
     State(state): State<AppState>,
@@ -127,7 +127,7 @@ async fn logout(
 }
 
 /// The caller's profile.
-#[utoipa::path(get, path = "/users/me", tag = "accounts", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "accounts", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = UserView)))]
 async fn get_me(CurrentUser(auth): CurrentUser) -> Json<UserView> {
     // The request's own copy of the caller is gone by now, so the user moves into the view.
@@ -135,7 +135,7 @@ async fn get_me(CurrentUser(auth): CurrentUser) -> Json<UserView> {
 }
 
 /// Change profile fields; `email` is changed through `/users/me/email`.
-#[utoipa::path(patch, path = "/users/me", tag = "accounts", request_body = ProfilePatch,
+#[utoipa::path(patch, path = "/api/v1/users/me", tag = "accounts", request_body = ProfilePatch,
     security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = UserView)))]
 async fn update_me(
     State(state): State<AppState>,
@@ -148,7 +148,7 @@ async fn update_me(
 }
 
 /// Delete the account.
-#[utoipa::path(delete, path = "/users/me", tag = "accounts", request_body = DeleteAccount,
+#[utoipa::path(delete, path = "/api/v1/users/me", tag = "accounts", request_body = DeleteAccount,
     security(("session" = []), ("cookie" = [])),
     responses((status = 204), (status = 403, description = "invalid_credentials / password_login_disabled"), (status = 409, description = "tenant_has_members"),
         (status = 429, description = "rate_limited / account_locked"), (status = 503, description = "busy")))]
@@ -170,7 +170,7 @@ async fn delete_me(
 }
 
 /// Change the password; every other session is revoked.
-#[utoipa::path(post, path = "/users/me/password", tag = "accounts", request_body = PasswordChange,
+#[utoipa::path(post, path = "/api/v1/users/me/password", tag = "accounts", request_body = PasswordChange,
     security(("session" = []), ("cookie" = [])),
     responses((status = 204), (status = 403, description = "invalid_credentials / password_login_disabled"), (status = 422, description = "weak_password"),
         (status = 429, description = "rate_limited / account_locked"), (status = 503, description = "busy")))]
@@ -185,7 +185,7 @@ async fn change_password(
 }
 
 /// Ask to change the email address; it changes when the new address confirms.
-#[utoipa::path(post, path = "/users/me/email", tag = "accounts", request_body = EmailChangeRequest,
+#[utoipa::path(post, path = "/api/v1/users/me/email", tag = "accounts", request_body = EmailChangeRequest,
     security(("session" = []), ("cookie" = [])),
     responses((status = 202, body = Status), (status = 403, description = "invalid_credentials / password_login_disabled"), (status = 409, description = "email_taken"),
         (status = 429, description = "rate_limited / account_locked"), (status = 503, description = "busy")))]

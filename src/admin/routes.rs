@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
+use crate::http::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -56,7 +56,7 @@ fn text(q: &HashMap<String, String>, name: &str) -> Option<String> {
 }
 
 /// Search users by email or nickname.
-#[utoipa::path(get, path = "/admin/users", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin",
     params(("query" = Option<String>, Query), ("page" = Option<i64>, Query), ("per_page" = Option<i64>, Query)),
     security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = Page<AdminUserView>), (status = 403, description = "forbidden: not a superuser")))]
@@ -77,7 +77,7 @@ async fn list_users(
 }
 
 /// Create a user (email taken as verified).
-#[utoipa::path(post, path = "/admin/users", tag = "admin", request_body = CreateUser,
+#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = CreateUser,
     security(("session" = []), ("cookie" = [])),
     responses((status = 201, body = AdminUserView), (status = 403, description = "forbidden: not a superuser"), (status = 409, description = "email_taken"),
         (status = 422, description = "weak_password"), (status = 503, description = "busy")))]
@@ -92,7 +92,7 @@ async fn create_user(
     ))
 }
 
-#[utoipa::path(get, path = "/admin/users/{id}", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/admin/users/{id}", tag = "admin", params(("id" = String, Path)),
     security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = AdminUserView), (status = 403, description = "forbidden: not a superuser"), (status = 404, description = "not_found")))]
 async fn get_user(
@@ -106,7 +106,7 @@ async fn get_user(
 }
 
 /// Enable/disable, promote/demote, rename. Disabling revokes every session and API key at once.
-#[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", request_body = UpdateUser, params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/api/v1/admin/users/{id}", tag = "admin", request_body = UpdateUser, params(("id" = String, Path)),
     security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = AdminUserView), (status = 403, description = "forbidden: not a superuser, or not on yourself"),
         (status = 404, description = "not_found")))]
@@ -122,7 +122,7 @@ async fn update_user(
         .map(Json)
 }
 
-#[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/admin/users/{id}", tag = "admin", params(("id" = String, Path)),
     security(("session" = []), ("cookie" = [])),
     responses((status = 204), (status = 403, description = "forbidden: not a superuser, or not on yourself"),
         (status = 404, description = "not_found"), (status = 409, description = "tenant_has_members")))]
@@ -137,7 +137,7 @@ async fn delete_user(
 }
 
 /// Lift the user's sign-in and recovery locks, including the one of `max_consecutive_failures`.
-#[utoipa::path(post, path = "/admin/users/{id}/unlock", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/unlock", tag = "admin", params(("id" = String, Path)),
     security(("session" = []), ("cookie" = [])),
     responses((status = 204), (status = 403, description = "forbidden: not a superuser"), (status = 404, description = "not_found")))]
 async fn unlock(
@@ -151,7 +151,7 @@ async fn unlock(
 }
 
 /// Mail the user a password reset code and link.
-#[utoipa::path(post, path = "/admin/users/{id}/password-reset", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/password-reset", tag = "admin", params(("id" = String, Path)),
     security(("session" = []), ("cookie" = [])),
     responses((status = 202), (status = 403, description = "forbidden: not a superuser"), (status = 404, description = "not_found")))]
 async fn send_password_reset(
@@ -165,7 +165,7 @@ async fn send_password_reset(
 }
 
 /// Sign the user out everywhere.
-#[utoipa::path(delete, path = "/admin/users/{id}/sessions", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/admin/users/{id}/sessions", tag = "admin", params(("id" = String, Path)),
     security(("session" = []), ("cookie" = [])),
     responses((status = 204), (status = 403, description = "forbidden: not a superuser"), (status = 404, description = "not_found")))]
 async fn revoke_sessions(
@@ -179,7 +179,7 @@ async fn revoke_sessions(
 }
 
 /// The audit trail, newest first; `since`/`until` are RFC 3339 times.
-#[utoipa::path(get, path = "/admin/audit", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin",
     params(("user_id" = Option<String>, Query), ("event" = Option<String>, Query), ("since" = Option<String>, Query),
         ("until" = Option<String>, Query), ("page" = Option<i64>, Query), ("per_page" = Option<i64>, Query)),
     security(("session" = []), ("cookie" = [])),
@@ -207,7 +207,7 @@ async fn audit(
 }
 
 /// The mail outbox without bodies; `status` is pending, sent or failed.
-#[utoipa::path(get, path = "/admin/outbox", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/admin/outbox", tag = "admin",
     params(("status" = Option<String>, Query), ("page" = Option<i64>, Query), ("per_page" = Option<i64>, Query)),
     security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = Page<OutboxView>), (status = 403, description = "forbidden: not a superuser")))]

@@ -1,6 +1,6 @@
 //! `/api-keys` routes (session only: a key cannot manage keys).
 
-use axum::Json;
+use crate::http::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -17,7 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Create an API key; `key` is shown only in this answer.
-#[utoipa::path(post, path = "/api-keys", tag = "api-keys", request_body = CreateKey,
+#[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", request_body = CreateKey,
     security(("session" = []), ("cookie" = [])),
     responses((status = 201, body = KeyView), (status = 403, description = "forbidden")))]
 async fn create_key(
@@ -33,7 +33,7 @@ async fn create_key(
 }
 
 /// The caller's API keys (without the keys themselves).
-#[utoipa::path(get, path = "/api-keys", tag = "api-keys", security(("session" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = [KeyView])))]
 async fn list_keys(
     State(state): State<AppState>,
@@ -43,7 +43,7 @@ async fn list_keys(
 }
 
 /// Revoke one of the caller's API keys.
-#[utoipa::path(delete, path = "/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)),
     security(("session" = []), ("cookie" = [])), responses((status = 204), (status = 404, description = "not_found")))]
 async fn revoke_key(
     State(state): State<AppState>,

@@ -191,7 +191,6 @@ pub async fn authenticate(state: &AppState, key: &str) -> Result<Option<Authenti
             id: row.id,
             tenant_id: row.tenant_id,
         }),
-        amr: Vec::new(),
     }))
 }
 

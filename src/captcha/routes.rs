@@ -1,6 +1,6 @@
 //! `POST /captcha`.
 
-use axum::Json;
+use crate::http::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -15,7 +15,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// A new image captcha (one answer attempt per captcha). 404 when the captcha is turned off.
-#[utoipa::path(post, path = "/captcha", tag = "captcha",
+#[utoipa::path(post, path = "/api/v1/captcha", tag = "captcha",
     responses((status = 201, body = Challenge), (status = 404, description = "not_found: captcha turned off"),
         (status = 429, description = "rate_limited")))]
 async fn create_captcha(

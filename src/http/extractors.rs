@@ -274,18 +274,9 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Authenticat
     if let Some(lang) = parts.extensions.get::<RequestLang>() {
         let _ = lang.user.set(auth.user.lang());
     }
-    crate::mfa::service::gate(state, &auth, &parts.method, original_path(parts)).await?;
+    crate::mfa::service::gate(state, &auth, &parts.method, parts.uri.path()).await?;
     parts.extensions.insert(auth.clone());
     Ok(auth)
-}
-
-/// The request's path as the client sent it (nested routers see it without their prefix).
-fn original_path(parts: &Parts) -> &str {
-    parts
-        .extensions
-        .get::<axum::extract::OriginalUri>()
-        .map(|u| u.0.path())
-        .unwrap_or_else(|| parts.uri.path())
 }
 
 fn is_unsafe(method: &Method) -> bool {

@@ -230,6 +230,18 @@ mod tests {
     }
 
     #[test]
+    fn every_native_route_is_under_the_version_prefix() {
+        // Routes carry their whole path (no nested router), so a route written without the
+        // prefix would be served at the site's root.
+        let spec = spec();
+        let paths = spec["paths"].as_object().unwrap();
+        assert!(paths.len() > 50, "{}", paths.len());
+        for path in paths.keys() {
+            assert!(path.starts_with("/api/v1/"), "{path}");
+        }
+    }
+
+    #[test]
     fn every_named_scheme_exists_and_every_answer_is_described() {
         let spec = spec();
         let schemes = &spec["components"]["securitySchemes"];

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
+use crate::http::Json;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -42,13 +42,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Provider presets (Gmail, Outlook/Office 365, Yahoo, custom).
-#[utoipa::path(get, path = "/mail/presets", tag = "mail", responses((status = 200, body = [Preset])))]
+#[utoipa::path(get, path = "/api/v1/mail/presets", tag = "mail", responses((status = 200, body = [Preset])))]
 async fn list_presets() -> Json<Vec<Preset>> {
     Json(presets::all())
 }
 
 /// The caller's mail accounts (never their passwords).
-#[utoipa::path(get, path = "/mail/accounts", tag = "mail", security(("session" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/mail/accounts", tag = "mail", security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = [AccountView])))]
 async fn list_accounts(
     State(state): State<AppState>,
@@ -60,7 +60,7 @@ async fn list_accounts(
 /// Add a mail account after logging in to its IMAP and SMTP servers (unless `verify` is
 /// false). The first account is primary. Hosts on internal addresses are refused unless
 /// `[mail_accounts] allow_private_hosts`; `tls: none` only for those.
-#[utoipa::path(post, path = "/mail/accounts", tag = "mail", request_body = NewAccount,
+#[utoipa::path(post, path = "/api/v1/mail/accounts", tag = "mail", request_body = NewAccount,
     security(("session" = []), ("cookie" = [])),
     responses((status = 201, body = AccountView),
         (status = 400, description = "mail_connection_failed: `error.detail` = {imap: {ok, error}, smtp: {ok, error}}, error ∈ dns, connect, tls, authentication, timeout"),
@@ -76,7 +76,7 @@ async fn create_account(
 }
 
 /// Change an account; new connection settings or a new password are verified first.
-#[utoipa::path(patch, path = "/mail/accounts/{id}", tag = "mail", request_body = AccountPatch,
+#[utoipa::path(patch, path = "/api/v1/mail/accounts/{id}", tag = "mail", request_body = AccountPatch,
     params(("id" = String, Path)), security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = AccountView), (status = 404, description = "not_found"),
         (status = 400, description = "mail_connection_failed")))]
@@ -92,7 +92,7 @@ async fn update_account(
 }
 
 /// Remove an account with its cached folders and drafts.
-#[utoipa::path(delete, path = "/mail/accounts/{id}", tag = "mail", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/mail/accounts/{id}", tag = "mail", params(("id" = String, Path)),
     security(("session" = []), ("cookie" = [])),
     responses((status = 204), (status = 404, description = "not_found")))]
 async fn delete_account(
@@ -106,7 +106,7 @@ async fn delete_account(
 }
 
 /// Log in to the account's IMAP and SMTP servers now.
-#[utoipa::path(post, path = "/mail/accounts/{id}/test", tag = "mail", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/mail/accounts/{id}/test", tag = "mail", params(("id" = String, Path)),
     security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = TestResult), (status = 404, description = "not_found")))]
 async fn test_account(
@@ -118,7 +118,7 @@ async fn test_account(
 }
 
 /// Folders with roles (SPECIAL-USE, else common names) and counts, read from the server.
-#[utoipa::path(get, path = "/mail/accounts/{id}/folders", tag = "mail", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/mail/accounts/{id}/folders", tag = "mail", params(("id" = String, Path)),
     security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = [FolderView]), (status = 404, description = "not_found"),
         (status = 502, description = "mail_server_error")))]
@@ -147,7 +147,7 @@ fn flag(query: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
 
 /// A page of the folder (`folder`, default INBOX), newest first; `q` searches subject, from
 /// and body on the server.
-#[utoipa::path(get, path = "/mail/accounts/{id}/messages", tag = "mail",
+#[utoipa::path(get, path = "/api/v1/mail/accounts/{id}/messages", tag = "mail",
     params(("id" = String, Path), ("folder" = Option<String>, Query), ("page" = Option<i64>, Query),
         ("per_page" = Option<i64>, Query), ("q" = Option<String>, Query)),
     security(("session" = []), ("cookie" = [])),
@@ -175,7 +175,7 @@ async fn list_messages(
 
 /// One message: text, sanitised HTML (remote images only with `remote_images=true`) and
 /// attachments. Reading marks it seen.
-#[utoipa::path(get, path = "/mail/accounts/{id}/messages/{uid}", tag = "mail",
+#[utoipa::path(get, path = "/api/v1/mail/accounts/{id}/messages/{uid}", tag = "mail",
     params(("id" = String, Path), ("uid" = u32, Path), ("folder" = Option<String>, Query),
         ("remote_images" = Option<bool>, Query)),
     security(("session" = []), ("cookie" = [])),
@@ -208,7 +208,7 @@ pub struct FlagsInput {
 }
 
 /// Mark read/unread and flagged/unflagged.
-#[utoipa::path(patch, path = "/mail/accounts/{id}/messages/{uid}", tag = "mail", request_body = FlagsInput,
+#[utoipa::path(patch, path = "/api/v1/mail/accounts/{id}/messages/{uid}", tag = "mail", request_body = FlagsInput,
     params(("id" = String, Path), ("uid" = u32, Path), ("folder" = Option<String>, Query)),
     security(("session" = []), ("cookie" = [])),
     responses((status = 204), (status = 404, description = "not_found")))]
@@ -234,7 +234,7 @@ async fn patch_message(
 }
 
 /// Move to Trash; in Trash, delete for good.
-#[utoipa::path(delete, path = "/mail/accounts/{id}/messages/{uid}", tag = "mail",
+#[utoipa::path(delete, path = "/api/v1/mail/accounts/{id}/messages/{uid}", tag = "mail",
     params(("id" = String, Path), ("uid" = u32, Path), ("folder" = Option<String>, Query)),
     security(("session" = []), ("cookie" = [])),
     responses((status = 204), (status = 404, description = "not_found")))]
@@ -257,7 +257,7 @@ async fn delete_message(
 }
 
 /// An attachment's bytes (`Content-Disposition: attachment`).
-#[utoipa::path(get, path = "/mail/accounts/{id}/messages/{uid}/attachments/{attachment_id}", tag = "mail",
+#[utoipa::path(get, path = "/api/v1/mail/accounts/{id}/messages/{uid}/attachments/{attachment_id}", tag = "mail",
     params(("id" = String, Path), ("uid" = u32, Path), ("attachment_id" = String, Path),
         ("folder" = Option<String>, Query)),
     security(("session" = []), ("cookie" = [])),
@@ -312,7 +312,7 @@ async fn get_attachment(
 /// Send through the account's SMTP server; a copy goes to its Sent folder. A reply
 /// (`reply_to_uid`) sets `In-Reply-To`/`References`; a forward (`forward_uid`) attaches the
 /// original. Bodies up to 36 MiB; a message over 25 MiB is 422 `message_too_large`.
-#[utoipa::path(post, path = "/mail/accounts/{id}/send", tag = "mail", request_body = SendInput,
+#[utoipa::path(post, path = "/api/v1/mail/accounts/{id}/send", tag = "mail", request_body = SendInput,
     params(("id" = String, Path)), security(("session" = []), ("cookie" = [])),
     responses((status = 202, body = Sent), (status = 404, description = "not_found"),
         (status = 422, description = "validation_failed or message_too_large"),
@@ -330,7 +330,7 @@ async fn send(
 }
 
 /// The account's drafts kept by gatehouse, newest first.
-#[utoipa::path(get, path = "/mail/accounts/{id}/drafts", tag = "mail", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/mail/accounts/{id}/drafts", tag = "mail", params(("id" = String, Path)),
     security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = [DraftView]), (status = 404, description = "not_found")))]
 async fn list_drafts(
@@ -342,7 +342,7 @@ async fn list_drafts(
 }
 
 /// Save a draft (the send body; nothing is required) and append it to the Drafts folder.
-#[utoipa::path(post, path = "/mail/accounts/{id}/drafts", tag = "mail", request_body = SendInput,
+#[utoipa::path(post, path = "/api/v1/mail/accounts/{id}/drafts", tag = "mail", request_body = SendInput,
     params(("id" = String, Path)), security(("session" = []), ("cookie" = [])),
     responses((status = 201, body = DraftView), (status = 404, description = "not_found"),
         (status = 422, description = "validation_failed")))]
@@ -357,7 +357,7 @@ async fn create_draft(
 }
 
 /// One draft.
-#[utoipa::path(get, path = "/mail/accounts/{id}/drafts/{draft_id}", tag = "mail",
+#[utoipa::path(get, path = "/api/v1/mail/accounts/{id}/drafts/{draft_id}", tag = "mail",
     params(("id" = String, Path), ("draft_id" = String, Path)), security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = DraftView), (status = 404, description = "not_found")))]
 async fn get_draft(
@@ -371,7 +371,7 @@ async fn get_draft(
 }
 
 /// Replace a draft (and its copy in the Drafts folder).
-#[utoipa::path(put, path = "/mail/accounts/{id}/drafts/{draft_id}", tag = "mail", request_body = SendInput,
+#[utoipa::path(put, path = "/api/v1/mail/accounts/{id}/drafts/{draft_id}", tag = "mail", request_body = SendInput,
     params(("id" = String, Path), ("draft_id" = String, Path)), security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = DraftView), (status = 404, description = "not_found")))]
 async fn put_draft(
@@ -386,7 +386,7 @@ async fn put_draft(
 }
 
 /// Delete a draft (and its copy in the Drafts folder).
-#[utoipa::path(delete, path = "/mail/accounts/{id}/drafts/{draft_id}", tag = "mail",
+#[utoipa::path(delete, path = "/api/v1/mail/accounts/{id}/drafts/{draft_id}", tag = "mail",
     params(("id" = String, Path), ("draft_id" = String, Path)), security(("session" = []), ("cookie" = [])),
     responses((status = 204), (status = 404, description = "not_found")))]
 async fn delete_draft(

@@ -1,7 +1,7 @@
 //! `/users/me/mfa…`, `/users/me/passkeys…`, `/auth/login/mfa…`, `/auth/passkey…` and
 //! `/admin/users/{id}/mfa` routes.
 
-use axum::Json;
+use crate::http::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -35,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The caller's second factors.
-#[utoipa::path(get, path = "/users/me/mfa", tag = "two-factor", security(("session" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/users/me/mfa", tag = "two-factor", security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = MfaStatus), (status = 403, description = "session_required")))]
 async fn status(
     State(state): State<AppState>,
@@ -45,7 +45,7 @@ async fn status(
 }
 
 /// Start a TOTP enrolment: a pending secret (10 minutes) with its `otpauth://` URI and QR code.
-#[utoipa::path(post, path = "/users/me/mfa/totp", tag = "two-factor", request_body = PasswordConfirmation,
+#[utoipa::path(post, path = "/api/v1/users/me/mfa/totp", tag = "two-factor", request_body = PasswordConfirmation,
     security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = TotpEnrolment), (status = 403, description = "invalid_credentials (wrong password; counts as a failed login)"),
         (status = 409, description = "mfa_already_enabled"), (status = 429, description = "rate_limited / account_locked (password checks count as sign-in attempts)")))]
@@ -62,7 +62,7 @@ async fn start_totp(
 
 /// Confirm the pending secret with a code: TOTP in force, other sessions revoked, ten recovery
 /// codes shown once.
-#[utoipa::path(post, path = "/users/me/mfa/totp/confirm", tag = "two-factor", request_body = CodeInput,
+#[utoipa::path(post, path = "/api/v1/users/me/mfa/totp/confirm", tag = "two-factor", request_body = CodeInput,
     security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = RecoveryCodes), (status = 400, description = "invalid_code; invalid_token (no pending secret)"),
         (status = 429, description = "rate_limited (too many wrong codes)")))]
@@ -78,7 +78,7 @@ async fn confirm_totp(
 }
 
 /// Turn TOTP off with the password and a TOTP or recovery code.
-#[utoipa::path(delete, path = "/users/me/mfa/totp", tag = "two-factor", request_body = DisableTotp,
+#[utoipa::path(delete, path = "/api/v1/users/me/mfa/totp", tag = "two-factor", request_body = DisableTotp,
     security(("session" = []), ("cookie" = [])),
     responses((status = 204), (status = 400, description = "invalid_code"), (status = 403, description = "invalid_credentials"),
         (status = 429, description = "rate_limited / account_locked (password checks count as sign-in attempts)")))]
@@ -93,7 +93,7 @@ async fn disable_totp(
 }
 
 /// A new set of recovery codes; the previous set stops working.
-#[utoipa::path(post, path = "/users/me/mfa/recovery-codes", tag = "two-factor", request_body = PasswordConfirmation,
+#[utoipa::path(post, path = "/api/v1/users/me/mfa/recovery-codes", tag = "two-factor", request_body = PasswordConfirmation,
     security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = RecoveryCodes), (status = 403, description = "invalid_credentials"),
         (status = 409, description = "mfa_not_enabled"), (status = 429, description = "rate_limited / account_locked (password checks count as sign-in attempts)")))]
@@ -110,7 +110,7 @@ async fn renew_recovery_codes(
 
 /// Finish a sign-in's second step with `code` (TOTP or recovery code), or with `challenge_id`
 /// and `credential` (a passkey).
-#[utoipa::path(post, path = "/auth/login/mfa", tag = "two-factor", request_body = SecondStepInput,
+#[utoipa::path(post, path = "/api/v1/auth/login/mfa", tag = "two-factor", request_body = SecondStepInput,
     responses((status = 200, body = SignedIn),
         (status = 400, description = "invalid_code (counts as a failed login); invalid_credential (passkey); invalid_token (unknown, expired, used, or dead after 5 wrong codes)"),
         (status = 403, description = "account_disabled"), (status = 429, description = "rate_limited / account_locked")))]
@@ -124,7 +124,7 @@ async fn login_second_step(
 }
 
 /// Options to answer the second step with one of the account's passkeys.
-#[utoipa::path(post, path = "/auth/login/mfa/passkey", tag = "two-factor", request_body = PasskeyStepInput,
+#[utoipa::path(post, path = "/api/v1/auth/login/mfa/passkey", tag = "two-factor", request_body = PasskeyStepInput,
     responses((status = 200, body = CeremonyOptions), (status = 400, description = "invalid_token"),
         (status = 409, description = "passkeys_unavailable")))]
 async fn second_step_passkey_options(
@@ -135,7 +135,7 @@ async fn second_step_passkey_options(
 }
 
 /// Options to add a passkey (the password, or a provider sign-in of the last 10 minutes).
-#[utoipa::path(post, path = "/users/me/passkeys/options", tag = "passkeys", request_body = PasswordConfirmation,
+#[utoipa::path(post, path = "/api/v1/users/me/passkeys/options", tag = "passkeys", request_body = PasswordConfirmation,
     security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = CeremonyOptions), (status = 403, description = "invalid_credentials"),
         (status = 409, description = "passkeys_unavailable (the relying party would be an IP address)"),
@@ -152,7 +152,7 @@ async fn passkey_options(
 }
 
 /// Register the passkey the browser made for the options.
-#[utoipa::path(post, path = "/users/me/passkeys", tag = "passkeys", request_body = NewPasskeyInput,
+#[utoipa::path(post, path = "/api/v1/users/me/passkeys", tag = "passkeys", request_body = NewPasskeyInput,
     security(("session" = []), ("cookie" = [])),
     responses((status = 201, body = PasskeyView), (status = 400, description = "invalid_credential"),
         (status = 409, description = "passkeys_unavailable"), (status = 422, description = "validation_failed (name)")))]
@@ -167,7 +167,7 @@ async fn add_passkey(
 }
 
 /// Rename one of the caller's passkeys.
-#[utoipa::path(patch, path = "/users/me/passkeys/{id}", tag = "passkeys", request_body = RenamePasskey,
+#[utoipa::path(patch, path = "/api/v1/users/me/passkeys/{id}", tag = "passkeys", request_body = RenamePasskey,
     params(("id" = String, Path)), security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = PasskeyView), (status = 404, description = "not_found")))]
 async fn rename_passkey(
@@ -182,7 +182,7 @@ async fn rename_passkey(
 }
 
 /// Remove one of the caller's passkeys.
-#[utoipa::path(delete, path = "/users/me/passkeys/{id}", tag = "passkeys",
+#[utoipa::path(delete, path = "/api/v1/users/me/passkeys/{id}", tag = "passkeys",
     params(("id" = String, Path)), security(("session" = []), ("cookie" = [])),
     responses((status = 204), (status = 404, description = "not_found (also another user's passkey)")))]
 async fn remove_passkey(
@@ -196,7 +196,7 @@ async fn remove_passkey(
 }
 
 /// Options for a usernameless passkey sign-in.
-#[utoipa::path(post, path = "/auth/passkey/options", tag = "passkeys",
+#[utoipa::path(post, path = "/api/v1/auth/passkey/options", tag = "passkeys",
     responses((status = 200, body = CeremonyOptions), (status = 409, description = "passkeys_unavailable"),
         (status = 429, description = "rate_limited")))]
 async fn sign_in_options(
@@ -207,7 +207,7 @@ async fn sign_in_options(
 }
 
 /// Sign in with a passkey alone (user verification makes it complete; no second step).
-#[utoipa::path(post, path = "/auth/passkey", tag = "passkeys", request_body = service::PasskeySignIn,
+#[utoipa::path(post, path = "/api/v1/auth/passkey", tag = "passkeys", request_body = service::PasskeySignIn,
     responses((status = 200, body = SignedIn), (status = 401, description = "invalid_credentials"),
         (status = 403, description = "account_disabled"), (status = 409, description = "passkeys_unavailable"),
         (status = 429, description = "rate_limited")))]
@@ -221,7 +221,7 @@ async fn sign_in_with_passkey(
 }
 
 /// Remove every second factor of a user (TOTP, recovery codes, passkeys).
-#[utoipa::path(delete, path = "/admin/users/{id}/mfa", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/admin/users/{id}/mfa", tag = "admin", params(("id" = String, Path)),
     security(("session" = []), ("cookie" = [])),
     responses((status = 204), (status = 403, description = "forbidden: not a superuser"), (status = 404, description = "not_found")))]
 async fn admin_reset(

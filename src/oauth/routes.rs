@@ -1,6 +1,6 @@
 //! `/auth/providers…` (sign-in with a provider) and `/users/me/identities…` routes.
 
-use axum::Json;
+use crate::http::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -44,7 +44,7 @@ pub(crate) fn redirect(location: &str, cookie: Option<HeaderValue>) -> Response 
 }
 
 /// The configured sign-in channels.
-#[utoipa::path(get, path = "/auth/providers", tag = "sign-in providers",
+#[utoipa::path(get, path = "/api/v1/auth/providers", tag = "sign-in providers",
     responses((status = 200, body = [ProviderInfo])))]
 async fn list_providers(State(state): State<AppState>) -> Json<Vec<ProviderInfo>> {
     Json(service::providers(&state))
@@ -56,7 +56,7 @@ async fn list_providers(State(state): State<AppState>) -> Json<Vec<ProviderInfo>
 /// `/account/link?provider=ID` (keeping `return_to`), whose confirmed form starts linking the
 /// provider identity to the signed-in user — a GET any site can trigger links nothing.
 /// A provider that cannot be reached sends the browser to `/login?error=provider_error`.
-#[utoipa::path(get, path = "/auth/providers/{id}/authorize", tag = "sign-in providers",
+#[utoipa::path(get, path = "/api/v1/auth/providers/{id}/authorize", tag = "sign-in providers",
     params(("id" = String, Path, description = "channel id from `[providers.<id>]`"),
         ("return_to" = Option<String>, Query, description = "a path on this site (`/…`, not `//…`) to return to; default `/account`")),
     responses((status = 302, description = "to the provider; with a session, to `/account/link?provider=ID` to confirm linking"),
@@ -93,7 +93,7 @@ async fn authorize(
 /// invalid_id_token, email_missing, email_unverified, account_disabled, registration_disabled,
 /// provider_error`. A flow started signed in (to link) goes back to `/account?error=CODE`
 /// instead, with `identity_taken` when the subject belongs to another user. Never a 5xx.
-#[utoipa::path(get, path = "/auth/providers/{id}/callback", tag = "sign-in providers",
+#[utoipa::path(get, path = "/api/v1/auth/providers/{id}/callback", tag = "sign-in providers",
     params(("id" = String, Path, description = "channel id"),
         ("code" = Option<String>, Query, description = "authorization code"),
         ("state" = Option<String>, Query, description = "the state sent at authorize"),
@@ -127,7 +127,7 @@ async fn callback(
 }
 
 /// The provider identities linked to the caller.
-#[utoipa::path(get, path = "/users/me/identities", tag = "sign-in providers",
+#[utoipa::path(get, path = "/api/v1/users/me/identities", tag = "sign-in providers",
     security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = [IdentityView])))]
 async fn list_identities(
@@ -138,7 +138,7 @@ async fn list_identities(
 }
 
 /// Unlink one of the caller's identities.
-#[utoipa::path(delete, path = "/users/me/identities/{id}", tag = "sign-in providers",
+#[utoipa::path(delete, path = "/api/v1/users/me/identities/{id}", tag = "sign-in providers",
     security(("session" = []), ("cookie" = [])),
     params(("id" = String, Path, description = "identity id")),
     responses((status = 204), (status = 404, description = "not_found (also another user's identity)"),

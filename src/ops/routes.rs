@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
+use crate::http::Json;
 use axum::extract::{Query, State};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -19,7 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Sign-ins, failed sign-ins, lockouts, new accounts and mail sent / given up, per hour over
 /// the last 24 hours (`range=24h`, the default) or per day over the last 30 days (`range=30d`),
 /// UTC buckets oldest first, with totals.
-#[utoipa::path(get, path = "/admin/stats", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/admin/stats", tag = "admin",
     params(("range" = Option<String>, Query, description = "`24h` (default) or `30d`")),
     security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = Stats), (status = 403, description = "forbidden: not a superuser"),

@@ -27,7 +27,7 @@ pub struct ForwardQuery {
 /// Without a valid credential: 401, or with `redirect=1` a 302 to the sign-in page whose
 /// `return_to` is the original URL, built from `X-Forwarded-Proto`, `-Host` and `-Uri` only when
 /// the request comes from a trusted proxy and the host is in `[forward_auth] allowed_hosts`.
-#[utoipa::path(get, path = "/auth/forward", tag = "auth",
+#[utoipa::path(get, path = "/api/v1/auth/forward", tag = "auth",
     params(("redirect" = Option<String>, Query, description = "`1`: answer 302 to the sign-in page instead of 401")),
     security((), ("session" = []), ("cookie" = [])),
     responses((status = 200, description = "signed in; identity in the X-Auth-* headers"),

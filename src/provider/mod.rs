@@ -77,7 +77,7 @@ impl IntoResponse for OAuthError {
         }
         let status = self.status();
         let body = serde_json::json!({"error": self.error, "error_description": self.description});
-        let mut response = (status, axum::Json(body)).into_response();
+        let mut response = (status, crate::http::Json(body)).into_response();
         // OAuth's clients read this shape; the API's error rendering leaves it alone.
         response
             .extensions_mut()

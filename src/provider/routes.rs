@@ -4,12 +4,14 @@
 
 use std::collections::HashMap;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+
+use crate::http::Json;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -299,7 +301,7 @@ async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Byt
 // --- admin API of clients ----------------------------------------------------------------------
 
 /// List the registered clients (secrets are never shown again).
-#[utoipa::path(get, path = "/admin/clients", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/admin/clients", tag = "admin",
     params(("page" = Option<i64>, Query), ("per_page" = Option<i64>, Query)),
     security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = Page<ClientView>), (status = 403, description = "forbidden: not a superuser")))]
@@ -314,7 +316,7 @@ async fn list_clients(
 
 /// Register an application that signs in with gatehouse. A confidential client's
 /// `client_secret` is in this answer only.
-#[utoipa::path(post, path = "/admin/clients", tag = "admin", request_body = NewClient,
+#[utoipa::path(post, path = "/api/v1/admin/clients", tag = "admin", request_body = NewClient,
     security(("session" = []), ("cookie" = [])),
     responses((status = 201, body = ClientView), (status = 403, description = "forbidden: not a superuser"),
         (status = 422, description = "validation_failed: name, redirect_uris (absolute http(s), no fragment), post_logout_redirect_uris, allowed_scopes, id_token_signed_response_alg")))]
@@ -329,7 +331,7 @@ async fn create_client(
 }
 
 /// One client.
-#[utoipa::path(get, path = "/admin/clients/{id}", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/admin/clients/{id}", tag = "admin",
     params(("id" = String, Path)), security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = ClientView), (status = 404, description = "not_found")))]
 async fn get_client(
@@ -343,7 +345,7 @@ async fn get_client(
 }
 
 /// Change a client; turning a public client confidential answers its new `client_secret`.
-#[utoipa::path(patch, path = "/admin/clients/{id}", tag = "admin", request_body = ClientPatch,
+#[utoipa::path(patch, path = "/api/v1/admin/clients/{id}", tag = "admin", request_body = ClientPatch,
     params(("id" = String, Path)), security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = ClientView), (status = 404, description = "not_found"),
         (status = 422, description = "validation_failed")))]
@@ -361,7 +363,7 @@ async fn update_client(
 }
 
 /// Remove a client, its remembered consents and its refresh tokens.
-#[utoipa::path(delete, path = "/admin/clients/{id}", tag = "admin",
+#[utoipa::path(delete, path = "/api/v1/admin/clients/{id}", tag = "admin",
     params(("id" = String, Path)), security(("session" = []), ("cookie" = [])),
     responses((status = 204, description = "deleted"), (status = 404, description = "not_found")))]
 async fn delete_client(
@@ -375,7 +377,7 @@ async fn delete_client(
 }
 
 /// A new secret for a confidential client, shown in this answer only; the old one stops working.
-#[utoipa::path(post, path = "/admin/clients/{id}/secret", tag = "admin",
+#[utoipa::path(post, path = "/api/v1/admin/clients/{id}/secret", tag = "admin",
     params(("id" = String, Path)), security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = ClientView), (status = 404, description = "not_found"),
         (status = 422, description = "validation_failed: a public client has no secret (fields.type)")))]

@@ -1,6 +1,6 @@
 //! `/auth/password/forgot`, `/auth/password/forgot/verify` and `/auth/password/reset`.
 
-use axum::Json;
+use crate::http::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -19,7 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Ask for a recovery mail (a code and a link). The same answer, in the same time, for every address.
-#[utoipa::path(post, path = "/auth/password/forgot", tag = "recovery", request_body = ForgotInput,
+#[utoipa::path(post, path = "/api/v1/auth/password/forgot", tag = "recovery", request_body = ForgotInput,
     responses((status = 202, body = Status), (status = 400, description = "invalid_captcha"),
         (status = 403, description = "password_login_disabled"), (status = 429, description = "rate_limited")))]
 async fn forgot(
@@ -32,7 +32,7 @@ async fn forgot(
 }
 
 /// Exchange the mailed code for a reset token.
-#[utoipa::path(post, path = "/auth/password/forgot/verify", tag = "recovery", request_body = VerifyCodeInput,
+#[utoipa::path(post, path = "/api/v1/auth/password/forgot/verify", tag = "recovery", request_body = VerifyCodeInput,
     responses((status = 200, body = ResetToken), (status = 400, description = "invalid_code"),
         (status = 403, description = "password_login_disabled"), (status = 429, description = "too_many_attempts / rate_limited")))]
 async fn verify_code(
@@ -44,7 +44,7 @@ async fn verify_code(
 }
 
 /// Set a new password with a reset token (from the code exchange or the mailed link).
-#[utoipa::path(post, path = "/auth/password/reset", tag = "recovery", request_body = ResetInput,
+#[utoipa::path(post, path = "/api/v1/auth/password/reset", tag = "recovery", request_body = ResetInput,
     responses((status = 204), (status = 400, description = "invalid_token"), (status = 403, description = "password_login_disabled"),
         (status = 422, description = "weak_password"),
         (status = 503, description = "busy")))]

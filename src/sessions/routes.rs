@@ -1,6 +1,6 @@
 //! `/users/me/sessions` routes.
 
-use axum::Json;
+use crate::http::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -17,7 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The caller's active sessions.
-#[utoipa::path(get, path = "/users/me/sessions", tag = "sessions", security(("session" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/users/me/sessions", tag = "sessions", security(("session" = []), ("cookie" = [])),
     responses((status = 200, body = [SessionInfo])))]
 async fn list_sessions(
     State(state): State<AppState>,
@@ -27,7 +27,7 @@ async fn list_sessions(
 }
 
 /// Revoke one of the caller's sessions.
-#[utoipa::path(delete, path = "/users/me/sessions/{id}", tag = "sessions", security(("session" = []), ("cookie" = [])),
+#[utoipa::path(delete, path = "/api/v1/users/me/sessions/{id}", tag = "sessions", security(("session" = []), ("cookie" = [])),
     params(("id" = String, Path, description = "session id")),
     responses((status = 204), (status = 404, description = "not_found (also another user's session)")))]
 async fn revoke_session(
@@ -41,7 +41,7 @@ async fn revoke_session(
 }
 
 /// Revoke every session but the current one.
-#[utoipa::path(delete, path = "/users/me/sessions", tag = "sessions", security(("session" = []), ("cookie" = [])),
+#[utoipa::path(delete, path = "/api/v1/users/me/sessions", tag = "sessions", security(("session" = []), ("cookie" = [])),
     responses((status = 204)))]
 async fn revoke_other_sessions(
     State(state): State<AppState>,

@@ -21,9 +21,6 @@ pub struct Authenticated {
     /// Shared: the request keeps a copy of the caller for later extractors.
     pub user: std::sync::Arc<User>,
     pub credential: Credential,
-    /// How the session was authenticated (RFC 8176: `pwd`, `otp`, `hwk`, `fed`); empty for an
-    /// API key.
-    pub amr: Vec<String>,
 }
 
 /// What the caller presented: exactly one of a session or an API key.
@@ -171,7 +168,6 @@ pub async fn authenticate(
     }
     Ok(Some(Authenticated {
         user: user.into(),
-        amr: parse_amr(&session.amr),
         credential: Credential::Session(SessionId::new(session.id)),
     }))
 }

@@ -63,11 +63,11 @@ pub struct SessionRow {
     pub amr: String,
 }
 
-/// The session's columns of the session check, before its user's.
+/// The session's columns of the session check, before its user's: only what the check decides
+/// by (every authenticated request reads them).
 macro_rules! session_check_columns {
     () => {
-        "s.id AS s_id, s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
-         s.expires_at AS s_expires_at, s.amr AS s_amr, "
+        "s.id AS s_id, s.last_seen_at AS s_last_seen_at, s.expires_at AS s_expires_at, "
     };
 }
 
@@ -93,30 +93,32 @@ const SESSIONS_AND_USERS: &str = concat!(
 #[derive(sqlx::FromRow)]
 struct SessionAndUser {
     s_id: String,
-    s_created_at: i64,
     s_last_seen_at: i64,
     s_expires_at: i64,
-    s_amr: String,
     #[sqlx(flatten)]
     user: User,
 }
 
-impl From<SessionAndUser> for (SessionRow, User) {
+/// What the session check decides by: when the session was last used and when it ends.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    pub id: String,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+impl From<SessionAndUser> for (LiveSession, User) {
     fn from(r: SessionAndUser) -> Self {
-        let session = SessionRow {
+        let session = LiveSession {
             id: r.s_id,
-            created_at: r.s_created_at,
             last_seen_at: r.s_last_seen_at,
             expires_at: r.s_expires_at,
-            ip: None,
-            user_agent: None,
-            amr: r.s_amr,
         };
         (session, r.user)
     }
 }
 
-fn session_and_user_from_pg(row: &PgRow) -> Result<(SessionRow, User), sqlx::Error> {
+fn session_and_user_from_pg(row: &PgRow) -> Result<(LiveSession, User), sqlx::Error> {
     SessionAndUser::from_row(row).map(Into::into)
 }
 
@@ -126,7 +128,7 @@ fn session_and_user_from_pg(row: &PgRow) -> Result<(SessionRow, User), sqlx::Err
 pub async fn find_by_token_hash(
     db: &Db,
     token_hash: &str,
-) -> Result<Option<(SessionRow, User)>, sqlx::Error> {
+) -> Result<Option<(LiveSession, User)>, sqlx::Error> {
     if let Some(reads) = db.sqlite_reads() {
         let found = reads.read(|conn| {
             use rusqlite::OptionalExtension;
@@ -134,11 +136,9 @@ pub async fn find_by_token_hash(
                 .query_row([token_hash], |row| {
                     Ok(SessionAndUser {
                         s_id: row.get(0)?,
-                        s_created_at: row.get(1)?,
-                        s_last_seen_at: row.get(2)?,
-                        s_expires_at: row.get(3)?,
-                        s_amr: row.get(4)?,
-                        user: User::from_sqlite_row(row, 5)?,
+                        s_last_seen_at: row.get(1)?,
+                        s_expires_at: row.get(2)?,
+                        user: User::from_sqlite_row(row, 3)?,
                     })
                 })
                 .optional()

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
+use crate::http::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -103,7 +103,7 @@ pub struct SystemConfig {
 }
 
 /// What a sign-in page needs to know; no authentication.
-#[utoipa::path(get, path = "/system/config", tag = "system", responses((status = 200, body = SystemConfig)))]
+#[utoipa::path(get, path = "/api/v1/system/config", tag = "system", responses((status = 200, body = SystemConfig)))]
 async fn system_config(State(state): State<AppState>) -> Json<SystemConfig> {
     let c = &state.config;
     Json(SystemConfig {

@@ -1,6 +1,6 @@
 //! `/tenants…` and `/invitations/{token}/accept` routes.
 
-use axum::Json;
+use crate::http::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -26,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The caller's teams and their role in each.
-#[utoipa::path(get, path = "/tenants", tag = "tenants",
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants",
     security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = [TenantView])))]
 async fn list_tenants(
     State(state): State<AppState>,
@@ -36,7 +36,7 @@ async fn list_tenants(
 }
 
 /// Create a team; the caller becomes its owner.
-#[utoipa::path(post, path = "/tenants", tag = "tenants", request_body = CreateTenant,
+#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body = CreateTenant,
     security(("session" = []), ("cookie" = [])),
     responses((status = 201, body = TenantView)))]
 async fn create_tenant(
@@ -52,7 +52,7 @@ async fn create_tenant(
 }
 
 /// Members of a team (members only; 404 for others).
-#[utoipa::path(get, path = "/tenants/{id}/members", tag = "tenants", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/tenants/{id}/members", tag = "tenants", params(("id" = String, Path)),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = [MemberView]), (status = 404, description = "not_found")))]
 async fn list_members(
@@ -66,7 +66,7 @@ async fn list_members(
 }
 
 /// Change a member's role (owner/admin; the owner role only by owners).
-#[utoipa::path(patch, path = "/tenants/{id}/members/{user_id}", tag = "tenants", request_body = RoleInput,
+#[utoipa::path(patch, path = "/api/v1/tenants/{id}/members/{user_id}", tag = "tenants", request_body = RoleInput,
     params(("id" = String, Path), ("user_id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = MemberView), (status = 403, description = "forbidden"), (status = 404, description = "not_found"),
         (status = 409, description = "last_owner")))]
@@ -84,7 +84,7 @@ async fn update_member(
 }
 
 /// Remove a member (owner/admin), or leave the team (self).
-#[utoipa::path(delete, path = "/tenants/{id}/members/{user_id}", tag = "tenants",
+#[utoipa::path(delete, path = "/api/v1/tenants/{id}/members/{user_id}", tag = "tenants",
     params(("id" = String, Path), ("user_id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 204), (status = 403, description = "forbidden"), (status = 404, description = "not_found"),
         (status = 409, description = "last_owner")))]
@@ -106,7 +106,7 @@ async fn remove_member(
 }
 
 /// Invite an address to the team (owner/admin); a single-use link is mailed, valid 7 days.
-#[utoipa::path(post, path = "/tenants/{id}/invitations", tag = "tenants", request_body = InviteInput, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/tenants/{id}/invitations", tag = "tenants", request_body = InviteInput, params(("id" = String, Path)),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = InvitationView), (status = 403, description = "forbidden"), (status = 404, description = "not_found"),
         (status = 429, description = "rate_limited")))]
@@ -124,7 +124,7 @@ async fn invite(
 }
 
 /// The team's pending invitations: not used, not expired (owner/admin).
-#[utoipa::path(get, path = "/tenants/{id}/invitations", tag = "tenants", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/tenants/{id}/invitations", tag = "tenants", params(("id" = String, Path)),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = [InvitationView]), (status = 403, description = "forbidden"), (status = 404, description = "not_found")))]
 async fn list_invitations(
@@ -138,7 +138,7 @@ async fn list_invitations(
 }
 
 /// Withdraw a pending invitation (owner/admin); its link stops working at once.
-#[utoipa::path(delete, path = "/tenants/{id}/invitations/{invitation_id}", tag = "tenants",
+#[utoipa::path(delete, path = "/api/v1/tenants/{id}/invitations/{invitation_id}", tag = "tenants",
     params(("id" = String, Path), ("invitation_id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 204), (status = 403, description = "forbidden"), (status = 404, description = "not_found: no pending invitation of that id in this team")))]
 async fn revoke_invitation(
@@ -154,7 +154,7 @@ async fn revoke_invitation(
 
 /// What an invitation link offers (team, invited address, role, expiry), so a client can show it
 /// before the holder signs in; the token from the mailed link is the credential.
-#[utoipa::path(get, path = "/invitations/{token}", tag = "tenants", params(("token" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/invitations/{token}", tag = "tenants", params(("token" = String, Path)),
     responses((status = 200, body = InvitationOffer), (status = 400, description = "invalid_token: unknown, expired or used")))]
 async fn show_invitation(
     State(state): State<AppState>,
@@ -164,7 +164,7 @@ async fn show_invitation(
 }
 
 /// Accept an invitation as the signed-in user it was sent to.
-#[utoipa::path(post, path = "/invitations/{token}/accept", tag = "tenants", params(("token" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/invitations/{token}/accept", tag = "tenants", params(("token" = String, Path)),
     security(("session" = []), ("cookie" = [])),
     responses((status = 204), (status = 400, description = "invalid_token"), (status = 403, description = "invitation_email_mismatch")))]
 async fn accept_invitation(
@@ -178,7 +178,7 @@ async fn accept_invitation(
 }
 
 /// Mail every member (owner/admin); `subject` and `body` may be given per language.
-#[utoipa::path(post, path = "/tenants/{id}/broadcast", tag = "tenants", request_body = BroadcastInput, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/tenants/{id}/broadcast", tag = "tenants", request_body = BroadcastInput, params(("id" = String, Path)),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 202, body = Queued), (status = 403, description = "forbidden"), (status = 404, description = "not_found"),
         (status = 429, description = "rate_limited")))]

@@ -1,6 +1,6 @@
 //! `/auth/email/verification` and `/auth/email/verify`.
 
-use axum::Json;
+use crate::http::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -19,7 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Mail a new verification code and link (202 whatever the address).
-#[utoipa::path(post, path = "/auth/email/verification", tag = "verification", request_body = ResendInput,
+#[utoipa::path(post, path = "/api/v1/auth/email/verification", tag = "verification", request_body = ResendInput,
     responses((status = 202, body = Status), (status = 429, description = "rate_limited")))]
 async fn resend(
     State(state): State<AppState>,
@@ -31,7 +31,7 @@ async fn resend(
 }
 
 /// Verify an address by `{token}` (link) or `{email, code}`; also confirms email changes.
-#[utoipa::path(post, path = "/auth/email/verify", tag = "verification", request_body = VerifyInput,
+#[utoipa::path(post, path = "/api/v1/auth/email/verify", tag = "verification", request_body = VerifyInput,
     responses((status = 204), (status = 200, body = SignedIn, description = "login_after_verification"),
         (status = 400, description = "invalid_token / invalid_code"), (status = 409, description = "email_taken"),
         (status = 429, description = "too_many_attempts")))]

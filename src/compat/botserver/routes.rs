@@ -1,9 +1,11 @@
 //! The adapter's handlers: parse BotServer's body, call the native service, answer its JSON.
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+
+use crate::http::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
