@@ -10,7 +10,6 @@ pub mod paging;
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -31,14 +30,14 @@ const JSON_BODY_CAPACITY: usize = 1024;
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
-        let mut body = BytesMut::with_capacity(JSON_BODY_CAPACITY).writer();
+        let mut body = Vec::with_capacity(JSON_BODY_CAPACITY);
         match serde_json::to_writer(&mut body, &self.0) {
             Ok(()) => (
                 [(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
                 )],
-                body.into_inner().freeze(),
+                body,
             )
                 .into_response(),
             Err(e) => ApiError::Internal(anyhow::Error::new(e).context("serializing a response"))
