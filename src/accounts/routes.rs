@@ -1,6 +1,5 @@
 //! `/auth/register`, `/auth/login`, `/auth/logout` and `/users/me…` routes.
 
-use crate::http::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +13,7 @@ use super::service::{
 };
 use super::store::{User, UserView};
 use crate::error::ApiError;
-use crate::http::{ApiJson, ClientInfo, CurrentUser, ReqLang, SessionUser};
+use crate::http::{ApiJson, ClientInfo, CurrentUser, Json, ReqLang, SessionUser};
 use crate::sessions::{self, NewSession};
 use crate::state::AppState;
 

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use crate::http::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -15,7 +14,7 @@ use super::service::{
 };
 use crate::error::ApiError;
 use crate::http::paging::{Page, Paging};
-use crate::http::{ApiJson, ClientInfo, CurrentUser, parse_id};
+use crate::http::{ApiJson, ClientInfo, CurrentUser, Json, parse_id};
 use crate::state::AppState;
 
 impl FromRequestParts<AppState> for Admin {

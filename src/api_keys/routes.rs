@@ -1,13 +1,12 @@
 //! `/api-keys` routes (session only: a key cannot manage keys).
 
-use crate::http::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::service::{self, CreateKey, KeyView};
 use crate::error::ApiError;
-use crate::http::{ApiJson, ClientInfo, SessionUser, parse_id};
+use crate::http::{ApiJson, ClientInfo, Json, SessionUser, parse_id};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

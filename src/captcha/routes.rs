@@ -1,13 +1,12 @@
 //! `POST /captcha`.
 
-use crate::http::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::service::{self, Challenge};
 use crate::error::ApiError;
-use crate::http::ClientInfo;
+use crate::http::{ClientInfo, Json};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

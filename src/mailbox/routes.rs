@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use crate::http::Json;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -20,7 +19,7 @@ use super::service::{
 use crate::error::ApiError;
 use crate::error::FieldProblem;
 use crate::http::paging::{Page, Paging};
-use crate::http::{ApiJson, ClientInfo, SessionUser};
+use crate::http::{ApiJson, ClientInfo, Json, SessionUser};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

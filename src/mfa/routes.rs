@@ -1,7 +1,6 @@
 //! `/users/me/mfa…`, `/users/me/passkeys…`, `/auth/login/mfa…`, `/auth/passkey…` and
 //! `/admin/users/{id}/mfa` routes.
 
-use crate::http::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,7 +14,7 @@ use super::service::{
 use crate::accounts::routes::{SignedIn, signed_in};
 use crate::admin::Admin;
 use crate::error::ApiError;
-use crate::http::{ApiJson, ClientInfo, SessionUser, parse_id};
+use crate::http::{ApiJson, ClientInfo, Json, SessionUser, parse_id};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

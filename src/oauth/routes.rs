@@ -1,6 +1,5 @@
 //! `/auth/providers…` (sign-in with a provider) and `/users/me/identities…` routes.
 
-use crate::http::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -9,7 +8,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::flow::{self, Door, Failure};
 use super::service::{self, Callback, Finished, IdentityView, ProviderInfo};
 use crate::error::ApiError;
-use crate::http::{ClientInfo, ReqLang, SessionUser, parse_id};
+use crate::http::{ClientInfo, Json, ReqLang, SessionUser, parse_id};
 use crate::sessions;
 use crate::state::AppState;
 

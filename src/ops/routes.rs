@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use crate::http::Json;
 use axum::extract::{Query, State};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -10,6 +9,7 @@ use super::stats::{self, Range, Stats};
 use crate::admin::Admin;
 use crate::error::ApiError;
 use crate::error::FieldProblem;
+use crate::http::Json;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

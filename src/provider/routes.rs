@@ -10,8 +10,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-
-use crate::http::Json;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -23,7 +21,7 @@ use super::tokens;
 use crate::admin::Admin;
 use crate::error::ApiError;
 use crate::http::paging::{Page, Paging};
-use crate::http::{ApiJson, ClientInfo, parse_id};
+use crate::http::{ApiJson, ClientInfo, Json, parse_id};
 use crate::state::AppState;
 
 /// `/.well-known/openid-configuration` and `/oauth/*` (outside `/api/v1`: their paths and

@@ -1,6 +1,5 @@
 //! `/auth/password/forgot`, `/auth/password/forgot/verify` and `/auth/password/reset`.
 
-use crate::http::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -8,7 +7,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::service::{self, ForgotInput, ResetInput, ResetToken, VerifyCodeInput};
 use crate::accounts::routes::Status;
 use crate::error::ApiError;
-use crate::http::{ApiJson, ClientInfo};
+use crate::http::{ApiJson, ClientInfo, Json};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

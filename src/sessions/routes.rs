@@ -1,13 +1,12 @@
 //! `/users/me/sessions` routes.
 
-use crate::http::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::service::{self, SessionInfo};
 use crate::error::ApiError;
-use crate::http::{ClientInfo, SessionUser, parse_id};
+use crate::http::{ClientInfo, Json, SessionUser, parse_id};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::http::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -10,6 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::http::Json;
 use crate::state::AppState;
 
 /// Routes outside `/api/v1`.

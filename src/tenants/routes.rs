@@ -1,6 +1,5 @@
 //! `/tenants…` and `/invitations/{token}/accept` routes.
 
-use crate::http::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -10,7 +9,7 @@ use super::service::{
     Queued, RoleInput, TenantView,
 };
 use crate::error::ApiError;
-use crate::http::{ApiJson, ClientInfo, CurrentUser, SessionUser, parse_id};
+use crate::http::{ApiJson, ClientInfo, CurrentUser, Json, SessionUser, parse_id};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

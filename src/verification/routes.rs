@@ -1,6 +1,5 @@
 //! `/auth/email/verification` and `/auth/email/verify`.
 
-use crate::http::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -9,7 +8,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::service::{self, ResendInput, Verified, VerifyInput};
 use crate::accounts::routes::{SignedIn, Status, signed_in};
 use crate::error::ApiError;
-use crate::http::{ApiJson, ClientInfo};
+use crate::http::{ApiJson, ClientInfo, Json};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -4,8 +4,6 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
-
-use crate::http::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -14,7 +12,7 @@ use crate::accounts::service::{LoginInput, RegisterInput, Registered, SignIn};
 use crate::domain::{Email, Nickname, Password};
 use crate::error::ApiError;
 use crate::error::FieldProblem;
-use crate::http::{ApiJson, ClientInfo, ReqLang, SessionUser};
+use crate::http::{ApiJson, ClientInfo, Json, ReqLang, SessionUser};
 use crate::mailbox::compose::SendInput;
 use crate::mailbox::service::{self, AccountView, DraftView, FolderView, NewAccount, Sent};
 use crate::state::AppState;
