@@ -86,8 +86,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(mailbox::routes::router())
         .merge(provider::routes::router());
     // Each route carries its whole path (`/api/v1/...` in its `utoipa::path`), not a nest:
-    // a nested router rewrites every request's URI and adds two layers of its own, which the
-    // session check paid for on every request (docs/benchmarks.md).
+    // a nested router rewrites every request's URI and adds two layers of its own, some 5,000
+    // instructions and ten allocations per request under callgrind.
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(v1)
         .split_for_parts();

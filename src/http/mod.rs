@@ -22,7 +22,7 @@ pub const DEFAULT_RETURN: &str = "/account";
 /// A JSON response body. Unlike axum's, it is written into one buffer large enough for a
 /// typical answer (a user object is about 500 bytes): axum's starts at 128 bytes and grows by
 /// copying, twice for `/users/me`, which every signed-in page and client asks.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone)]
 pub struct Json<T>(pub T);
 
 /// What [`Json`] reserves for a body before writing it.
