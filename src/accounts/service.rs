@@ -263,7 +263,7 @@ pub async fn login_revealing(
     };
     let user = store::find_by_email(&state.db, &normalized).await?;
     let verified = check_password(state, user.as_ref(), password.expose()).await?;
-    let user = match user {
+    let mut user = match user {
         Some(user) if verified.ok => user,
         other => {
             let failed = attempt.failed(state).await?;
@@ -284,6 +284,7 @@ pub async fn login_revealing(
     {
         let fresh = state.hasher.hash(&password).await?;
         store::upgrade_password_hash(&state.db, &user.id, old, &fresh).await?;
+        user.password_hash = Some(fresh);
     }
     if let Some(step) =
         crate::mfa::login::begin_if_due(state, &user, "password", &["pwd"], None).await?
@@ -294,10 +295,7 @@ pub async fn login_revealing(
         return Ok(SignIn::SecondStep(step));
     }
     attempt.succeeded(state).await?;
-    let session = sign_in(state, &user, client, "password").await?;
-    let user = store::find_by_id(&state.db, &user.id)
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
+    let session = sign_in(state, &mut user, client, "password").await?;
     Ok(SignIn::Done(Box::new(user), session))
 }
 
@@ -324,10 +322,11 @@ async fn check_password(
     }
 }
 
-/// Issue a session after a successful sign-in by any channel, with its audit event.
+/// Issue a session after a successful sign-in by any channel, with its audit event. `user`
+/// comes back as stored after it (its last sign-in time and channel), without a second read.
 pub async fn sign_in(
     state: &AppState,
-    user: &User,
+    user: &mut User,
     client: &ClientInfo,
     channel: &str,
 ) -> Result<NewSession, ApiError> {
@@ -338,7 +337,7 @@ pub async fn sign_in(
 /// [`sign_in`] recording the methods `amr` that proved it (in the session and the event).
 pub async fn sign_in_with_amr(
     state: &AppState,
-    user: &User,
+    user: &mut User,
     client: &ClientInfo,
     channel: &str,
     amr: &[&str],
@@ -352,6 +351,8 @@ pub async fn sign_in_with_amr(
         .detail(serde_json::json!({"channel": channel, "methods": amr}));
     audit::record(&mut tx, now, event).await?;
     tx.commit().await?;
+    user.last_login_at = Some(crate::domain::Timestamp::from_unix(now));
+    user.login_channel = channel.to_string();
     metrics::counter!("gatehouse_logins_total", "channel" => channel.to_string(), "result" => "ok")
         .increment(1);
     Ok(session)

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::{Exec, StoreFuture, flag, is_set};
+use crate::db::{Db, Exec, StoreFuture, flag, is_set};
 use crate::domain::{Role, Timestamp};
 use crate::i18n::Lang;
 
@@ -254,17 +254,27 @@ pub fn insert_many<'c>(ex: impl Exec<'c> + 'c, users: &'c [NewUser<'c>]) -> Stor
     })
 }
 
-pub fn find_by_email<'c>(
-    ex: impl Exec<'c> + 'c,
-    normalized: &'c str,
-) -> StoreFuture<'c, Option<User>> {
-    Box::pin(async move {
-        let mut conn = ex.acquire().await?;
-        sqlx::query_as("SELECT * FROM users WHERE email_normalized = $1")
-            .bind(normalized)
-            .fetch_optional(&mut *conn)
-            .await
-    })
+/// The user whose normalized email is `normalized`. Every password sign-in starts here, so on
+/// SQLite it is read on the calling thread ([`crate::db::SqliteReads`]); it sees what has been
+/// committed, as a read through the pool would.
+pub async fn find_by_email(db: &Db, normalized: &str) -> Result<Option<User>, sqlx::Error> {
+    const BY_EMAIL: &str = concat!(
+        "SELECT ",
+        crate::user_columns!(),
+        " FROM users u WHERE u.email_normalized = $1"
+    );
+    if let Some(reads) = db.sqlite_reads() {
+        return reads.read(|conn| {
+            use rusqlite::OptionalExtension;
+            conn.prepare_cached(BY_EMAIL)?
+                .query_row([normalized], |row| User::from_sqlite_row(row, 0))
+                .optional()
+        });
+    }
+    sqlx::query_as(BY_EMAIL)
+        .bind(normalized)
+        .fetch_optional(db.pool())
+        .await
 }
 
 /// The user whose username is `normalized` (lower case).

@@ -49,6 +49,11 @@ pub async fn edge(mut req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string());
     let method = req.method().clone();
+    // An API answer, or any answer to a request that carried credentials, is one caller's
+    // alone (a profile, a new session, a key): no cache on the way may keep it.
+    let private = req.uri().path().starts_with("/api/")
+        || req.headers().contains_key(header::AUTHORIZATION)
+        || req.headers().contains_key(header::COOKIE);
 
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = route.as_deref().unwrap_or("-"));
     let mut response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
@@ -60,6 +65,11 @@ pub async fn edge(mut req: Request, next: Next) -> Response {
     response = localize(response, lang.get());
 
     let status = response.status();
+    if private && !response.headers().contains_key(header::CACHE_CONTROL) {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, v);
     }

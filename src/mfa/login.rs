@@ -183,7 +183,7 @@ pub async fn finish(
 ) -> Result<Finished, ApiError> {
     let hash = token_hash(&input.mfa_token)?;
     let pending = pending(state, &hash).await?;
-    let user = users::find_by_id(&state.db, &pending.user_id)
+    let mut user = users::find_by_id(&state.db, &pending.user_id)
         .await?
         .ok_or(ApiError::InvalidToken)?;
     if !user.is_active {
@@ -265,7 +265,7 @@ pub async fn finish(
     let mut amr: Vec<&str> = pending.amr.iter().map(String::as_str).collect();
     amr.push(factor);
     let session =
-        crate::accounts::service::sign_in_with_amr(state, &user, client, &pending.method, &amr)
+        crate::accounts::service::sign_in_with_amr(state, &mut user, client, &pending.method, &amr)
             .await?;
     Ok(Finished {
         user,

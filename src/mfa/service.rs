@@ -56,11 +56,11 @@ impl Factors {
 }
 
 pub async fn factors(state: &AppState, user_id: &str) -> Result<Factors, ApiError> {
-    let totp = store::totp(&state.db, user_id)
-        .await?
-        .is_some_and(|t| t.enabled_at.is_some());
-    let passkeys = store::count_passkeys(&state.db, user_id).await?;
-    Ok(Factors { totp, passkeys })
+    let (totp, passkeys) = store::count_factors(&state.db, user_id).await?;
+    Ok(Factors {
+        totp: totp > 0,
+        passkeys,
+    })
 }
 
 /// Whether `[mfa] required_for` covers the user.
@@ -615,17 +615,14 @@ pub async fn sign_in_with_passkey(
     client: &ClientInfo,
 ) -> Result<(User, crate::sessions::NewSession), ApiError> {
     let row = passkeys::finish_sign_in(state, &input.challenge_id, input.credential).await?;
-    let user = crate::accounts::store::find_by_id(&state.db, &row.user_id)
+    let mut user = crate::accounts::store::find_by_id(&state.db, &row.user_id)
         .await?
         .ok_or(ApiError::InvalidCredentials)?;
     if !user.is_active {
         return Err(ApiError::AccountDisabled);
     }
     crate::accounts::service::forget_login_failures(state, &user.email_normalized).await?;
-    let session = crate::accounts::service::sign_in(state, &user, client, "passkey").await?;
-    let user = crate::accounts::store::find_by_id(&state.db, &user.id)
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
+    let session = crate::accounts::service::sign_in(state, &mut user, client, "passkey").await?;
     Ok((user, session))
 }
 

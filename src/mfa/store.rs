@@ -1,6 +1,6 @@
 //! SQL of the `totp_secrets`, `recovery_codes` and `passkeys` tables.
 
-use crate::db::{Exec, StoreFuture};
+use crate::db::{Db, Exec, StoreFuture};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TotpRow {
@@ -202,14 +202,23 @@ pub fn passkey_by_credential_id<'c>(
     })
 }
 
-pub fn count_passkeys<'c>(ex: impl Exec<'c> + 'c, user_id: &'c str) -> StoreFuture<'c, i64> {
-    Box::pin(async move {
-        let mut conn = ex.acquire().await?;
-        sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_one(&mut *conn)
-            .await
-    })
+/// The user's enabled TOTP secrets (0 or 1) and passkeys, counted in one statement. Every
+/// password sign-in asks, so on SQLite it is read on the calling thread
+/// ([`crate::db::SqliteReads`]).
+pub async fn count_factors(db: &Db, user_id: &str) -> Result<(i64, i64), sqlx::Error> {
+    const COUNTS: &str = "SELECT \
+         (SELECT COUNT(*) FROM totp_secrets WHERE user_id = $1 AND enabled_at IS NOT NULL), \
+         (SELECT COUNT(*) FROM passkeys WHERE user_id = $1)";
+    if let Some(reads) = db.sqlite_reads() {
+        return reads.read(|conn| {
+            conn.prepare_cached(COUNTS)?
+                .query_row([user_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        });
+    }
+    sqlx::query_as(COUNTS)
+        .bind(user_id)
+        .fetch_one(db.pool())
+        .await
 }
 
 pub struct NewPasskey<'a> {

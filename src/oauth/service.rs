@@ -298,7 +298,7 @@ async fn finish(
         link_to_signed_in(state, channel, &user_id, &profile, client).await?;
         return Ok(Finished::Linked { return_to });
     }
-    let user = resolve(state, channel, &profile, client, lang).await?;
+    let mut user = resolve(state, channel, &profile, client, lang).await?;
     // RAGFlow's clients cannot answer a second step; their provider channel is the way the
     // profile offers to accounts with one.
     if matches!(pending.door, Door::Native)
@@ -310,7 +310,7 @@ async fn finish(
             mfa_token: step.mfa_token,
         });
     }
-    let session = sign_in(state, &user, client, channel.id).await?;
+    let session = sign_in(state, &mut user, client, channel.id).await?;
     // `[mfa] required_for` sends a covered user without a second factor to enrol first.
     let return_to = if crate::mfa::service::enrolment_due(state, &user).await? {
         "/account/security?enrol=1".to_string()

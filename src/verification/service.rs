@@ -199,7 +199,7 @@ pub async fn verify(
             )
             .await?;
             tx.commit().await?;
-            let user = users::find_by_id(&state.db, &user_id)
+            let mut user = users::find_by_id(&state.db, &user_id)
                 .await?
                 .ok_or(ApiError::InvalidToken)?;
             if state.config.login_after_verification
@@ -207,10 +207,7 @@ pub async fn verify(
                 && user.is_active
             {
                 let session =
-                    crate::accounts::service::sign_in(state, &user, client, "password").await?;
-                let user = users::find_by_id(&state.db, &user_id)
-                    .await?
-                    .ok_or(ApiError::InvalidToken)?;
+                    crate::accounts::service::sign_in(state, &mut user, client, "password").await?;
                 return Ok(Verified::SignedIn(Box::new(user), session));
             }
         }

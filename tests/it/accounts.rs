@@ -28,6 +28,42 @@ async fn register_then_me_then_logout() {
     let me = app.get("/api/v1/users/me", Some(&token)).await;
     assert_eq!(me.status, 200);
     assert_eq!(me.body["id"], r.body["user"]["id"]);
+    // API answers are kept by no cache; an anonymous health check may be.
+    assert_eq!(me.header("cache-control").as_deref(), Some("no-store"));
+    assert_eq!(
+        r.header("cache-control").as_deref(),
+        Some("no-store"),
+        "the new session"
+    );
+    assert_eq!(
+        app.get("/healthz", None).await.header("cache-control"),
+        None
+    );
+    // A sign-in's answer shows the sign-in it made, as the stored user does.
+    sqlx::query("UPDATE users SET last_login_at = NULL, login_channel = 'github' WHERE id = $1")
+        .bind(r.body["user"]["id"].as_str().unwrap())
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let login = app.login(&email, PASSWORD).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    let after = app
+        .get(
+            "/api/v1/users/me",
+            Some(login.body["session"]["token"].as_str().unwrap()),
+        )
+        .await;
+    assert!(
+        login.body["user"]["last_login_at"].is_string(),
+        "{}",
+        login.body
+    );
+    assert_eq!(login.body["user"]["login_channel"], "password");
+    assert_eq!(
+        login.body["user"]["last_login_at"],
+        after.body["last_login_at"]
+    );
+    assert_eq!(after.body["login_channel"], "password");
     let out = app
         .post("/api/v1/auth/logout", Some(&token), json!({}))
         .await;

@@ -169,12 +169,12 @@ pub async fn reset(State(p): State<Profile>, Client(client): Client, body: Body)
         .await
         .map_err(reset_fault)?;
     p.app.kv.del(&verified_key(&email)).await?;
-    let user = crate::accounts::store::find_by_email(&p.app.db, &normalize_email(&email))
+    let mut user = crate::accounts::store::find_by_email(&p.app.db, &normalize_email(&email))
         .await?
         .filter(|u| u.is_active)
         .ok_or(ApiError::AccountDisabled)
         .map_err(reset_fault)?;
-    let session = crate::accounts::service::sign_in(&p.app, &user, &client, "password")
+    let session = crate::accounts::service::sign_in(&p.app, &mut user, &client, "password")
         .await
         .map_err(reset_fault)?;
     let token = token_for(&p, &session).await.map_err(reset_fault)?;
