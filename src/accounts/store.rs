@@ -414,6 +414,36 @@ pub fn update_profile<'c>(
     })
 }
 
+/// What an administrator may change on a user (`PATCH /admin/users/{id}`).
+pub struct AdminUpdate<'a> {
+    pub is_active: bool,
+    pub is_superuser: bool,
+    pub nickname: &'a str,
+}
+
+pub fn update_by_admin<'c>(
+    ex: impl Exec<'c> + 'c,
+    id: &'c str,
+    u: AdminUpdate<'c>,
+    now: i64,
+) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query(
+            "UPDATE users SET is_active = $1, is_superuser = $2, nickname = $3, updated_at = $4 \
+             WHERE id = $5",
+        )
+        .bind(flag(u.is_active))
+        .bind(flag(u.is_superuser))
+        .bind(u.nickname)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+    })
+}
+
 pub fn delete<'c>(ex: impl Exec<'c> + 'c, id: &'c str) -> StoreFuture<'c, ()> {
     Box::pin(async move {
         let mut conn = ex.acquire().await?;

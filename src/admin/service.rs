@@ -8,7 +8,6 @@ use super::store::{self, AuditFilter, AuditRow, OutboxRow};
 use crate::accounts::{User, UserView};
 use crate::audit::{self, AuditEvent};
 use crate::clock::rfc3339;
-use crate::db::flag;
 use crate::domain::{Email, Nickname, Password};
 use crate::error::ApiError;
 use crate::error::FieldProblem;
@@ -123,14 +122,12 @@ pub async fn update_user(
     }
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    sqlx::query("UPDATE users SET is_active = $1, is_superuser = $2, nickname = $3, updated_at = $4 WHERE id = $5")
-        .bind(flag(input.is_active.unwrap_or(user.is_active)))
-        .bind(flag(input.is_superuser.unwrap_or(user.role.is_superuser())))
-        .bind(input.nickname.as_ref().map(|n| n.0.clone()).unwrap_or_else(|| user.nickname.clone()))
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    let update = crate::accounts::store::AdminUpdate {
+        is_active: input.is_active.unwrap_or(user.is_active),
+        is_superuser: input.is_superuser.unwrap_or(user.role.is_superuser()),
+        nickname: input.nickname.as_ref().map_or(&user.nickname, |n| &n.0),
+    };
+    crate::accounts::store::update_by_admin(&mut tx, id, update, now).await?;
     let mut revoked = (0, 0);
     if input.is_active == Some(false) {
         let event = actor_event(admin, audit::Event::SessionRevoked, id, client);

@@ -196,49 +196,41 @@ async fn authenticate_client(
 }
 
 /// The token endpoint.
-async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = async {
-        let form = form(&headers, &body)?;
-        let grant_type = field(&form, "grant_type")
-            .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
-        if !matches!(
-            grant_type,
-            "authorization_code" | "refresh_token" | "client_credentials"
-        ) {
-            return Err(OAuthError::new(
-                "unsupported_grant_type",
-                "supported: authorization_code, refresh_token, client_credentials",
-            ));
-        }
-        let client = authenticate_client(&state, &headers, &form, false).await?;
-        match grant_type {
-            "authorization_code" => {
-                let code = field(&form, "code")
-                    .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
-                let redirect_uri = field(&form, "redirect_uri")
-                    .ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing"))?;
-                tokens::exchange_code(
-                    &state,
-                    &client,
-                    code,
-                    redirect_uri,
-                    field(&form, "code_verifier"),
-                )
-                .await
-            }
-            "refresh_token" => {
-                let token = field(&form, "refresh_token")
-                    .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
-                tokens::refresh(&state, &client, token, field(&form, "scope")).await
-            }
-            _ => tokens::client_credentials(&state, &client, field(&form, "scope")).await,
-        }
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let form = form(&headers, &body)?;
+    let grant_type = field(&form, "grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
+    if !matches!(
+        grant_type,
+        "authorization_code" | "refresh_token" | "client_credentials"
+    ) {
+        return Err(OAuthError::new(
+            "unsupported_grant_type",
+            "supported: authorization_code, refresh_token, client_credentials",
+        ));
     }
-    .await;
-    match result {
-        Ok(tokens) => no_store(Json(tokens).into_response()),
-        Err(e) => e.into_response(),
-    }
+    let client = authenticate_client(&state, &headers, &form, false).await?;
+    let tokens = match grant_type {
+        "authorization_code" => {
+            let code = field(&form, "code")
+                .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+            let redirect_uri = field(&form, "redirect_uri")
+                .ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing"))?;
+            let verifier = field(&form, "code_verifier");
+            tokens::exchange_code(&state, &client, code, redirect_uri, verifier).await?
+        }
+        "refresh_token" => {
+            let token = field(&form, "refresh_token")
+                .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+            tokens::refresh(&state, &client, token, field(&form, "scope")).await?
+        }
+        _ => tokens::client_credentials(&state, &client, field(&form, "scope")).await?,
+    };
+    Ok(no_store(Json(tokens).into_response()))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -265,35 +257,31 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
 }
 
 /// RFC 7009 revocation: 200 whether or not the token was known.
-async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = async {
-        let form = form(&headers, &body)?;
-        let client = authenticate_client(&state, &headers, &form, false).await?;
-        let token =
-            field(&form, "token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-        tokens::revoke(&state, &client, token).await
-    }
-    .await;
-    match result {
-        Ok(()) => no_store(StatusCode::OK.into_response()),
-        Err(e) => e.into_response(),
-    }
+async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let form = form(&headers, &body)?;
+    let client = authenticate_client(&state, &headers, &form, false).await?;
+    let token =
+        field(&form, "token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    tokens::revoke(&state, &client, token).await?;
+    Ok(no_store(StatusCode::OK.into_response()))
 }
 
 /// RFC 7662 introspection, for confidential clients (resource servers).
-async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = async {
-        let form = form(&headers, &body)?;
-        authenticate_client(&state, &headers, &form, true).await?;
-        let token =
-            field(&form, "token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-        tokens::introspect(&state, token).await
-    }
-    .await;
-    match result {
-        Ok(answer) => no_store(Json(answer).into_response()),
-        Err(e) => e.into_response(),
-    }
+async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let form = form(&headers, &body)?;
+    authenticate_client(&state, &headers, &form, true).await?;
+    let token =
+        field(&form, "token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    let answer = tokens::introspect(&state, token).await?;
+    Ok(no_store(Json(answer).into_response()))
 }
 
 // --- admin API of clients ----------------------------------------------------------------------

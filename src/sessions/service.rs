@@ -124,7 +124,7 @@ pub async fn issue_with_amr(
     let id = uuid::Uuid::now_v7().to_string();
     let expires_at = now + state.config.session_lifetime.secs();
     store::insert(
-        conn,
+        &mut *conn,
         SessionInsert {
             id: &id,
             user_id,
@@ -222,7 +222,7 @@ pub async fn revoke_all_but(
     keep: Option<&str>,
     event: AuditEvent<'_>,
 ) -> Result<u64, ApiError> {
-    let count = store::delete_all_but(conn, user_id, keep).await?;
+    let count = store::delete_all_but(&mut *conn, user_id, keep).await?;
     if count > 0 {
         let event = event.detail(serde_json::json!({"count": count}));
         audit::record(&mut *conn, state.clock.now(), event).await?;
@@ -269,12 +269,8 @@ pub async fn logout(
 /// Remove sessions past their idle or absolute expiry (a periodic task; lookups already refuse them).
 pub async fn purge_expired(state: &AppState) -> Result<u64, sqlx::Error> {
     let now = state.clock.now();
-    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
-        .bind(now)
-        .bind(now - state.config.session_idle_timeout.secs())
-        .execute(state.db.pool())
-        .await?;
-    Ok(done.rows_affected())
+    let idle_since = now - state.config.session_idle_timeout.secs();
+    store::delete_expired(&state.db, now, idle_since).await
 }
 
 /// True when `session_id` was opened by a provider sign-in (not a password) at or after `since`.
@@ -283,10 +279,5 @@ pub async fn is_recent_provider_login(
     session_id: &str,
     since: i64,
 ) -> Result<bool, ApiError> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE id = $1 AND auth_method NOT IN ('password', 'passkey') AND created_at >= $2")
-        .bind(session_id)
-        .bind(since)
-        .fetch_one(state.db.pool())
-        .await?;
-    Ok(n > 0)
+    Ok(store::is_provider_login_since(&state.db, session_id, since).await?)
 }

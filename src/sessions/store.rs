@@ -4,7 +4,7 @@ use sqlx::FromRow;
 use sqlx::postgres::PgRow;
 
 use crate::accounts::User;
-use crate::db::{Conn, Db};
+use crate::db::{Db, Exec, StoreFuture};
 
 pub struct SessionInsert<'a> {
     pub id: &'a str,
@@ -18,38 +18,44 @@ pub struct SessionInsert<'a> {
     pub amr: &'a str,
 }
 
-pub async fn insert(conn: &mut Conn, s: SessionInsert<'_>) -> Result<(), sqlx::Error> {
-    insert_many(conn, std::slice::from_ref(&s)).await
+pub fn insert<'c>(ex: impl Exec<'c> + 'c, s: SessionInsert<'c>) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        insert_many(&mut *conn, std::slice::from_ref(&s)).await
+    })
 }
 
 /// Insert sessions in one statement (the operators' `admin seed` inserts batches of them).
-pub async fn insert_many(
-    conn: &mut Conn,
-    sessions: &[SessionInsert<'_>],
-) -> Result<(), sqlx::Error> {
-    if sessions.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, auth_method, amr) \
-         VALUES {}",
-        crate::db::values_list(sessions.len(), 10)
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for s in sessions {
-        query = query
-            .bind(s.id)
-            .bind(s.user_id)
-            .bind(s.token_hash)
-            .bind(s.now)
-            .bind(s.now)
-            .bind(s.expires_at)
-            .bind(s.ip)
-            .bind(s.user_agent)
-            .bind(s.auth_method)
-            .bind(s.amr);
-    }
-    query.execute(conn).await.map(|_| ())
+pub fn insert_many<'c>(
+    ex: impl Exec<'c> + 'c,
+    sessions: &'c [SessionInsert<'c>],
+) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        if sessions.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, auth_method, amr) \
+             VALUES {}",
+            crate::db::values_list(sessions.len(), 10)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for s in sessions {
+            query = query
+                .bind(s.id)
+                .bind(s.user_id)
+                .bind(s.token_hash)
+                .bind(s.now)
+                .bind(s.now)
+                .bind(s.expires_at)
+                .bind(s.ip)
+                .bind(s.user_agent)
+                .bind(s.auth_method)
+                .bind(s.amr);
+        }
+        query.execute(&mut *conn).await.map(|_| ())
+    })
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -162,45 +168,103 @@ pub async fn find_by_token_hash(
 }
 
 /// Record activity at most once a minute per session, whatever the request rate.
-pub async fn touch(db: &Db, id: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at <= $3")
-        .bind(now)
-        .bind(id)
-        .bind(now - 60)
-        .execute(db.pool())
-        .await
-        .map(|_| ())
+pub fn touch<'c>(ex: impl Exec<'c> + 'c, id: &'c str, now: i64) -> StoreFuture<'c, ()> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at <= $3")
+            .bind(now)
+            .bind(id)
+            .bind(now - 60)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+    })
 }
 
-pub async fn list_for_user(db: &Db, user_id: &str) -> Result<Vec<SessionRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, created_at, last_seen_at, expires_at, ip, user_agent, amr FROM sessions \
-         WHERE user_id = $1 ORDER BY created_at DESC, id DESC",
-    )
-    .bind(user_id)
-    .fetch_all(db.pool())
-    .await
-}
-
-pub async fn delete_one(conn: &mut Conn, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
-        .bind(id)
+pub fn list_for_user<'c>(
+    ex: impl Exec<'c> + 'c,
+    user_id: &'c str,
+) -> StoreFuture<'c, Vec<SessionRow>> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        sqlx::query_as(
+            "SELECT id, created_at, last_seen_at, expires_at, ip, user_agent, amr FROM sessions \
+             WHERE user_id = $1 ORDER BY created_at DESC, id DESC",
+        )
         .bind(user_id)
-        .execute(conn)
+        .fetch_all(&mut *conn)
+        .await
+    })
+}
+
+pub fn delete_one<'c>(
+    ex: impl Exec<'c> + 'c,
+    user_id: &'c str,
+    id: &'c str,
+) -> StoreFuture<'c, bool> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    })
+}
+
+/// Delete the sessions that ended at `now` or were last used at `idle_since` or before; returns
+/// how many went.
+pub fn delete_expired<'c>(
+    ex: impl Exec<'c> + 'c,
+    now: i64,
+    idle_since: i64,
+) -> StoreFuture<'c, u64> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+            .bind(now)
+            .bind(idle_since)
+            .execute(&mut *conn)
+            .await?;
+        Ok(done.rows_affected())
+    })
+}
+
+/// True when session `id` was opened by a provider sign-in (not a password or a passkey) at
+/// `since` or later.
+pub fn is_provider_login_since<'c>(
+    ex: impl Exec<'c> + 'c,
+    id: &'c str,
+    since: i64,
+) -> StoreFuture<'c, bool> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions WHERE id = $1 \
+             AND auth_method NOT IN ('password', 'passkey') AND created_at >= $2",
+        )
+        .bind(id)
+        .bind(since)
+        .fetch_one(&mut *conn)
         .await?;
-    Ok(done.rows_affected() > 0)
+        Ok(n > 0)
+    })
 }
 
 /// Delete every session of `user_id` except `keep`; returns how many went.
-pub async fn delete_all_but(
-    conn: &mut Conn,
-    user_id: &str,
-    keep: Option<&str>,
-) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
-        .bind(user_id)
-        .bind(keep.unwrap_or(""))
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected())
+pub fn delete_all_but<'c>(
+    ex: impl Exec<'c> + 'c,
+    user_id: &'c str,
+    keep: Option<&'c str>,
+) -> StoreFuture<'c, u64> {
+    Box::pin(async move {
+        let mut conn = ex.acquire().await?;
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+            .bind(user_id)
+            .bind(keep.unwrap_or(""))
+            .execute(&mut *conn)
+            .await?;
+        Ok(done.rows_affected())
+    })
 }
