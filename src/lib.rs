@@ -54,7 +54,6 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_swagger_ui::SwaggerUi;
 
 use http::openapi::SecuritySchemes;
 use state::AppState;
@@ -113,7 +112,7 @@ pub fn app(state: AppState) -> Router {
     name_session_cookie(&mut openapi, &state.session_cookie());
     Router::new()
         .merge(api)
-        .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
+        .merge(http::openapi::document_routes(&openapi))
         .merge(system::routes::probes(metrics_here))
         .merge(web::routes::router())
         .merge(compat::botserver::routes::router(

@@ -29,12 +29,14 @@ pub async fn serve(
     background.0.push(spawn_upkeep(state.clone()));
     // The OpenID Provider's signing keys exist before the first application asks for them.
     crate::provider::keys::ensure(&state).await?;
-    background.0.push(spawn_memory_trim());
     let listen = server
         .main_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     let server = server.routes(state.clone())?;
+    // After the routes: building them (the OpenAPI document above all) frees megabytes, which
+    // the first trim hands back at once.
+    background.0.push(spawn_memory_trim());
     tracing::info!(listen = %listen, database = ?state.db.backend(), "gatehouse is ready");
     println!(
         "gatehouse is running: open {}/ (API docs at {}/api/docs)",

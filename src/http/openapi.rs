@@ -12,10 +12,15 @@
 //! | the `cookie` scheme on an unsafe method  | 403 `csrf_failed`                               |
 //! | anything                                 | 503 `busy` (database or Redis unreachable)      |
 //!
+//! Every answer also documents `Cache-Control: no-store`, which `http::middleware::edge` sets on
+//! every `/api/` answer that has none of its own: they hold accounts, sessions and tokens, which
+//! no shared cache may keep.
+//!
 //! Codes that depend on the route (404 for unknown ids, 429, route-specific 400/403/409) stay in
 //! the route's own `responses(...)`; a status both name keeps the route's description with the
 //! shared codes added to it.
 
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::response::{Response, Responses};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -27,6 +32,36 @@ pub const BEARER: &str = "bearer";
 pub const SESSION: &str = "session";
 /// The session cookie; unsafe methods must also pass the same-origin check.
 pub const COOKIE: &str = "cookie";
+
+/// Where the document is served, and Swagger UI reads it.
+const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
+
+/// `GET /api/v1/openapi.json` and Swagger UI at `/api/docs`. The document is serialized once,
+/// here, and only its JSON is kept: the `OpenApi` value is a tree of maps (one per answer of
+/// every route) several times the JSON's size, and it would stay resident for the life of the
+/// process to be serialized again on every request.
+pub fn document_routes<S: Clone + Send + Sync + 'static>(openapi: &OpenApi) -> axum::Router<S> {
+    // String-keyed maps of plain values: serializing cannot fail, but a failure must not stop
+    // the server either.
+    let json = serde_json::to_vec(openapi).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the OpenAPI document did not serialize");
+        b"{}".to_vec()
+    });
+    let json = axum::body::Bytes::from(json);
+    let serve = move || {
+        let json = json.clone();
+        async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                json,
+            )
+        }
+    };
+    let config = utoipa_swagger_ui::Config::new([DOCUMENT_PATH]);
+    axum::Router::new()
+        .route(DOCUMENT_PATH, axum::routing::get(serve))
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/api/docs").config(config))
+}
 
 /// Registers [`BEARER`], [`SESSION`] and [`COOKIE`] with the document.
 pub struct SecuritySchemes;
@@ -74,6 +109,7 @@ pub fn add_standard_errors(openapi: &mut OpenApi) {
                 }
                 add_error_bodies(&mut operation.responses);
                 describe_the_undescribed(&mut operation.responses);
+                add_no_store(&mut operation.responses);
             }
         }
     }
@@ -164,6 +200,25 @@ fn add_error_bodies(responses: &mut Responses) {
     }
 }
 
+/// Every answer carries `Cache-Control: no-store` (see the module comment).
+fn add_no_store(responses: &mut Responses) {
+    for response in responses.responses.values_mut() {
+        if let RefOr::T(response) = response {
+            response
+                .headers
+                .entry("Cache-Control".into())
+                .or_insert_with(|| {
+                    RefOr::T(
+                        HeaderBuilder::new()
+                            .description(Some("no-store: no cache may keep the answer"))
+                            .example(Some("no-store".into()))
+                            .build(),
+                    )
+                });
+        }
+    }
+}
+
 /// OpenAPI requires a description on every answer; `(status = 204)` alone leaves it empty (and
 /// utoipa then omits it), so the status's reason phrase stands in.
 fn describe_the_undescribed(responses: &mut Responses) {
@@ -242,7 +297,7 @@ mod tests {
     }
 
     #[test]
-    fn every_named_scheme_exists_and_every_answer_is_described() {
+    fn every_named_scheme_exists_and_every_answer_is_described_and_not_cached() {
         let spec = spec();
         let schemes = &spec["components"]["securitySchemes"];
         for (path, item) in spec["paths"].as_object().unwrap() {
@@ -261,6 +316,10 @@ mod tests {
                             .as_str()
                             .is_some_and(|d| !d.is_empty()),
                         "{method} {path} {status} has no description"
+                    );
+                    assert_eq!(
+                        response["headers"]["Cache-Control"]["example"], "no-store",
+                        "{method} {path} {status}"
                     );
                     if status.as_str() >= "400" {
                         assert_eq!(
