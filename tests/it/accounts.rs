@@ -460,6 +460,23 @@ async fn system_routes() {
     let docs = app.http.get(app.url("/api/docs/")).send().await.unwrap();
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().contains("swagger"));
+    // The document is served as JSON made once at startup; Swagger UI must read that URL.
+    let raw = app
+        .http
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.headers()["content-type"], "application/json");
+    let init = app
+        .http
+        .get(app.url("/api/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(init.status(), 200);
+    let init = init.text().await.unwrap();
+    assert!(init.contains("\"/api/v1/openapi.json\""), "{init}");
     app.register(&unique_email("m")).await;
     let metrics = app
         .http
